@@ -1,0 +1,62 @@
+"""The ``wellkept`` command: a thin shell over the library.
+
+Each command parses its options, calls the engine and renders the result. Heavy imports
+(pydantic, SQLAlchemy, drivers, Rich tables) happen inside the commands, so ``wellkept --help``
+stays fast. Errors become exit codes here and nowhere else: 0 all completed, 1 a run failed or
+partly failed, 2 usage or config error (nothing ran).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from wellkept import __version__
+from wellkept.cli import history_cmd, run_cmd, setup_cmds, tasks_cmd
+from wellkept.cli.common import OutputOption, State, fail_on_errors
+
+app = typer.Typer(
+    name="wellkept",
+    help="Keeps databases and the services around them well kept: scheduled, recorded, "
+         "resumable maintenance for PostgreSQL, MySQL/MariaDB, SQLite, DuckDB, Redis and the "
+         "host.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"wellkept {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[str | None, typer.Option(
+        "--config", "-c", metavar="PATH", envvar="WELLKEPT_CONFIG",
+        help="config file [default: ./wellkept.yml]")] = None,
+    output: OutputOption = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                         help="more log output (-vv for debug)")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only errors")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    ctx.obj = State(config=config, output=output or "text", verbose=verbose, quiet=quiet)
+
+
+for module in (setup_cmds, tasks_cmd, run_cmd, history_cmd):
+    module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    with fail_on_errors():
+        app(prog_name="wellkept")
+    sys.exit(0)

@@ -1,0 +1,79 @@
+"""``wellkept run``: run task instances or built-in kinds now."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from wellkept.cli.common import OutputOption, console, err_console, print_json, state_of
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+
+
+def run(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(
+        metavar="NAME...", help="task instances from the config, or built-in kinds "
+                                "(with --target)", show_default=False)] = None,
+    all_tasks: Annotated[bool, typer.Option("--all", help="run every configured task")] = False,
+    schedule: Annotated[str | None, typer.Option(
+        "--schedule", metavar="NAME", help="run one schedule's tasks now")] = None,
+    target: Annotated[str | None, typer.Option(
+        "--target", "-t", metavar="T", help="the target (required for a built-in kind)")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", "-n", help="report exactly what would be done; change nothing")] = False,
+    output: OutputOption = None,
+) -> None:
+    """Run configured task instances or built-in kinds, record each run, and report."""
+    from wellkept.engine import Engine
+
+    state = state_of(ctx)
+    fmt = state.output_for(output)
+    settings = state.settings()
+    engine = Engine(settings)
+    requests = engine.resolve(names or [], all_tasks=all_tasks, schedule=schedule,
+                              target=target)
+    progress = _progress_reporter(fmt == "text" and not state.quiet)
+    try:
+        batch = engine.run(requests, dry_run=dry_run, on_progress=progress)
+    finally:
+        _stop_progress()
+    if fmt == "json":
+        print_json(batch.to_json())
+    else:
+        from wellkept.cli.render import runs_table, summary_line
+
+        out = console()
+        out.print(runs_table(batch.results))
+        out.print(summary_line(batch))
+    raise typer.Exit(batch.exit_code)
+
+
+_live: dict[str, object] = {}
+
+
+def _progress_reporter(enabled: bool) -> object:
+    """A callback that shows the current step on a terminal (stderr), or None."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from rich.status import Status
+
+    status = Status("starting…", console=err_console())
+    status.start()
+    _live["status"] = status
+
+    def report(step: str, percent: float | None, description: str) -> None:
+        pct = f"{percent:5.1f}% " if percent is not None else ""
+        status.update(f"{pct}{step}: {description}")
+
+    return report
+
+
+def _stop_progress() -> None:
+    status = _live.pop("status", None)
+    if status is not None:
+        status.stop()  # type: ignore[attr-defined]

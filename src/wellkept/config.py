@@ -1,0 +1,382 @@
+"""``wellkept.yml``: find it, interpolate the environment, validate it into frozen settings.
+
+Every problem is reported at once, each naming the file, the key path (``tasks.purge.retention``)
+and, where they exist, the valid choices. Nothing runs when the config is invalid (exit code 2).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from wellkept.durations import Duration
+from wellkept.errors import ConfigError
+from wellkept.redact import redact, register_secret, url_password
+from wellkept.registry import Registry
+from wellkept.task import TaskParams
+
+CONFIG_ENV = "WELLKEPT_CONFIG"
+DEFAULT_NAME = "wellkept.yml"
+DEFAULT_STATE = "sqlite:///.wellkept/state.db"
+HOST_TARGET = "host"
+_VAR = re.compile(
+    r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}|(?P<esc>\$))")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TargetSettings(_Model):
+    """A named thing to maintain; the URL scheme picks the connector."""
+
+    url: str = Field(description="connection URL; its scheme picks the connector")
+    timeout: Duration = Field(timedelta(seconds=5), description="connect and ping timeout")
+    lock_timeout: Duration = Field(timedelta(seconds=5),
+                                   description="how long a statement waits for a lock")
+    statement_timeout: Duration = Field(timedelta(minutes=10),
+                                        description="the longest any one statement may run")
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme.lower()
+
+    @property
+    def redacted_url(self) -> str:
+        return redact(self.url)
+
+
+class TaskSettings(_Model):
+    """A named task instance: its kind, its target and that kind's parameters."""
+
+    name: str
+    kind: str
+    target: str | None = None
+    timeout: Duration | None = None
+    lock_wait: Duration = timedelta(minutes=10)
+    description: str = ""
+    params: TaskParams
+
+
+#: keys every task instance takes besides its kind's parameters
+COMMON_TASK_KEYS = {
+    "kind": "the task kind (see `wellkept tasks`)",
+    "target": "the target to run against",
+    "timeout": "time limit for one run (default per kind)",
+    "lock_wait": "how long to wait for another mutating run on the same target (default 10min)",
+    "description": "free text shown in listings",
+}
+
+
+class ScheduleSettings(_Model):
+    """When a list of task instances runs."""
+
+    cron: str
+    tasks: list[str]
+    enabled: bool = True
+    description: str = ""
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from wellkept.schedule import CronSpec
+
+        return CronSpec.parse(value).expression
+
+
+class Threshold(_Model):
+    warning: float | None = None
+    critical: float | None = None
+
+
+THRESHOLD_NAMES = ("connection_percent", "query_seconds", "replication_lag_seconds",
+                   "cpu_percent", "memory_percent", "disk_percent")
+
+
+class AlertSettings(_Model):
+    channels: list[str] = []
+    cooldown: Duration = timedelta(minutes=15)
+    thresholds: dict[Literal["connection_percent", "query_seconds", "replication_lag_seconds",
+                             "cpu_percent", "memory_percent", "disk_percent"], Threshold] = {}
+
+
+class ExecutorSettings(_Model):
+    kind: Literal["inline", "celery"] = "inline"
+    broker: str | None = None
+    queue: str = "maintenance"
+
+
+class ApiSettings(_Model):
+    listen: str = "127.0.0.1:8000"
+    tokens: list[str] = []
+
+
+class _FileModel(_Model):
+    """The file's top level before task parameters are resolved by kind."""
+
+    state: str = DEFAULT_STATE
+    timezone: str = "UTC"
+    targets: dict[str, TargetSettings] = {}
+    tasks: dict[str, dict[str, Any]] = {}
+    schedules: dict[str, ScheduleSettings] = {}
+    alerts: AlertSettings = AlertSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+    api: ApiSettings = ApiSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as UTC "
+                             "or Europe/Berlin") from None
+        return value
+
+
+class Settings(_Model):
+    """The validated, frozen configuration."""
+
+    source: Path | None = None
+    base_dir: Path
+    state: str = DEFAULT_STATE
+    timezone: str = "UTC"
+    targets: dict[str, TargetSettings]
+    tasks: dict[str, TaskSettings] = {}
+    schedules: dict[str, ScheduleSettings] = {}
+    alerts: AlertSettings = AlertSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+    api: ApiSettings = ApiSettings()
+
+
+# --- finding and reading ------------------------------------------------------------------------
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--config PATH``, else ``$WELLKEPT_CONFIG``, else ``./wellkept.yml``."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return Path.cwd() / DEFAULT_NAME
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *,
+                env: Mapping[str, str] | None = None,
+                registry: Registry | None = None) -> Settings:
+    """Read, interpolate and validate a config file. Raises ConfigError listing every problem."""
+    file = find_config(path)
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"no config file here; create one with `wellkept init --path {file}` "
+                          f"or point to one with --config or ${CONFIG_ENV}", source) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", source) from None
+    return parse_config(text, source=source, base_dir=file.resolve().parent,
+                        env=os.environ if env is None else env, registry=registry)
+
+
+def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, str],
+                 registry: Registry | None = None) -> Settings:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{where}not valid YAML ({getattr(exc, 'problem', exc)})",
+                          source) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("the top level must be a mapping of keys (state, targets, tasks, …)",
+                          source)
+    problems: list[str] = []
+    raw = _interpolate(raw, env, (), problems)
+    if problems:
+        raise ConfigError(problems, source)
+    return _validate(raw, source, base_dir, registry or Registry.default())
+
+
+# --- interpolation ------------------------------------------------------------------------------
+
+
+def _interpolate(node: Any, env: Mapping[str, str], path: tuple[str | int, ...],
+                 problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, env, (*path, str(k)), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, env, (*path, i), problems) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "$" not in node:
+        return node
+
+    def replace(m: re.Match[str]) -> str:
+        if m.group("esc"):
+            return "$"
+        name, default = m.group("name"), m.group("default")
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(f"{_dotted(path)}: environment variable {name} is not set and has no "
+                        f"default (write ${{{name}:-default}} to give one)")
+        return ""
+
+    return _VAR.sub(replace, node)
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _pydantic_problems(exc: ValidationError, prefix: tuple[str | int, ...],
+                       model: type[BaseModel], extra_keys: dict[str, str] | None = None
+                       ) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = (*prefix, *err["loc"])
+        if err["type"] == "extra_forbidden":
+            choices = _fields_at(model, tuple(err["loc"][:-1]))
+            if extra_keys and len(err["loc"]) == 1:
+                choices = sorted(set(choices) | set(extra_keys))
+            problems.append(f"{_dotted(loc)}: unknown key; valid keys: {', '.join(choices)}")
+        elif err["type"] == "literal_error":
+            problems.append(f"{_dotted(loc)}: {err['input']!r} is not allowed; "
+                            f"choose one of: {err['ctx']['expected']}")
+        elif err["type"] == "missing":
+            problems.append(f"{_dotted(loc)}: required key is missing")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{_dotted(loc)}: {msg}")
+    return problems
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the model found by walking ``loc`` through fields and dict values."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            current = field.annotation if field else None
+        elif getattr(current, "__origin__", None) is dict:
+            current = current.__args__[1]
+        else:
+            current = None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return []
+
+
+def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Registry) -> Settings:
+    try:
+        top = _FileModel.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_problems(exc, (), _FileModel), source) from None
+
+    problems: list[str] = []
+    targets = _resolve_targets(top.targets, base_dir, registry, problems)
+    tasks = _resolve_tasks(top.tasks, targets, registry, problems)
+    for name, sched in top.schedules.items():
+        for i, task_name in enumerate(sched.tasks):
+            if task_name not in tasks:
+                problems.append(f"schedules.{name}.tasks[{i}]: unknown task {task_name!r}; "
+                                f"defined tasks: {', '.join(sorted(tasks)) or '(none)'}")
+    state = _resolve_state(top.state, base_dir, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    return Settings(source=Path(source), base_dir=base_dir, state=state, timezone=top.timezone,
+                    targets=targets, tasks=tasks, schedules=top.schedules, alerts=top.alerts,
+                    executor=top.executor, api=top.api)
+
+
+def _resolve_targets(raw: dict[str, TargetSettings], base_dir: Path, registry: Registry,
+                     problems: list[str]) -> dict[str, TargetSettings]:
+    targets: dict[str, TargetSettings] = {}
+    for name, target in raw.items():
+        register_secret(url_password(target.url))
+        scheme = target.scheme
+        if not scheme:
+            problems.append(f"targets.{name}.url: {target.redacted_url!r} has no scheme; "
+                            f"known schemes: {', '.join(registry.schemes())}")
+            continue
+        if scheme not in registry.connectors:
+            problems.append(f"targets.{name}.url: no connector handles the scheme {scheme!r}; "
+                            f"known schemes: {', '.join(registry.schemes())}")
+            continue
+        url = registry.connector_class(scheme).resolve_url(target.url, base_dir)
+        targets[name] = target.model_copy(update={"url": url})
+    targets.setdefault(HOST_TARGET, TargetSettings(url="host://localhost"))
+    return targets
+
+
+def _resolve_tasks(raw: dict[str, dict[str, Any]], targets: dict[str, TargetSettings],
+                   registry: Registry, problems: list[str]) -> dict[str, TaskSettings]:
+    tasks: dict[str, TaskSettings] = {}
+    for name, body in raw.items():
+        where = f"tasks.{name}"
+        if not isinstance(body, dict):
+            problems.append(f"{where}: must be a mapping with at least `kind` and `target`")
+            continue
+        kind = body.get("kind")
+        if not isinstance(kind, str):
+            problems.append(f"{where}.kind: required key is missing; choose one of: "
+                            + ", ".join(registry.task_names()))
+            continue
+        if kind not in registry.tasks:
+            problems.append(f"{where}.kind: unknown task kind {kind!r}; choose one of: "
+                            + ", ".join(registry.task_names()))
+            continue
+        target = body.get("target")
+        if target is not None and target not in targets:
+            problems.append(f"{where}.target: unknown target {target!r}; defined targets: "
+                            + ", ".join(sorted(targets)))
+            continue
+        task_cls = registry.task_class(kind)
+        common = {k: body[k] for k in COMMON_TASK_KEYS if k in body}
+        params_raw = {k: v for k, v in body.items() if k not in COMMON_TASK_KEYS}
+        try:
+            params = task_cls.Params.model_validate(params_raw)
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(exc, ("tasks", name), task_cls.Params,
+                                               COMMON_TASK_KEYS))
+            continue
+        try:
+            tasks[name] = TaskSettings.model_validate({**common, "name": name, "params": params})
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(exc, ("tasks", name), TaskSettings))
+    return tasks
+
+
+def _resolve_state(state: str, base_dir: Path, problems: list[str]) -> str:
+    scheme = urlsplit(state).scheme.lower()
+    if scheme.startswith("sqlite"):
+        path = state.split(":///", 1)[1] if ":///" in state else ""
+        if not path:
+            problems.append("state: an SQLite state store needs a file path, "
+                            "e.g. sqlite:///.wellkept/state.db")
+            return state
+        if not Path(path).is_absolute():
+            return f"sqlite:///{(base_dir / path).resolve()}"
+        return state
+    if scheme.split("+")[0] in ("postgresql", "postgres"):
+        register_secret(url_password(state))
+        return state
+    problems.append(f"state: unsupported state store {redact(state)!r}; use sqlite:///PATH or "
+                    "postgresql://…")
+    return state

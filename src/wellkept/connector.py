@@ -1,0 +1,178 @@
+"""The connector contract: how wellkept talks to one kind of target.
+
+A connector is the only place that knows a driver and an SQL dialect. Tasks ask for capabilities
+(the Protocols below) and never check an engine's name. A connector opens lazily, is used by one
+run at a time, and is closed by the engine when the run ends.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from wellkept.records import Action, Metrics
+
+if TYPE_CHECKING:
+    from wellkept.config import TargetSettings
+
+
+@dataclass(frozen=True)
+class Ping:
+    """The answer to a health ping."""
+
+    latency_ms: float
+    version: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Connector(ABC):
+    """Base class for connectors. Subclasses set ``name`` and implement ``ping``/``close``."""
+
+    name: ClassVar[str] = ""
+    #: one line for `wellkept tasks` and the docs
+    summary: ClassVar[str] = ""
+
+    def __init__(self, target_name: str, settings: TargetSettings) -> None:
+        self.target_name = target_name
+        self.settings = settings
+
+    @classmethod
+    def resolve_url(cls, url: str, base_dir: Path) -> str:
+        """Make relative paths in ``url`` absolute against the config folder (file engines)."""
+        return url
+
+    def identity(self) -> str:
+        """What two targets share when they are the same database (the per-target lock key)."""
+        from wellkept.redact import redact
+
+        return redact(self.settings.url)
+
+    @abstractmethod
+    def ping(self) -> Ping:
+        """Connect (if needed) and answer a trivial query; raise ConnectionFailed/Unavailable."""
+
+    def interrupt(self) -> None:  # noqa: B027 - optional hook; engines that can cancel override
+        """Cancel the statement in progress, from another thread (used by task timeouts)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook; connectors holding connections override
+        """Release every connection. Safe to call twice."""
+
+    def apply(self, action: Action) -> Metrics:
+        """Execute an action this connector planned; return what it measured."""
+        from wellkept.errors import WellkeptError
+
+        raise WellkeptError(f"the {self.name} connector plans no actions to apply")
+
+
+# --- capabilities -------------------------------------------------------------------------------
+# A task lists the capabilities it needs in ``Task.requires``; the engine checks them with
+# isinstance() and ends the run as `skipped` when the target's connector lacks one.
+
+
+@runtime_checkable
+class Vacuumable(Protocol):
+    """Can reclaim space left by deleted rows."""
+
+    def plan_vacuum(self, params: Any) -> list[Action]: ...
+
+
+@runtime_checkable
+class Analyzable(Protocol):
+    """Can refresh the query planner's statistics."""
+
+    def plan_analyze(self, params: Any) -> list[Action]: ...
+
+
+@runtime_checkable
+class IntegrityCheckable(Protocol):
+    """Can verify on-disk structures; returns the problems found (empty when healthy)."""
+
+    def check_integrity(self, params: Any) -> IntegrityReport: ...
+
+
+@runtime_checkable
+class StatsProvider(Protocol):
+    """Can describe sizes and the largest objects, bounded to the top N."""
+
+    def collect_stats(self, params: Any) -> StatsReport: ...
+
+
+@runtime_checkable
+class Purgeable(Protocol):
+    """Can delete old rows in short keyset batches."""
+
+    def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate: ...
+
+    def purge_batch(self, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch: ...
+
+
+@runtime_checkable
+class Dumpable(Protocol):
+    """Can write a consistent copy of the whole database to a local file."""
+
+    def backup_estimate(self) -> int: ...
+
+    def backup_to(self, path: Path, progress: Callable[[int, int], None]) -> Metrics: ...
+
+    def backup_suffix(self) -> str: ...
+
+
+# --- capability payloads ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntegrityReport:
+    checks: list[str]
+    problems: list[str]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    metrics: Metrics
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PurgeRule:
+    """Which rows a cleanup deletes: ``column < cutoff`` on ``table`` (NULLs never match)."""
+
+    table: str
+    column: str
+    cutoff: datetime
+    retention: timedelta
+
+
+@dataclass(frozen=True)
+class PurgeEstimate:
+    rows: int
+    oldest: Any
+    newest: Any
+    key: str
+    statements: list[str]
+    #: the cutoff as the engine compares it (the column's own format)
+    cutoff: Any = None
+
+
+@dataclass(frozen=True)
+class PurgeBatch:
+    """One committed batch: rows deleted, the last key done (the resume point), timings."""
+
+    deleted: int
+    last_key: Any
+    timings: dict[str, float]
+
+
+def iter_batches(first: Any, fetch: Callable[[Any], PurgeBatch]) -> Iterator[PurgeBatch]:
+    """Walk keyset batches until one comes back empty."""
+    key = first
+    while True:
+        batch = fetch(key)
+        if batch.deleted == 0 and batch.last_key is None:
+            return
+        yield batch
+        key = batch.last_key

@@ -1,0 +1,1 @@
+"""Connectors, one module per engine. Only these modules know drivers and SQL dialects."""

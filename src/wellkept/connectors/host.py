@@ -1,0 +1,56 @@
+"""The machine wellkept runs on: CPU, memory, load and disks (the implicit ``host`` target)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+from wellkept.connector import Connector, Ping, StatsReport
+from wellkept.records import Metrics
+
+
+class HostConnector(Connector):
+    """This machine (``host://localhost``); always present as the target named ``host``."""
+
+    name = "host"
+    summary = "this machine: CPU, memory, load and disks (psutil)"
+
+    def identity(self) -> str:
+        return f"host:{socket.gethostname()}"
+
+    def ping(self) -> Ping:
+        t0 = time.perf_counter()
+        hostname = socket.gethostname()
+        return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=os.uname().sysname,
+                    details={"hostname": hostname})
+
+    def collect_stats(self, params: Any) -> StatsReport:
+        import psutil
+
+        mem = psutil.virtual_memory()
+        disks = []
+        seen = set()
+        for part in psutil.disk_partitions(all=False):
+            if part.mountpoint in seen:
+                continue
+            seen.add(part.mountpoint)
+            try:
+                usage = psutil.disk_usage(part.mountpoint)
+            except OSError:  # a mount we may not read (permissions, stale network share)
+                continue
+            disks.append({"path": part.mountpoint, "percent": usage.percent,
+                          "total_bytes": usage.total, "free_bytes": usage.free})
+        disks.sort(key=lambda d: d["percent"], reverse=True)
+        load1, load5, load15 = os.getloadavg()
+        metrics: Metrics = {
+            "cpu_percent": psutil.cpu_percent(interval=0.2),
+            "memory_percent": mem.percent,
+            "load_1m": round(load1, 2),
+            "disk_percent_max": max((d["percent"] for d in disks), default=0.0),
+        }
+        details = {"hostname": socket.gethostname(), "cpu_count": psutil.cpu_count(),
+                   "load": [load1, load5, load15], "memory_total_bytes": mem.total,
+                   "disk": disks[:params.top]}
+        return StatsReport(metrics=metrics, details=details)

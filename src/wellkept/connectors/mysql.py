@@ -1,0 +1,68 @@
+"""MySQL and MariaDB through PyMySQL.
+
+Every session sets ``lock_wait_timeout`` and ``innodb_lock_wait_timeout`` from the target's
+``lock_timeout`` (MySQL's default waits a year for a metadata lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from wellkept.connector import Connector, Ping
+from wellkept.connectors._drivers import require
+from wellkept.errors import ConnectionFailed
+from wellkept.redact import redact
+
+
+class MySQLConnector(Connector):
+    """MySQL and MariaDB servers (``mysql://user:password@host:3306/db``)."""
+
+    name = "mysql"
+    summary = "MySQL 8 and MariaDB 10.5+, through PyMySQL"
+
+    def __init__(self, target_name: str, settings: Any) -> None:
+        super().__init__(target_name, settings)
+        self._conn: Any = None
+
+    def identity(self) -> str:
+        u = urlsplit(self.settings.url)
+        return f"mysql://{u.hostname or 'localhost'}:{u.port or 3306}{u.path or '/'}"
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            pymysql = require("pymysql", "mysql", "A MySQL/MariaDB target")
+            u = urlsplit(self.settings.url)
+            timeout = max(1, math.ceil(self.settings.timeout.total_seconds()))
+            lock_s = max(1, math.ceil(self.settings.lock_timeout.total_seconds()))
+            try:
+                self._conn = pymysql.connect(
+                    host=u.hostname or "localhost", port=u.port or 3306,
+                    user=unquote(u.username or "root"), password=unquote(u.password or ""),
+                    database=unquote(u.path.lstrip("/")) or None, connect_timeout=timeout,
+                    read_timeout=math.ceil(self.settings.statement_timeout.total_seconds()),
+                    autocommit=True, charset="utf8mb4",
+                    init_command=f"SET SESSION lock_wait_timeout = {lock_s}, "
+                                 f"SESSION innodb_lock_wait_timeout = {lock_s}")
+            except pymysql.MySQLError as exc:
+                raise ConnectionFailed(f"cannot connect to {self.identity()}: "
+                                       f"{redact(str(exc))}") from None
+        return self._conn
+
+    def ping(self) -> Ping:
+        t0 = time.perf_counter()
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT VERSION()")
+            version = cur.fetchone()[0]
+        return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=str(version))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            # already gone (the server closed it): nothing left to release
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None

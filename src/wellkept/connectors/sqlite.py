@@ -1,0 +1,297 @@
+"""SQLite: VACUUM, ANALYZE/optimize, integrity checks, stats, batched purges, online backups.
+
+The connection runs in autocommit (``isolation_level=None``) so VACUUM is never inside a
+transaction, and every write batch opens its own ``BEGIN IMMEDIATE``. ``busy_timeout`` is the
+target's ``lock_timeout``: a database busy with another writer makes us wait that long, then the
+run ends cleanly with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from wellkept.connector import (
+    Connector,
+    IntegrityReport,
+    Ping,
+    PurgeBatch,
+    PurgeEstimate,
+    PurgeRule,
+    StatsReport,
+)
+from wellkept.connectors.sqlite_catalog import Catalog, quote
+from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
+from wellkept.records import Action, Metrics
+
+BACKUP_STEP_PAGES = 4096
+
+
+class SQLiteConnector(Connector):
+    """SQLite database files (``sqlite:///relative/path.db`` or ``sqlite:////absolute.db``)."""
+
+    name = "sqlite"
+    summary = "SQLite database files, through Python's sqlite3"
+
+    def __init__(self, target_name: str, settings: Any) -> None:
+        super().__init__(target_name, settings)
+        self._conn: sqlite3.Connection | None = None
+
+    # --- connection -----------------------------------------------------------------------------
+
+    @classmethod
+    def resolve_url(cls, url: str, base_dir: Path) -> str:
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:" and not Path(path).is_absolute():
+            return f"sqlite:///{(base_dir / path).resolve()}"
+        return url
+
+    @property
+    def path(self) -> Path:
+        return Path(self.settings.url.split(":///", 1)[1].split("?", 1)[0])
+
+    def identity(self) -> str:
+        return f"sqlite:{os.path.realpath(self.path)}"
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            if not self.path.exists():
+                raise ConnectionFailed(f"no SQLite database file at {self.path}")
+            busy_ms = int(self.settings.lock_timeout.total_seconds() * 1000)
+            with self._errors():
+                # check_same_thread=False: the timeout middleware interrupts from another thread
+                conn = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True,
+                                       isolation_level=None, check_same_thread=False,
+                                       timeout=busy_ms / 1000)
+                conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            self._conn = conn
+        return self._conn
+
+    def ping(self) -> Ping:
+        t0 = time.perf_counter()
+        with self._errors():
+            version = self.conn.execute("SELECT sqlite_version()").fetchone()[0]
+            self.conn.execute("PRAGMA schema_version").fetchone()  # reads the file header
+        return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=f"SQLite {version}",
+                    details={"path": str(self.path)})
+
+    def interrupt(self) -> None:
+        if self._conn is not None:
+            self._conn.interrupt()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Map sqlite3's errors onto wellkept's: busy is Unavailable, corruption a failure."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                waited = self.settings.lock_timeout.total_seconds()
+                raise Unavailable(f"database {self.path.name} is busy with another writer "
+                                  f"(waited {waited:g}s): {text}") from None
+            if "unable to open" in text:
+                raise ConnectionFailed(f"cannot open {self.path}: {text}") from None
+            if "interrupted" in text:
+                raise TaskFailed(f"statement interrupted: {text}") from None
+            raise TaskFailed(f"SQLite error on {self.path.name}: {text}") from None
+        except sqlite3.DatabaseError as exc:
+            raise TaskFailed(f"{self.path.name} is damaged: {exc}") from None
+
+    def _catalog(self) -> Catalog:
+        return Catalog(self.conn)
+
+    def _file_bytes(self) -> int:
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal"))
+                   if p.exists())
+
+    def _pages(self) -> tuple[int, int, int]:
+        page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        page_count = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return page_size, page_count, free
+
+    # --- vacuum and analyze (planned actions) ---------------------------------------------------
+
+    def plan_vacuum(self, params: Any) -> list[Action]:
+        with self._errors():
+            page_size, page_count, free = self._pages()
+        free_pct = 100.0 * free / page_count if page_count else 0.0
+        evidence = {"free_pages": free, "page_count": page_count, "page_size": page_size,
+                    "free_percent": round(free_pct, 2), "free_bytes": free * page_size}
+        if not params.force and (free == 0 or free_pct < params.min_free_percent):
+            return []
+        reason = (f"{free_pct:.1f}% of the file is free pages ({free * page_size} bytes; "
+                  f"threshold {params.min_free_percent:g}%)" if not params.force
+                  else "forced")
+        return [Action("main", "VACUUM", reason, evidence, meta={"op": "vacuum"})]
+
+    def plan_analyze(self, params: Any) -> list[Action]:
+        actions = []
+        with self._errors():
+            catalog = self._catalog()
+            analyzed = catalog.analyzed_rows()
+            for table in catalog.tables():
+                rows = catalog.count(table)
+                before = analyzed.get(table.lower())
+                if before is None:
+                    if rows == 0:
+                        continue
+                    reason = "never analyzed"
+                else:
+                    change = abs(rows - before) / max(before, 1) * 100
+                    if change < params.stale_percent:
+                        continue
+                    reason = (f"row count changed {change:.0f}% since the last ANALYZE "
+                              f"({before} -> {rows}; threshold {params.stale_percent:g}%)")
+                actions.append(Action(table, f"ANALYZE {quote(table)}", reason,
+                                      {"rows": rows, "rows_at_last_analyze": before},
+                                      meta={"op": "analyze", "limit": params.analysis_limit}))
+        actions.append(Action("main", "PRAGMA optimize", "lets SQLite refresh any other "
+                              "statistics its planner has marked as stale",
+                              meta={"op": "optimize", "limit": params.analysis_limit}))
+        return actions
+
+    def apply(self, action: Action) -> Metrics:
+        op = action.meta["op"]
+        with self._errors():
+            if op == "vacuum":
+                return self._vacuum()
+            self.conn.execute(f"PRAGMA analysis_limit = {int(action.meta['limit'])}")
+            self.conn.execute(action.statement).fetchall()
+            return {"tables_processed": 1} if op == "analyze" else {}
+
+    def _vacuum(self) -> Metrics:
+        size = self._file_bytes()
+        for folder in {self.path.parent, Path(tempfile.gettempdir())}:
+            free = shutil.disk_usage(folder).free
+            if free < size:
+                raise TaskFailed(f"VACUUM needs up to {size} bytes free in {folder} for its "
+                                 f"copy, but only {free} are free")
+        self.conn.execute("VACUUM")
+        mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() == "wal":  # the file shrinks only once the WAL is checkpointed
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return {"bytes_freed": max(size - self._file_bytes(), 0), "size_before": size,
+                "size_after": self._file_bytes()}
+
+    # --- integrity and stats --------------------------------------------------------------------
+
+    def check_integrity(self, params: Any) -> IntegrityReport:
+        pragma = "quick_check" if params.mode == "quick" else "integrity_check"
+        checks = [f"PRAGMA {pragma}({int(params.max_errors)})"]
+        problems: list[str] = []
+        with self._errors():
+            rows = [r[0] for r in self.conn.execute(checks[0]).fetchall()]
+            if rows != ["ok"]:
+                problems += rows
+            if params.foreign_keys:
+                checks.append("PRAGMA foreign_key_check")
+                for table, rowid, parent, _fk in self.conn.execute(checks[1]).fetchmany(
+                        params.max_errors):
+                    problems.append(f"foreign key: row {rowid} of {table} points to a missing "
+                                    f"row of {parent}")
+        return IntegrityReport(checks=checks, problems=problems)
+
+    def collect_stats(self, params: Any) -> StatsReport:
+        with self._errors():
+            page_size, page_count, free = self._pages()
+            catalog = self._catalog()
+            tables, indexes = catalog.tables(), catalog.indexes()
+            sizes = catalog.object_sizes()
+            top_tables = sorted(tables, key=lambda t: sizes.get(t, 0), reverse=True)[:params.top]
+            version = self.conn.execute("SELECT sqlite_version()").fetchone()[0]
+            mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
+            details: dict[str, Any] = {
+                "path": str(self.path), "sqlite_version": version, "journal_mode": mode,
+                "page_size": page_size, "page_count": page_count, "free_pages": free,
+                "top_tables": [{"name": t, "rows": catalog.count(t), "bytes": sizes.get(t)}
+                               for t in top_tables],
+                "top_indexes": [{"name": name, "table": table, "bytes": sizes.get(name)}
+                                for name, table in sorted(
+                                    indexes, key=lambda i: sizes.get(i[0], 0),
+                                    reverse=True)[:params.top]],
+                "sizes_exact": bool(sizes),
+            }
+        metrics: Metrics = {"size_bytes": self._file_bytes(), "free_bytes": free * page_size,
+                            "free_percent": round(100.0 * free / page_count, 2)
+                            if page_count else 0.0,
+                            "tables": len(tables), "indexes": len(indexes)}
+        return StatsReport(metrics=metrics, details=details)
+
+    # --- purge ----------------------------------------------------------------------------------
+
+    def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate:
+        with self._errors():
+            plan = self._catalog().purge_plan(rule.table, rule.column)
+            cutoff = plan.time_format.render(rule.cutoff)
+            sql = (f"SELECT count(*), min({plan.column}), max({plan.column}) FROM {plan.table} "
+                   f"WHERE {plan.column} < ?")
+            count, oldest, newest = self.conn.execute(sql, (cutoff,)).fetchone()
+        select_sql, delete_sql = plan.batch_sql()
+        return PurgeEstimate(rows=count, oldest=oldest, newest=newest, key=plan.key_label,
+                             statements=[sql, "BEGIN IMMEDIATE", select_sql, delete_sql,
+                                         "COMMIT"], cutoff=cutoff)
+
+    def purge_batch(self, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
+        with self._errors():
+            plan = self._catalog().purge_plan(rule.table, rule.column)
+            cutoff = plan.time_format.render(rule.cutoff)
+            select_sql, delete_sql = plan.batch_sql(first=after is None)
+            t0 = time.perf_counter()
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                args = (cutoff, limit) if after is None else (after, cutoff, limit)
+                keys = [r[0] for r in self.conn.execute(select_sql, args).fetchall()]
+                t1 = time.perf_counter()
+                if not keys:
+                    self.conn.execute("COMMIT")
+                    return PurgeBatch(0, None, {"select": t1 - t0})
+                deleted = self.conn.execute(delete_sql, (keys[0], keys[-1], cutoff)).rowcount
+                t2 = time.perf_counter()
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            t3 = time.perf_counter()
+        return PurgeBatch(deleted, keys[-1], {"select": t1 - t0, "delete": t2 - t1,
+                                              "commit": t3 - t2})
+
+    # --- backup ---------------------------------------------------------------------------------
+
+    def backup_suffix(self) -> str:
+        return ".sqlite3"
+
+    def backup_estimate(self) -> int:
+        with self._errors():
+            page_size, page_count, _ = self._pages()
+        return int(page_size * page_count)
+
+    def backup_to(self, path: Path, progress: Callable[[int, int], None]) -> Metrics:
+        """Copy the live database with SQLite's online backup API (writers may continue)."""
+        dest = sqlite3.connect(path)
+        try:
+            with self._errors():
+                self.conn.backup(dest, pages=BACKUP_STEP_PAGES,
+                                 progress=lambda _s, left, total: progress(total - left, total))
+                pages = dest.execute("PRAGMA page_count").fetchone()[0]
+        finally:
+            dest.close()
+        return {"pages": pages}
+
+
+__all__ = ["SQLiteConnector"]

@@ -1,0 +1,184 @@
+"""The engine: resolve what to run, then carry each run through the middleware chain.
+
+``resolve`` turns names from the command line (task instances, built-in kinds with a target,
+``--all``, ``--schedule``) into run requests, or raises UsageError before anything runs.
+``run`` executes them one after another; a failing run never stops the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from wellkept import __version__
+from wellkept.config import HOST_TARGET, Settings
+from wellkept.connector import Connector
+from wellkept.context import ProgressCallback, RunContext
+from wellkept.errors import NotApplicable, UsageError, WellkeptError
+from wellkept.history.store import HistoryStore
+from wellkept.middleware import Middleware, Run, default_chain
+from wellkept.middleware.history import record_of
+from wellkept.records import RunRecord, TaskResult, iso_z, utcnow
+from wellkept.redact import redact
+from wellkept.registry import Registry
+from wellkept.task import TaskParams
+from wellkept.types import RunStatus, Trigger, overall_status
+
+log = logging.getLogger("wellkept.engine")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run to make: a task instance (or a built-in kind) against one target."""
+
+    task: str
+    kind: str
+    target: str
+    params: TaskParams
+    timeout: timedelta | None = None
+    lock_wait: timedelta = timedelta(minutes=10)
+    schedule: str | None = None
+
+
+@dataclass
+class RunBatch:
+    """The outcome of one ``wellkept run``: every RUN record plus a summary (CONTRACT §3)."""
+
+    results: list[RunRecord]
+    started_at: datetime
+    duration_seconds: float
+    dry_run: bool
+    counts: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.counts = {s: 0 for s in ("completed", "partial_failure", "failed", "skipped")}
+        for r in self.results:
+            self.counts[str(r.status)] = self.counts.get(str(r.status), 0) + 1
+
+    @property
+    def status(self) -> RunStatus:
+        return overall_status([r.status for r in self.results])
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(r.status.is_failure for r in self.results) else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "results": [r.to_json() for r in self.results],
+            "summary": {"status": str(self.status), **self.counts},
+            "metadata": {"started_at": iso_z(self.started_at),
+                         "duration_seconds": round(self.duration_seconds, 3),
+                         "dry_run": self.dry_run, "version": __version__},
+        }
+
+
+class Engine:
+    """Runs tasks against targets, recording every run in the history store."""
+
+    def __init__(self, settings: Settings, *, registry: Registry | None = None,
+                 store: HistoryStore | None = None,
+                 middleware: Sequence[Middleware] | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or Registry.default()
+        self.store = store or HistoryStore(settings.state)
+        self.middleware = list(middleware) if middleware is not None else default_chain()
+
+    # --- resolution -----------------------------------------------------------------------------
+
+    def resolve(self, names: Sequence[str] = (), *, all_tasks: bool = False,
+                schedule: str | None = None, target: str | None = None) -> list[RunRequest]:
+        """Turn command-line names into run requests; UsageError if any name is unknown."""
+        if target is not None and target not in self.settings.targets:
+            raise UsageError(f"--target: unknown target {target!r}; defined targets: "
+                             + ", ".join(sorted(self.settings.targets)))
+        wanted: list[str] = list(names)
+        if all_tasks:
+            wanted += [n for n in self.settings.tasks if n not in wanted]
+        if schedule is not None:
+            if schedule not in self.settings.schedules:
+                raise UsageError(f"--schedule: unknown schedule {schedule!r}; defined schedules: "
+                                 + (", ".join(sorted(self.settings.schedules)) or "(none)"))
+            wanted += [n for n in self.settings.schedules[schedule].tasks if n not in wanted]
+        if not wanted:
+            raise UsageError("name at least one task or kind, or use --all or --schedule")
+        return [self._request(name, target, schedule) for name in wanted]
+
+    def _request(self, name: str, target: str | None, schedule: str | None) -> RunRequest:
+        inst = self.settings.tasks.get(name)
+        if inst is not None:
+            chosen = target or inst.target
+            if chosen is None:
+                raise UsageError(f"task {name!r} has no target; give one with --target")
+            return RunRequest(task=name, kind=inst.kind, target=chosen, params=inst.params,
+                              timeout=inst.timeout, lock_wait=inst.lock_wait, schedule=schedule)
+        if name in self.registry.tasks:
+            if target is None:
+                choices = ", ".join(sorted(t for t in self.settings.targets if t != HOST_TARGET))
+                raise UsageError(f"{name!r} is a task kind; say which target with --target "
+                                 f"(defined targets: {choices or HOST_TARGET})")
+            params_cls = self.registry.task_class(name).Params
+            try:
+                params = params_cls()
+            except Exception:
+                raise UsageError(f"task kind {name!r} has required parameters; declare a task "
+                                 f"instance for it in the config (see `wellkept tasks {name}`)"
+                                 ) from None
+            return RunRequest(task=name, kind=name, target=target, params=params)
+        choices = sorted(self.settings.tasks) + self.registry.task_names()
+        raise UsageError(f"unknown task {name!r}; configured tasks and kinds: "
+                         + ", ".join(choices))
+
+    # --- execution ------------------------------------------------------------------------------
+
+    def run(self, requests: Sequence[RunRequest], *, dry_run: bool = False,
+            trigger: Trigger = Trigger.MANUAL,
+            on_progress: ProgressCallback | None = None) -> RunBatch:
+        started, t0 = utcnow(), time.monotonic()
+        results = [self.run_one(r, dry_run=dry_run, trigger=trigger, on_progress=on_progress)
+                   for r in requests]
+        return RunBatch(results=results, started_at=started,
+                        duration_seconds=time.monotonic() - t0, dry_run=dry_run)
+
+    def run_one(self, request: RunRequest, *, dry_run: bool = False,
+                trigger: Trigger = Trigger.MANUAL,
+                on_progress: ProgressCallback | None = None) -> RunRecord:
+        task_cls = self.registry.task_class(request.kind)
+        target = self.settings.targets[request.target]
+        connector = self.registry.connector_class(target.scheme)(request.target, target)
+        ctx = RunContext(run_id=str(uuid.uuid4()), task_name=request.task, kind=request.kind,
+                         target_name=request.target, connector=connector, params=request.params,
+                         dry_run=dry_run, trigger=trigger, store=self.store,
+                         base_dir=self.settings.base_dir, on_progress=on_progress)
+        run = Run(task=task_cls(request.params), ctx=ctx, started_at=utcnow(),
+                  timeout=request.timeout or task_cls.default_timeout,
+                  lock_wait=request.lock_wait, schedule=request.schedule)
+        try:
+            result = self._call(run, 0)
+        except WellkeptError as exc:  # the store itself failed: the run cannot be recorded
+            log.error("run of %s could not be recorded: %s", request.task, redact(str(exc)))
+            result = TaskResult(status=RunStatus.FAILED, message=redact(str(exc)),
+                                errors=[redact(str(exc))])
+        finally:
+            connector.close()
+        return run.record or record_of(run, result)
+
+    def _call(self, run: Run, index: int) -> TaskResult:
+        if index < len(self.middleware):
+            return self.middleware[index].handle(run, lambda r: self._call(r, index + 1))
+        return _execute(run)
+
+
+def _execute(run: Run) -> TaskResult:
+    """The innermost step: check the target offers what the task needs, then run it."""
+    connector: Connector = run.ctx.connector
+    missing = [p.__name__ for p in run.task.requires if not isinstance(connector, p)]
+    if missing:
+        raise NotApplicable(f"{run.ctx.kind} does not apply to {connector.name} targets "
+                            f"(they are not {', '.join(missing)})")
+    return run.task.run(run.ctx)

@@ -1,0 +1,78 @@
+"""One exception tree for wellkept.
+
+Library code raises these; only the edges (CLI, API, Celery) turn them into exit codes or HTTP
+statuses. ``Unavailable`` and ``ConnectionFailed`` are *expected* conditions (logged as WARNING);
+anything outside this tree is a bug (logged as ERROR with a traceback in the history).
+"""
+
+from __future__ import annotations
+
+
+class WellkeptError(Exception):
+    """Root of every error wellkept raises on purpose."""
+
+
+class ConfigError(WellkeptError):
+    """The configuration (file, environment or command line) is invalid. Exit code 2."""
+
+    def __init__(self, problems: list[str] | str, source: str | None = None) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__("\n".join(prefix + p for p in self.problems))
+
+
+class UsageError(ConfigError):
+    """The command line asked for something that does not exist. Exit code 2."""
+
+
+class MissingDependency(WellkeptError):
+    """An optional driver or library is not installed; the message says which extra to install."""
+
+    def __init__(self, module: str, extra: str, purpose: str) -> None:
+        self.module = module
+        self.extra = extra
+        super().__init__(
+            f"{purpose} needs the Python package '{module}', which is not installed. "
+            f"Install it with: pip install 'wellkept[{extra}]'"
+        )
+
+
+class ConnectorError(WellkeptError):
+    """A problem talking to a target."""
+
+
+class ConnectionFailed(ConnectorError):
+    """The target could not be reached (refused, timed out, authentication failed)."""
+
+
+class Unavailable(ConnectorError):
+    """The target is there but cannot serve us now (locked by another writer, in recovery)."""
+
+
+class TaskError(WellkeptError):
+    """A task could not do its work."""
+
+
+class TaskFailed(TaskError):
+    """The task ran and found a problem it reports as a failure (e.g. a corrupt database)."""
+
+
+class TaskTimeout(TaskError):
+    """The task passed its time limit and was interrupted."""
+
+
+class NotApplicable(TaskError):
+    """The task kind does not apply to this target (the run ends as ``skipped``)."""
+
+
+class Skip(WellkeptError):
+    """Raised by a task to end its run as ``skipped`` with the given reason."""
+
+
+class Retry(WellkeptError):
+    """Raised by a task for a transient error worth another attempt."""
+
+    def __init__(self, reason: str, delay_seconds: float | None = None) -> None:
+        self.delay_seconds = delay_seconds
+        super().__init__(reason)

@@ -1,0 +1,93 @@
+"""The state store's tables (SQLAlchemy Core). Alembic migrations create and evolve them.
+
+``runs`` is the CommandLog: a row is written before a run starts and completed after it ends.
+The lease and progress columns, ``checkpoints`` and ``schedule_state`` are the seams the
+coordinator and recovery build on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+HEAD_REVISION = "0001"
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "wk_runs", metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("task", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(100), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False, default=False),
+    sa.Column("trigger", sa.String(20), nullable=False),
+    sa.Column("schedule", sa.String(200)),
+    sa.Column("scheduled_for", UTCDateTime()),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("duration_seconds", sa.Float),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("metrics", sa.JSON, nullable=False, default=dict),
+    sa.Column("details", sa.JSON, nullable=False, default=dict),
+    sa.Column("errors", sa.JSON, nullable=False, default=list),
+    sa.Column("params", sa.JSON, nullable=False, default=dict),
+    sa.Column("host", sa.String(255), nullable=False, default=""),
+    sa.Column("pid", sa.Integer, nullable=False, default=0),
+    sa.Column("attempt", sa.Integer, nullable=False, default=1),
+    sa.Column("lease_until", UTCDateTime()),
+    sa.Column("heartbeat_at", UTCDateTime()),
+    sa.Column("progress_percent", sa.Float),
+    sa.Column("progress_step", sa.String(200)),
+    sa.Column("progress_message", sa.Text),
+)
+sa.Index("ix_wk_runs_started", runs.c.started_at)
+sa.Index("ix_wk_runs_task_started", runs.c.task, runs.c.started_at)
+sa.Index("ix_wk_runs_status", runs.c.status)
+
+checkpoints = sa.Table(
+    "wk_checkpoints", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("wk_runs.run_id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("percent", sa.Float, nullable=False, default=0.0),
+    sa.Column("data", sa.JSON, nullable=False, default=dict),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+sa.Index("ix_wk_checkpoints_run", checkpoints.c.run_id, checkpoints.c.id)
+
+schedule_state = sa.Table(
+    "wk_schedule_state", metadata,
+    sa.Column("schedule", sa.String(200), primary_key=True),
+    sa.Column("paused", sa.Boolean, nullable=False, default=False),
+    sa.Column("last_fire_at", UTCDateTime()),
+    sa.Column("next_fire_at", UTCDateTime()),
+    sa.Column("last_status", sa.String(20)),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,232 @@
+"""The history store: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL (shared).
+
+Migrations are applied automatically on first use, under a lock so that two processes starting
+at once do not race. Every run is written before its work starts and completed after it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from wellkept.errors import ConfigError, WellkeptError
+from wellkept.history import locks
+from wellkept.history.schema import HEAD_REVISION, checkpoints, runs
+from wellkept.records import RunRecord
+from wellkept.redact import redact
+from wellkept.types import RunStatus, Trigger
+
+
+class StoreError(WellkeptError):
+    """The state store cannot be used (unreachable, unwritable, from a newer wellkept)."""
+
+
+def engine_url(url: str) -> str:
+    """Pin the PostgreSQL driver to psycopg 3, whatever the user wrote."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class HistoryStore:
+    """Runs, checkpoints and schedule state. Cheap to create; connects on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = engine_url(url)
+        self._engine: sa.Engine | None = None
+        self._migrated = False
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return Path(self.url.split(":///", 1)[1]) if self.is_sqlite else None
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            self._engine = self._create_engine()
+        if not self._migrated:
+            self._migrate()
+        return self._engine
+
+    def _create_engine(self) -> sa.Engine:
+        if self.is_sqlite:
+            path = self.sqlite_path
+            assert path is not None
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the state folder {path.parent}: "
+                                 f"{exc.strerror}") from None
+            engine = sa.create_engine(self.url, connect_args={"timeout": 30})
+
+            @sa.event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                # WAL lets readers and one writer work at once; busy_timeout makes concurrent
+                # wellkept processes wait for each other instead of failing.
+                cur.execute("PRAGMA busy_timeout = 30000")
+                cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute("PRAGMA synchronous = NORMAL")
+                cur.execute("PRAGMA foreign_keys = ON")
+                cur.close()
+
+            return engine
+        try:
+            return sa.create_engine(self.url, pool_pre_ping=True, pool_size=2,
+                                    connect_args={"connect_timeout": 10,
+                                                  "application_name": "wellkept-state"})
+        except ModuleNotFoundError:
+            from wellkept.errors import MissingDependency
+
+            raise MissingDependency("psycopg", "postgres", "A PostgreSQL state store") from None
+
+    def _migrate(self) -> None:
+        assert self._engine is not None
+        try:
+            if self._current_revision() == HEAD_REVISION:
+                self._migrated = True
+                return
+            with self.lock("wellkept:migrations", wait=120, holder={"pid": os.getpid()}):
+                if self._current_revision() != HEAD_REVISION:
+                    self._upgrade()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open the state store {redact(self.url)}: "
+                             f"{redact(str(exc.orig))}") from None
+        self._migrated = True
+
+    def _current_revision(self) -> str | None:
+        assert self._engine is not None
+        with self._engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+    def _upgrade(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        assert self._engine is not None
+        cfg = Config()
+        cfg.set_main_option("script_location", "wellkept.history:migrations")
+        with self._engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def lock(self, name: str, wait: float,
+             holder: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+        """A named lock shared by every process using this store (see history.locks)."""
+        if self.is_sqlite:
+            path = self.sqlite_path
+            assert path is not None
+            return locks.file_lock(path.parent / "locks", name, wait, holder)
+        if self._engine is None:
+            self._engine = self._create_engine()
+        return locks.advisory_lock(self._engine, name, wait, holder)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+            self._migrated = False
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    def start_run(self, record: RunRecord, params: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs.insert().values(
+                **_row(record), params=params, heartbeat_at=record.started_at))
+
+    def finish_run(self, record: RunRecord) -> None:
+        values = _row(record)
+        values.pop("run_id")
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == record.run_id).values(**values))
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
+        return _record(row) if row else None
+
+    def list_runs(self, *, limit: int = 20, task: str | None = None,
+                  status: str | None = None, since: datetime | None = None) -> list[RunRecord]:
+        query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
+        if task:
+            query = query.where(runs.c.task == task)
+        if status:
+            query = query.where(runs.c.status == status)
+        if since:
+            query = query.where(runs.c.started_at >= since)
+        with self.engine.connect() as conn:
+            return [_record(r) for r in conn.execute(query).mappings()]
+
+    def set_progress(self, run_id: str, attempt: int, percent: float | None, step: str,
+                     message: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id, runs.c.attempt == attempt)
+                .values(progress_percent=percent, progress_step=step, progress_message=message,
+                        heartbeat_at=datetime.now(UTC)))
+        return result.rowcount == 1
+
+    def add_checkpoint(self, run_id: str, attempt: int, name: str, percent: float,
+                       data: dict[str, Any]) -> bool:
+        """Write a checkpoint unless a newer attempt owns the run (the fencing token)."""
+        with self.engine.begin() as conn:
+            current = conn.execute(sa.select(runs.c.attempt).where(
+                runs.c.run_id == run_id)).scalar()
+            if current != attempt:
+                return False
+            conn.execute(checkpoints.insert().values(
+                run_id=run_id, attempt=attempt, name=name, percent=percent, data=data,
+                created_at=datetime.now(UTC)))
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                progress_percent=percent, progress_step=name, heartbeat_at=datetime.now(UTC)))
+        return True
+
+    def latest_checkpoint(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(checkpoints).where(checkpoints.c.run_id == run_id)
+                               .order_by(checkpoints.c.id.desc()).limit(1)).mappings().first()
+        return dict(row) if row else None
+
+
+def _row(record: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": record.run_id, "task": record.task, "kind": record.kind,
+        "target": record.target, "status": str(record.status), "dry_run": record.dry_run,
+        "trigger": str(record.trigger), "schedule": record.schedule,
+        "started_at": record.started_at, "finished_at": record.finished_at,
+        "duration_seconds": record.duration_seconds, "message": record.message,
+        "metrics": record.metrics, "details": record.details, "errors": record.errors,
+        "host": record.host, "pid": record.pid, "attempt": record.attempt,
+    }
+
+
+def _record(row: Any) -> RunRecord:
+    return RunRecord(
+        run_id=row["run_id"], task=row["task"], kind=row["kind"], target=row["target"],
+        status=RunStatus(row["status"]), dry_run=bool(row["dry_run"]),
+        trigger=Trigger(row["trigger"]), started_at=row["started_at"],
+        finished_at=row["finished_at"], duration_seconds=row["duration_seconds"],
+        message=row["message"] or "", metrics=row["metrics"] or {},
+        details=row["details"] or {}, errors=row["errors"] or [], host=row["host"] or "",
+        pid=row["pid"] or 0, attempt=row["attempt"] or 1, schedule=row["schedule"])
+
+
+def open_store(url: str) -> HistoryStore:
+    if not url:
+        raise ConfigError("state: no state store configured")
+    return HistoryStore(url)

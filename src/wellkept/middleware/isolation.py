@@ -1,0 +1,55 @@
+"""Turn whatever a task raises into a run status, so one failure never stops the others.
+
+Expected conditions (target down, locked, not applicable) are logged once as WARNING with no
+traceback; anything else is a bug, logged as ERROR, with the traceback kept in the run's errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from wellkept.errors import (
+    ConnectorError,
+    NotApplicable,
+    Skip,
+    TaskError,
+    TaskFailed,
+    TaskTimeout,
+    WellkeptError,
+)
+from wellkept.middleware.base import Middleware, Next, Run
+from wellkept.records import TaskResult
+from wellkept.redact import redact
+from wellkept.types import RunStatus
+
+log = logging.getLogger("wellkept.run")
+
+
+class IsolationMiddleware(Middleware):
+    def handle(self, run: Run, call_next: Next) -> TaskResult:
+        ctx = run.ctx
+        label = f"{ctx.task_name} on {ctx.target_name}"
+        try:
+            result = call_next(run)
+        except (Skip, NotApplicable) as exc:
+            log.info("%s skipped: %s", label, redact(str(exc)))
+            return TaskResult(status=RunStatus.SKIPPED, message=redact(str(exc)))
+        except (ConnectorError, TaskFailed, TaskTimeout) as exc:
+            text = redact(str(exc))
+            log.warning("%s failed: %s", label, text)
+            return TaskResult(status=RunStatus.FAILED, message=text, errors=[text])
+        except (TaskError, WellkeptError) as exc:
+            text = redact(str(exc))
+            log.warning("%s failed: %s", label, text)
+            return TaskResult(status=RunStatus.FAILED, message=text, errors=[text])
+        except Exception as exc:
+            text = redact(f"{type(exc).__name__}: {exc}")
+            log.error("%s crashed: %s", label, text, exc_info=True)
+            return TaskResult(status=RunStatus.FAILED, message=f"unexpected error: {text}",
+                              errors=[redact(traceback.format_exc())])
+        level = logging.WARNING if result.status.is_failure else logging.INFO
+        log.log(level, "%s %s: %s", label, result.status, redact(result.message))
+        result.message = redact(result.message)
+        result.errors = [redact(e) for e in result.errors]
+        return result

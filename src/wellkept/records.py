@@ -1,0 +1,96 @@
+"""Records that cross module boundaries: what a task returns, what a run leaves behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from wellkept.types import RunStatus, Trigger
+
+Metrics = dict[str, float | int]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_z(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, as every JSON output uses."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class TaskResult:
+    """What a task hands back: its status, a one-line message, counters and free-form details."""
+
+    status: RunStatus = RunStatus.COMPLETED
+    message: str = ""
+    metrics: Metrics = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One maintenance statement a connector proposes: what, on which object, and why.
+
+    Tasks plan a list of actions, print them on a dry run, and otherwise hand each one back to
+    the connector that made it (``Connector.apply``). ``meta`` is private to that connector.
+    """
+
+    object: str
+    statement: str
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"object": self.object, "statement": self.statement, "reason": self.reason,
+                "evidence": self.evidence}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the history keeps it and the JSON output shows it (CONTRACT §3, RUN)."""
+
+    run_id: str
+    task: str
+    kind: str
+    target: str
+    status: RunStatus
+    dry_run: bool
+    trigger: Trigger
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    message: str = ""
+    metrics: Metrics = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    host: str = ""
+    pid: int = 0
+    attempt: int = 1
+    schedule: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "task": self.task,
+            "kind": self.kind,
+            "target": self.target,
+            "status": str(self.status),
+            "dry_run": self.dry_run,
+            "trigger": str(self.trigger),
+            "started_at": iso_z(self.started_at),
+            "finished_at": iso_z(self.finished_at),
+            "duration_seconds": self.duration_seconds,
+            "message": self.message,
+            "metrics": dict(self.metrics),
+            "details": dict(self.details),
+            "errors": list(self.errors),
+        }

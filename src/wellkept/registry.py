@@ -1,0 +1,119 @@
+"""One registry for task kinds and connectors.
+
+Built-ins are listed below as dotted paths and imported only when used, so ``wellkept --help``
+never pays for a driver. Third-party kinds and connectors register exactly like built-ins,
+through the entry-point groups ``wellkept.tasks`` (name = the kind) and ``wellkept.connectors``
+(name = the URL scheme it handles).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from wellkept.errors import ConfigError
+
+if TYPE_CHECKING:
+    from wellkept.connector import Connector
+    from wellkept.task import Task
+
+BUILTIN_TASKS: dict[str, str] = {
+    "analyze": "wellkept.tasks.analyze:Analyze",
+    "backup": "wellkept.tasks.backup:Backup",
+    "cleanup": "wellkept.tasks.cleanup:Cleanup",
+    "integrity": "wellkept.tasks.integrity:Integrity",
+    "stats": "wellkept.tasks.stats:Stats",
+    "vacuum": "wellkept.tasks.vacuum:Vacuum",
+}
+
+#: URL scheme -> connector class
+BUILTIN_CONNECTORS: dict[str, str] = {
+    "sqlite": "wellkept.connectors.sqlite:SQLiteConnector",
+    "postgresql": "wellkept.connectors.postgresql:PostgresConnector",
+    "postgres": "wellkept.connectors.postgresql:PostgresConnector",
+    "mysql": "wellkept.connectors.mysql:MySQLConnector",
+    "mariadb": "wellkept.connectors.mysql:MySQLConnector",
+    "duckdb": "wellkept.connectors.duckdb:DuckDBConnector",
+    "redis": "wellkept.connectors.redis:RedisConnector",
+    "rediss": "wellkept.connectors.redis:RedisConnector",
+    "host": "wellkept.connectors.host:HostConnector",
+}
+
+
+def _load(path: str) -> object:
+    module_name, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+@dataclass
+class Registry:
+    """Task kinds by name and connectors by URL scheme, built-ins first, then entry points."""
+
+    tasks: dict[str, str] = field(default_factory=lambda: dict(BUILTIN_TASKS))
+    connectors: dict[str, str] = field(default_factory=lambda: dict(BUILTIN_CONNECTORS))
+
+    @classmethod
+    def default(cls) -> Registry:
+        reg = cls()
+        for ep in entry_points(group="wellkept.tasks"):
+            reg.tasks.setdefault(ep.name, ep.value)
+        for ep in entry_points(group="wellkept.connectors"):
+            reg.connectors.setdefault(ep.name, ep.value)
+        return reg
+
+    def task_names(self) -> list[str]:
+        return sorted(self.tasks)
+
+    def schemes(self) -> list[str]:
+        return sorted(self.connectors)
+
+    def task_class(self, kind: str) -> type[Task]:
+        if kind not in self.tasks:
+            raise ConfigError(f"unknown task kind {kind!r}; choose one of: "
+                              + ", ".join(self.task_names()))
+        return self._classes[("task", kind)]  # type: ignore[return-value]
+
+    def connector_class(self, scheme: str) -> type[Connector]:
+        if scheme not in self.connectors:
+            raise ConfigError(f"no connector handles URL scheme {scheme!r}; known schemes: "
+                              + ", ".join(self.schemes()))
+        return self._classes[("connector", scheme)]  # type: ignore[return-value]
+
+    def engines_for(self, kind: str) -> list[str]:
+        """Connector names whose class offers every capability the kind requires."""
+        task = self.task_class(kind)
+        names = set()
+        for scheme in self.connectors:
+            cls = self.connector_class(scheme)
+            if all(_implements(cls, proto) for proto in task.requires):
+                names.add(cls.name)
+        return sorted(names)
+
+    @cached_property
+    def _classes(self) -> _LazyClasses:
+        return _LazyClasses(self)
+
+
+def _implements(cls: type, proto: type) -> bool:
+    members = [m for m in dir(proto) if not m.startswith("_")]
+    return all(callable(getattr(cls, m, None)) for m in members)
+
+
+class _LazyClasses(dict[tuple[str, str], type]):
+    """Imports each class on first use and caches it."""
+
+    def __init__(self, registry: Registry) -> None:
+        super().__init__()
+        self._registry = registry
+
+    def __missing__(self, key: tuple[str, str]) -> type:
+        group, name = key
+        path = (self._registry.tasks if group == "task" else self._registry.connectors)[name]
+        loaded = _load(path)
+        if not isinstance(loaded, type):
+            raise ConfigError(f"{group} {name!r} ({path}) is not a class")
+        self[key] = loaded
+        return loaded

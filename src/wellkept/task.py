@@ -1,0 +1,73 @@
+"""The task contract: a kind of maintenance, its parameters, and what it needs from a target.
+
+Every task kind is a subclass of :class:`Task`. Its docstring is the user's help (`wellkept tasks
+KIND`): the first line is the summary, the rest explains when it acts and what it changes. Its
+``Params`` model lists the parameters, with types, defaults and descriptions.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from wellkept.records import TaskResult
+
+if TYPE_CHECKING:
+    from wellkept.context import RunContext
+
+
+class TaskParams(BaseModel):
+    """Base for task parameter models: frozen, and unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Task(ABC):
+    """Base class of every task kind."""
+
+    kind: ClassVar[str] = ""
+    Params: ClassVar[type[TaskParams]] = TaskParams
+    #: capability Protocols (from wellkept.connector) the target's connector must implement
+    requires: ClassVar[tuple[type, ...]] = ()
+    #: whether the task changes the target (then it honours --dry-run and takes the target lock)
+    mutating: ClassVar[bool] = False
+    #: the time limit when the task instance sets none
+    default_timeout: ClassVar[timedelta] = timedelta(hours=1)
+
+    def __init__(self, params: TaskParams) -> None:
+        self.params = params
+
+    @abstractmethod
+    def run(self, ctx: RunContext) -> TaskResult:
+        """Do the work (or, when ``ctx.dry_run``, say exactly what the work would be)."""
+
+    @classmethod
+    def summary(cls) -> str:
+        doc = inspect.getdoc(cls) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    @classmethod
+    def documentation(cls) -> str:
+        return inspect.getdoc(cls) or ""
+
+    @classmethod
+    def parameters(cls) -> list[dict[str, Any]]:
+        """Name, type, default and description of each parameter, for help and docs."""
+        rows = []
+        for name, info in cls.Params.model_fields.items():
+            annotation = info.annotation
+            type_name = getattr(annotation, "__name__", None) or str(annotation)
+            type_name = type_name.replace("typing.", "").replace("datetime.", "")
+            default = None if info.is_required() else info.get_default(call_default_factory=True)
+            rows.append({
+                "name": name,
+                "type": type_name,
+                "required": info.is_required(),
+                "default": default,
+                "description": info.description or "",
+            })
+        return rows

@@ -1,0 +1,62 @@
+"""The plan -> (dry run | apply each) loop shared by tasks that act object by object.
+
+Like Ola Hallengren's IndexOptimize, a task first decides what needs doing (with the evidence),
+then acts on each object separately: one object failing makes the run a partial failure, and
+the others are still done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from wellkept.context import RunContext
+from wellkept.errors import ConnectorError, TaskError
+from wellkept.records import Action, Metrics, TaskResult
+from wellkept.types import RunStatus
+
+
+def run_actions(ctx: RunContext, actions: list[Action],
+                describe: Callable[[Metrics, int], str], nothing: str) -> TaskResult:
+    """Dry run: list the actions. Otherwise apply each, summing their metrics."""
+    planned = [a.describe() for a in actions]
+    if not actions:
+        return TaskResult(message=nothing, metrics={"actions_planned": 0},
+                          details={"actions": []})
+    if ctx.dry_run:
+        return TaskResult(message=f"would run {len(actions)} statement(s): "
+                          + "; ".join(a.statement for a in actions),
+                          metrics={"actions_planned": len(actions)},
+                          details={"actions": planned})
+    totals: Metrics = {}
+    errors: list[str] = []
+    done = 0
+    for i, action in enumerate(actions):
+        ctx.check_cancelled()
+        ctx.progress(100.0 * i / len(actions), action.object, action.statement)
+        ctx.issued(action.statement)
+        try:
+            measured = action_metrics(ctx, action)
+        except (ConnectorError, TaskError) as exc:
+            errors.append(f"{action.object}: {exc}")
+            planned[i]["error"] = str(exc)
+            continue
+        done += 1
+        planned[i]["result"] = measured
+        for name, value in measured.items():
+            totals[name] = totals.get(name, 0) + value
+    totals["actions_planned"] = len(actions)
+    if errors and not done:
+        status = RunStatus.FAILED
+    elif errors:
+        status = RunStatus.PARTIAL_FAILURE
+    else:
+        status = RunStatus.COMPLETED
+    message = describe(totals, done)
+    if errors:
+        message += f"; {len(errors)} of {len(actions)} failed: {errors[0]}"
+    return TaskResult(status=status, message=message, metrics=totals,
+                      details={"actions": planned}, errors=errors)
+
+
+def action_metrics(ctx: RunContext, action: Action) -> Metrics:
+    return ctx.connector.apply(action)
