@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer
 
 _UNITS: dict[str, float] = {
     "ms": 0.001,
@@ -49,21 +52,6 @@ def format_duration(value: timedelta | float) -> str:
     return f"{seconds:g}s"
 
 
-def _validate(value: object) -> timedelta:
-    return parse_duration(value)
 
-
-def _serialise(value: timedelta) -> str:
-    return format_duration(value)
-
-
-def _duration_type() -> object:
-    from typing import Annotated
-
-    from pydantic import BeforeValidator, PlainSerializer
-
-    return Annotated[timedelta, BeforeValidator(_validate), PlainSerializer(_serialise)]
-
-
-#: a pydantic field type for durations written as ``30d`` (used by config and task parameters)
-Duration = _duration_type()
+#: a pydantic field type for durations written as ``30d`` (config and task parameters)
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration)]

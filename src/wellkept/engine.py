@@ -130,9 +130,9 @@ class Engine:
                                  f"instance for it in the config (see `wellkept tasks {name}`)"
                                  ) from None
             return RunRequest(task=name, kind=name, target=target, params=params)
-        choices = sorted(self.settings.tasks) + self.registry.task_names()
+        known = sorted(self.settings.tasks) + self.registry.task_names()
         raise UsageError(f"unknown task {name!r}; configured tasks and kinds: "
-                         + ", ".join(choices))
+                         + ", ".join(known))
 
     # --- execution ------------------------------------------------------------------------------
 

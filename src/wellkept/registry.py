@@ -74,13 +74,13 @@ class Registry:
         if kind not in self.tasks:
             raise ConfigError(f"unknown task kind {kind!r}; choose one of: "
                               + ", ".join(self.task_names()))
-        return self._classes[("task", kind)]  # type: ignore[return-value]
+        return self._classes[("task", kind)]
 
     def connector_class(self, scheme: str) -> type[Connector]:
         if scheme not in self.connectors:
             raise ConfigError(f"no connector handles URL scheme {scheme!r}; known schemes: "
                               + ", ".join(self.schemes()))
-        return self._classes[("connector", scheme)]  # type: ignore[return-value]
+        return self._classes[("connector", scheme)]
 
     def engines_for(self, kind: str) -> list[str]:
         """Connector names whose class offers every capability the kind requires."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from wellkept.cli.common import OutputOption, console, err_console, print_json, state_of
+
+if TYPE_CHECKING:
+    from wellkept.context import ProgressCallback
 
 
 def register(app: typer.Typer) -> None:
@@ -56,7 +59,7 @@ def run(
 _live: dict[str, object] = {}
 
 
-def _progress_reporter(enabled: bool) -> object:
+def _progress_reporter(enabled: bool) -> ProgressCallback | None:
     """A callback that shows the current step on a terminal (stderr), or None."""
     if not enabled or not sys.stderr.isatty():
         return None

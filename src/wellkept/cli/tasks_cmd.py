@@ -31,7 +31,7 @@ def tasks(
     fmt = state_of(ctx).output_for(output)
     registry = Registry.default()
     if kind is None:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for name in registry.task_names():
             cls = registry.task_class(name)
             rows.append({"kind": name, "summary": cls.summary(),

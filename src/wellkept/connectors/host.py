@@ -30,7 +30,7 @@ class HostConnector(Connector):
         import psutil
 
         mem = psutil.virtual_memory()
-        disks = []
+        disks: list[dict[str, Any]] = []
         seen = set()
         for part in psutil.disk_partitions(all=False):
             if part.mountpoint in seen:

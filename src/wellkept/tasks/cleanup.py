@@ -12,7 +12,7 @@ from wellkept.connector import Purgeable, PurgeRule
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
 from wellkept.errors import ConnectorError, TaskError
-from wellkept.records import TaskResult, utcnow
+from wellkept.records import Metrics, TaskResult, utcnow
 from wellkept.task import Task, TaskParams
 from wellkept.types import RunStatus
 from wellkept.units import plural
@@ -24,12 +24,12 @@ class CleanupParams(TaskParams):
         "rows whose value here is older than `retention` are deleted"))
     soft_delete_column: str | None = Field(None, description=(
         "instead of date_column: rows soft-deleted longer ago than `retention` are deleted"))
-    retention: Duration = Field(description="how long rows are kept, e.g. 30d")  # type: ignore[valid-type]
+    retention: Duration = Field(description="how long rows are kept, e.g. 30d")
     mode: Literal["delete"] = Field("delete", description="what happens to the old rows")
     batch_size: int = Field(5000, ge=1, le=1_000_000, description="rows per batch (transaction)")
-    sleep: Duration = Field(timedelta(0), description=(  # type: ignore[valid-type]
+    sleep: Duration = Field(timedelta(0), description=(
         "pause between batches, with no transaction open"))
-    max_runtime: Duration | None = Field(None, description=(  # type: ignore[valid-type]
+    max_runtime: Duration | None = Field(None, description=(
         "stop starting new batches after this long; the rest waits for the next run"))
 
     @model_validator(mode="after")
@@ -126,7 +126,7 @@ class Cleanup(Task):
                         "longest_batch_seconds": round(longest, 4)})
         if stopped_by:
             details["stopped_by"] = stopped_by
-        metrics = {"rows_matched": matched, "rows_deleted": deleted, "rows_archived": 0,
+        metrics: Metrics = {"rows_matched": matched, "rows_deleted": deleted, "rows_archived": 0,
                    "batches": batches}
         message = (f"deleted {plural(deleted, 'row')} older than {age} from {p.table} in "
                    f"{plural(batches, 'batch')}" if deleted else

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from wellkept.connector import IntegrityCheckable
 from wellkept.context import RunContext
-from wellkept.records import TaskResult
+from wellkept.records import Metrics, TaskResult
 from wellkept.task import Task, TaskParams
 from wellkept.types import RunStatus
 
@@ -41,7 +41,7 @@ class Integrity(Task):
         for statement in report.checks:
             ctx.issued(statement)
         details = {"checks": report.checks, "problems": report.problems, **report.details}
-        metrics = {"problems": len(report.problems)}
+        metrics: Metrics = {"problems": len(report.problems)}
         if report.problems:
             first = report.problems[0]
             more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""

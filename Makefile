@@ -1,0 +1,43 @@
+# wellkept: `make demo` runs the embedded demo; `make test` runs ruff, mypy and the test suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test lint typecheck pytest services bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# the core install: enough for the SQLite demo
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# every extra plus the test tools
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.core
+
+demo: $(VENV)/.core
+	$(BIN)/wellkept demo --dir wellkept-demo
+
+services:
+	scripts/ensure-services.sh
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev services
+	$(BIN)/pytest
+
+test: $(VENV)/.dev services lint typecheck pytest
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/cli_startup.py
+
+clean:
+	rm -rf $(VENV) wellkept-demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,86 @@
+"""Shared fixtures: real services (PostgreSQL, MariaDB, Redis), configs and SQLite files.
+
+A fixture whose service is unreachable fails the test with the command that starts it; tests
+never skip in silence.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import make_app_db
+
+START_HINTS = {
+    "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    "MariaDB": "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+    "Redis": "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' "
+             "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
+    "RabbitMQ": "rabbitmq-server -detached",
+}
+PG_URL = os.environ.get("WELLKEPT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MYSQL_URL = os.environ.get("WELLKEPT_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
+REDIS_URL = os.environ.get("WELLKEPT_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError as exc:
+        pytest.fail(f"{name} is not reachable on {host}:{port} ({exc}). Start it with:\n"
+                    f"  {START_HINTS[name]}\n(or run `make services`)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    return PG_URL
+
+
+@pytest.fixture
+def postgres_db(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+    import psycopg
+
+    name = f"wk_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = postgres_admin_url.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    require_service("MariaDB", "127.0.0.1", 3306)
+    return MYSQL_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    require_service("Redis", "127.0.0.1", 6379)
+    return REDIS_URL
+
+
+@pytest.fixture
+def app_db(tmp_path: Path) -> Path:
+    return make_app_db(tmp_path / "app.sqlite3")
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[[str], Path]:
+    """Write a wellkept.yml (dedented) into the test's folder and return its path."""
+
+    def write(text: str, name: str = "wellkept.yml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return write

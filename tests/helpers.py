@@ -1,0 +1,58 @@
+"""Helpers for tests: data builders and a way to drive the installed `wellkept` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening on it (for 'connection refused' tests)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ts(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def make_app_db(path: Path, *, old: int = 3000, fresh: int = 1000,
+                padding: int = 200) -> Path:
+    """An SQLite file with an `events` table: `old` rows 100 days old, `fresh` rows 1 day old."""
+    now = datetime.now(UTC)
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, body TEXT,
+                             created_at DATETIME NOT NULL);
+        CREATE INDEX events_created_at ON events (created_at);
+    """)
+    with conn:
+        conn.executemany("INSERT INTO events (kind, body, created_at) VALUES (?, ?, ?)",
+                         [("old", "x" * padding, ts(now - timedelta(days=100, seconds=i)))
+                          for i in range(old)]
+                         + [("fresh", "y" * padding, ts(now - timedelta(days=1, seconds=i)))
+                            for i in range(fresh)])
+    conn.close()
+    return path
+
+
+def wellkept_bin() -> str:
+    """The installed console script (tests drive it exactly as a user would)."""
+    found = shutil.which("wellkept", path=str(Path(sys.executable).parent))
+    assert found, "the wellkept command is not installed in this environment (pip install -e .)"
+    return found
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "WELLKEPT_CONFIG"}
+    full_env.update({"COLUMNS": "200", **(env or {})})
+    return subprocess.run([wellkept_bin(), *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
