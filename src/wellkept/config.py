@@ -224,10 +224,11 @@ def _interpolate(node: Any, env: Mapping[str, str], path: tuple[str | int, ...],
         if m.group("esc"):
             return "$"
         name, default = m.group("name"), m.group("default")
-        if name in env:
-            return env[name]
-        if default is not None:
+        value = env.get(name)
+        if default is not None and not value:  # `:-` means unset *or empty*, as in the shell
             return default
+        if value is not None:
+            return value
         problems.append(f"{_dotted(path)}: environment variable {name} is not set and has no "
                         f"default (write ${{{name}:-default}} to give one)")
         return ""
@@ -241,6 +242,8 @@ def _interpolate(node: Any, env: Mapping[str, str], path: tuple[str | int, ...],
 def _dotted(loc: tuple[str | int, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key itself is invalid"
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 
@@ -284,21 +287,29 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 
 def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Registry) -> Settings:
-    try:
-        top = _FileModel.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_pydantic_problems(exc, (), _FileModel), source) from None
-
     problems: list[str] = []
-    targets = _resolve_targets(top.targets, base_dir, registry, problems)
-    tasks = _resolve_tasks(top.tasks, targets, registry, problems)
-    for name, sched in top.schedules.items():
-        for i, task_name in enumerate(sched.tasks):
-            if task_name not in tasks:
+    try:
+        top: _FileModel | None = _FileModel.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, (), _FileModel))
+        top = None
+    # Go on checking what can be checked, so that one run of `wellkept check` shows every
+    # problem, not just the first layer of them.
+    raw_targets = raw.get("targets") if isinstance(raw.get("targets"), dict) else {}
+    raw_tasks = raw.get("tasks") if isinstance(raw.get("tasks"), dict) else {}
+    targets = (_resolve_targets(top.targets, base_dir, registry, problems) if top else {})
+    target_names = set(targets) | set(raw_targets or {}) | {HOST_TARGET}
+    tasks = _resolve_tasks(raw_tasks or {}, target_names, registry, problems)
+    raw_schedules = raw.get("schedules") if isinstance(raw.get("schedules"), dict) else {}
+    for name, sched in (raw_schedules or {}).items():
+        listed = sched.get("tasks") if isinstance(sched, dict) else None
+        for i, task_name in enumerate(listed if isinstance(listed, list) else []):
+            if task_name not in (raw_tasks or {}):
                 problems.append(f"schedules.{name}.tasks[{i}]: unknown task {task_name!r}; "
-                                f"defined tasks: {', '.join(sorted(tasks)) or '(none)'}")
-    state = _resolve_state(top.state, base_dir, problems)
-    if problems:
+                                "defined tasks: " + (", ".join(sorted(raw_tasks or {}))
+                                                     or "(none)"))
+    state = _resolve_state(top.state if top else DEFAULT_STATE, base_dir, problems)
+    if problems or top is None:
         raise ConfigError(problems, source)
     return Settings(source=Path(source), base_dir=base_dir, state=state, timezone=top.timezone,
                     targets=targets, tasks=tasks, schedules=top.schedules, alerts=top.alerts,
@@ -325,8 +336,8 @@ def _resolve_targets(raw: dict[str, TargetSettings], base_dir: Path, registry: R
     return targets
 
 
-def _resolve_tasks(raw: dict[str, dict[str, Any]], targets: dict[str, TargetSettings],
-                   registry: Registry, problems: list[str]) -> dict[str, TaskSettings]:
+def _resolve_tasks(raw: dict[str, Any], targets: set[str], registry: Registry,
+                   problems: list[str]) -> dict[str, TaskSettings]:
     tasks: dict[str, TaskSettings] = {}
     for name, body in raw.items():
         where = f"tasks.{name}"

@@ -49,7 +49,10 @@ def format_duration(value: timedelta | float) -> str:
     for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    if seconds == int(seconds):
+        return f"{int(seconds)}s"
+    # fixed-point, never an exponent (``1e-05s`` would not parse back)
+    return f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"
 
 
 

@@ -8,6 +8,7 @@ KIND`): the first line is the summary, the rest explains when it acts and what i
 from __future__ import annotations
 
 import inspect
+import types
 from abc import ABC, abstractmethod
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -18,6 +19,28 @@ from wellkept.records import TaskResult
 
 if TYPE_CHECKING:
     from wellkept.context import RunContext
+
+
+def type_label(annotation: Any) -> str:
+    """A readable type for help: ``duration``, ``'full' | 'quick'``, ``int | None``."""
+    import typing
+    from datetime import timedelta
+
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_label(a) for a in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return type_label(typing.get_args(annotation)[0])
+    if annotation is timedelta:
+        return "duration"
+    if annotation is type(None):
+        return "None"
+    if origin is not None:
+        args = ", ".join(type_label(a) for a in typing.get_args(annotation))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 class TaskParams(BaseModel):
@@ -59,9 +82,7 @@ class Task(ABC):
         """Name, type, default and description of each parameter, for help and docs."""
         rows = []
         for name, info in cls.Params.model_fields.items():
-            annotation = info.annotation
-            type_name = getattr(annotation, "__name__", None) or str(annotation)
-            type_name = type_name.replace("typing.", "").replace("datetime.", "")
+            type_name = type_label(info.annotation)
             default = None if info.is_required() else info.get_default(call_default_factory=True)
             rows.append({
                 "name": name,

@@ -64,9 +64,17 @@ class State:
             handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
         class Redact(logging.Filter):
+            """Mask secrets in the message and in any traceback attached to it."""
+
             def filter(self, record: logging.LogRecord) -> bool:
                 record.msg = redact(record.getMessage())
                 record.args = None
+                if record.exc_info:
+                    record.exc_text = redact(logging.Formatter().formatException(
+                        record.exc_info))
+                    record.exc_info = None
+                elif record.exc_text:
+                    record.exc_text = redact(record.exc_text)
                 return True
 
         handler.addFilter(Redact())

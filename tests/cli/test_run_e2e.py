@@ -1,0 +1,182 @@
+"""End to end: the installed `wellkept` command against a real SQLite file, checked in the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.helpers import make_app_db, run_cli, wellkept_bin
+
+CONFIG = """\
+targets:
+  app: {url: "sqlite:///app.sqlite3"}
+tasks:
+  purge-events:
+    kind: cleanup
+    target: app
+    table: events
+    date_column: created_at
+    retention: 30d
+    batch_size: 500
+  app-vacuum: {kind: vacuum, target: app}
+  app-stats: {kind: stats, target: app}
+  broken: {kind: cleanup, target: app, table: no_such_table, date_column: x, retention: 1d}
+schedules:
+  nightly: {cron: "@daily", tasks: [purge-events, app-vacuum]}
+"""
+RUN_KEYS = {"run_id", "task", "kind", "target", "status", "dry_run", "trigger", "started_at",
+            "finished_at", "duration_seconds", "message", "metrics", "details", "errors"}
+
+
+def counts(db: Path) -> dict[str, int]:
+    conn = sqlite3.connect(db)
+    try:
+        return dict(conn.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+    finally:
+        conn.close()
+
+
+def test_cleanup_and_vacuum_change_the_file(write_config: Callable[..., Path],
+                                            tmp_path: Path) -> None:
+    db = make_app_db(tmp_path / "app.sqlite3", old=3000, fresh=1000, padding=400)
+    cfg = write_config(CONFIG)
+    size_before = db.stat().st_size
+
+    proc = run_cli("--config", str(cfg), "run", "--schedule", "nightly", "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) == {"results", "summary", "metadata"}
+    assert out["summary"] == {"status": "completed", "completed": 2, "partial_failure": 0,
+                              "failed": 0, "skipped": 0}
+    assert set(out["metadata"]) >= {"started_at", "duration_seconds", "dry_run", "version"}
+    purge, vacuum = out["results"]
+    assert set(purge) == RUN_KEYS
+    assert purge["started_at"].endswith("Z") and purge["trigger"] == "manual"
+    assert purge["metrics"] == {"rows_matched": 3000, "rows_deleted": 3000, "rows_archived": 0,
+                                "batches": 6}
+    assert vacuum["metrics"]["bytes_freed"] > 0
+
+    assert counts(db) == {"fresh": 1000}  # expired rows gone, fresh rows untouched
+    size_after = db.stat().st_size
+    assert size_after < size_before * 0.5
+    assert vacuum["metrics"]["bytes_freed"] == size_before - size_after
+
+    hist = run_cli("--config", str(cfg), "history", "--output", "json")
+    assert hist.returncode == 0, hist.stderr
+    runs = json.loads(hist.stdout)
+    assert [r["task"] for r in runs] == ["app-vacuum", "purge-events"]
+    assert runs[1] == purge
+
+
+def test_dry_run_changes_nothing_and_is_recorded(write_config: Callable[..., Path],
+                                                 app_db: Path) -> None:
+    cfg = write_config(CONFIG)
+    before = app_db.read_bytes()
+    proc = run_cli("-c", str(cfg), "run", "purge-events", "app-vacuum", "--dry-run", "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    purge, vacuum = json.loads(proc.stdout)["results"]
+    assert purge["dry_run"] is True and vacuum["dry_run"] is True
+    assert purge["metrics"] == {"rows_matched": 3000, "rows_deleted": 0, "rows_archived": 0,
+                                "batches": 0}
+    assert purge["details"]["expected_batches"] == 6
+    assert "would delete 3000 rows" in purge["message"]
+    assert app_db.read_bytes() == before
+    hist = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
+    assert all(r["dry_run"] for r in hist) and len(hist) == 2
+
+
+def test_failures_set_exit_code_and_partial_status(write_config: Callable[..., Path],
+                                                   app_db: Path) -> None:
+    cfg = write_config(CONFIG)
+    proc = run_cli("-c", str(cfg), "run", "broken", "app-stats", "-o", "json")
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout)
+    assert out["summary"]["status"] == "partial_failure"
+    broken = out["results"][0]
+    assert broken["status"] == "failed"
+    assert "no_such_table" in broken["message"] and "events" in broken["message"]
+    text = run_cli("-c", str(cfg), "run", "broken")
+    assert text.returncode == 1 and "failed" in text.stdout
+
+
+def test_usage_errors_exit_2_and_run_nothing(write_config: Callable[..., Path],
+                                             app_db: Path, tmp_path: Path) -> None:
+    cfg = write_config(CONFIG)
+    for args in (["run", "purge-evnts"], ["run"], ["run", "vacuum"],
+                 ["run", "--schedule", "weekly"], ["history", "--status", "bogus"],
+                 ["run", "app-stats", "-o", "yaml"]):
+        proc = run_cli("-c", str(cfg), *args)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert proc.stderr.strip(), args
+    assert "configured tasks and kinds" in run_cli("-c", str(cfg), "run", "x").stderr
+    assert not (tmp_path / ".wellkept" / "state.db").exists() or \
+        json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout) == []
+
+
+def test_builtin_kind_with_target_and_history_filters(write_config: Callable[..., Path],
+                                                      app_db: Path) -> None:
+    cfg = write_config(CONFIG)
+    assert run_cli("-c", str(cfg), "run", "stats", "--target", "app").returncode == 0
+    assert run_cli("-c", str(cfg), "run", "broken").returncode == 1
+    assert run_cli("-c", str(cfg), "run", "integrity", "-t", "app").returncode == 0
+    hist = lambda *a: json.loads(run_cli("-c", str(cfg), "history", "-o", "json", *a).stdout)  # noqa: E731
+    assert [r["task"] for r in hist()] == ["integrity", "broken", "stats"]
+    assert [r["task"] for r in hist("--status", "failed")] == ["broken"]
+    assert [r["task"] for r in hist("--task", "stats")] == ["stats"]
+    assert len(hist("--limit", "1")) == 1
+    text = run_cli("-c", str(cfg), "history", "--status", "failed")
+    assert "broken" in text.stdout and "stats" not in text.stdout
+
+
+def test_config_from_environment_variable(write_config: Callable[..., Path],
+                                          app_db: Path, tmp_path: Path) -> None:
+    cfg = write_config(CONFIG)
+    proc = run_cli("run", "app-stats", cwd=tmp_path.parent,
+                   env={"WELLKEPT_CONFIG": str(cfg)})
+    assert proc.returncode == 0, proc.stderr
+    missing = run_cli("history", cwd=tmp_path)  # ./wellkept.yml exists there
+    assert missing.returncode == 0
+    nowhere = run_cli("history", cwd=tmp_path.parent)
+    assert nowhere.returncode == 2 and "wellkept init" in nowhere.stderr
+
+
+def test_two_concurrent_cleanups_on_one_target_do_not_overlap(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    db = make_app_db(tmp_path / "app.sqlite3", old=400, fresh=100)
+    cfg = write_config(CONFIG.replace("batch_size: 500", "batch_size: 10\n    sleep: 20ms"))
+    env = {**os.environ, "COLUMNS": "200"}
+    procs = [subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge-events", "-o",
+                               "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    results = [json.loads(o[0])["results"][0] for o in outs]
+    assert all(r["status"] == "completed" for r in results)
+    spans = sorted((r["details"]["lock"]["acquired_at"], r["details"]["lock"]["released_at"])
+                   for r in results)
+    assert spans[0][1] <= spans[1][0], f"runs overlapped: {spans}"
+    assert sorted(r["metrics"]["rows_deleted"] for r in results) == [0, 400], results
+    assert counts(db) == {"fresh": 100}
+
+
+def test_a_killed_run_releases_its_target(write_config: Callable[..., Path],
+                                          tmp_path: Path) -> None:
+    make_app_db(tmp_path / "app.sqlite3", old=2000, fresh=10)
+    slow = CONFIG.replace("batch_size: 500", "batch_size: 1\n    sleep: 50ms")
+    cfg = write_config(slow.replace("  app-vacuum:", "  purge-fast: {kind: cleanup, target: app,"
+                                    " table: events, date_column: created_at, retention: 30d}\n"
+                                    "  app-vacuum:"))
+    proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge-events"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2)
+    proc.kill()  # SIGKILL mid-cleanup: no cleanup code runs, the lock must still be freed
+    proc.wait()
+    again = run_cli("-c", str(cfg), "run", "purge-fast", "-o", "json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["results"][0]["details"]["lock"]["waited_seconds"] < 1
+    assert counts(tmp_path / "app.sqlite3") == {"fresh": 10}

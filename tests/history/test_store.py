@@ -1,0 +1,156 @@
+"""The history store on both backends: SQLite (embedded default) and the real PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from wellkept.history.locks import LockBusy
+from wellkept.history.schema import HEAD_REVISION
+from wellkept.history.store import HistoryStore
+from wellkept.records import RunRecord
+from wellkept.types import RunStatus, Trigger
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state/state.db"
+    return request.getfixturevalue("postgres_db")
+
+
+@pytest.fixture
+def store(store_url: str):  # type: ignore[no-untyped-def]
+    s = HistoryStore(store_url)
+    yield s
+    s.close()
+
+
+def record(task: str = "purge", status: RunStatus = RunStatus.RUNNING,
+           started: datetime | None = None, **kw: object) -> RunRecord:
+    return RunRecord(run_id=str(uuid.uuid4()), task=task, kind="cleanup", target="app",
+                     status=status, dry_run=False, trigger=Trigger.MANUAL,
+                     started_at=started or datetime.now(UTC), **kw)  # type: ignore[arg-type]
+
+
+def test_migrations_apply_on_first_use(store: HistoryStore) -> None:
+    store.list_runs()
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
+            == HEAD_REVISION
+        names = set(sa.inspect(conn).get_table_names())
+    assert {"wk_runs", "wk_checkpoints", "wk_schedule_state"} <= names
+
+
+def test_run_round_trip_keeps_every_field(store: HistoryStore) -> None:
+    r = record(host="db1", pid=4242, schedule="daily")
+    store.start_run(r, {"table": "events"})
+    assert store.get_run(r.run_id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+    done = RunRecord(**{**r.__dict__, "status": RunStatus.PARTIAL_FAILURE,
+                        "finished_at": r.started_at + timedelta(seconds=2.5),
+                        "duration_seconds": 2.5, "message": "deleted 3 rows, then failed",
+                        "metrics": {"rows_deleted": 3, "bytes_freed": 1.5},
+                        "details": {"nested": {"a": [1, 2]}, "text": "é ✓"},
+                        "errors": ["boom"]})
+    store.finish_run(done)
+    got = store.get_run(r.run_id)
+    assert got is not None
+    assert got.to_json() == done.to_json()
+    assert (got.host, got.pid, got.schedule, got.attempt) == ("db1", 4242, "daily", 1)
+    assert got.started_at.tzinfo is not None
+    assert got.started_at == r.started_at.replace(microsecond=got.started_at.microsecond)
+
+
+def test_list_filters_and_orders_newest_first(store: HistoryStore) -> None:
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    for i, (task, status) in enumerate([("a", RunStatus.COMPLETED), ("b", RunStatus.FAILED),
+                                        ("a", RunStatus.FAILED), ("a", RunStatus.SKIPPED)]):
+        store.start_run(record(task, status, base + timedelta(minutes=i)), {})
+    assert [r.started_at.minute for r in store.list_runs(limit=10)] == [3, 2, 1, 0]
+    assert [r.task for r in store.list_runs(limit=2)] == ["a", "a"]
+    assert {r.task for r in store.list_runs(task="a")} == {"a"}
+    assert len(store.list_runs(task="a")) == 3
+    failed = store.list_runs(status="failed")
+    assert sorted(r.task for r in failed) == ["a", "b"]
+    assert store.list_runs(task="a", status="failed", limit=5)[0].started_at.minute == 2
+
+
+def test_checkpoints_are_fenced_by_attempt(store: HistoryStore) -> None:
+    r = record()
+    store.start_run(r, {})
+    assert store.add_checkpoint(r.run_id, 1, "batch", 40.0, {"last_id": 123})
+    assert store.latest_checkpoint(r.run_id)["data"] == {"last_id": 123}  # type: ignore[index]
+    assert not store.add_checkpoint(r.run_id, 2, "batch", 50.0, {"last_id": 999})
+    assert store.latest_checkpoint(r.run_id)["data"] == {"last_id": 123}  # type: ignore[index]
+    assert store.set_progress(r.run_id, 1, 55.0, "deleting", "550 of 1000")
+    assert not store.set_progress(r.run_id, 7, 99.0, "stale", "")
+
+
+def _hold_lock(url: str, name: str, seconds: float, ready: multiprocessing.Event) -> None:  # type: ignore[valid-type]
+    s = HistoryStore(url)
+    with s.lock(name, 5, {"run_id": "feedbeef-0000", "task": "holder", "pid": 1, "host": "h"}):
+        ready.set()  # type: ignore[attr-defined]
+        time.sleep(seconds)
+
+
+def test_locks_hold_across_processes(store: HistoryStore, store_url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_hold_lock, args=(store_url, "target:x", 2.0, ready))
+    proc.start()
+    assert ready.wait(30)
+    t0 = time.monotonic()
+    with pytest.raises(LockBusy) as exc, store.lock("target:x", 0.5, {}):
+        pass
+    assert 0.4 < time.monotonic() - t0 < 3
+    assert "feedbeef" in str(exc.value)
+    with store.lock("target:other", 0.5, {}):  # other names are independent
+        pass
+    proc.join(30)
+    with store.lock("target:x", 5, {}):  # free again once the holder ended
+        pass
+
+
+def test_lock_is_released_when_the_holder_is_killed(store: HistoryStore, store_url: str) -> None:
+    code = ("import sys, time; from wellkept.history.store import HistoryStore;"
+            "s = HistoryStore(sys.argv[1]);"
+            "cm = s.lock('target:k', 5, {'run_id': 'x'}); cm.__enter__();"
+            "print('held', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, store_url], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    with pytest.raises(LockBusy), store.lock("target:k", 0.3, {}):
+        pass
+    proc.kill()  # SIGKILL: no cleanup code runs
+    proc.wait()
+    with store.lock("target:k", 10, {}):
+        pass
+
+
+def test_concurrent_first_use_migrates_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/fresh/state.db"
+    code = ("import sys; from wellkept.history.store import HistoryStore;"
+            "HistoryStore(sys.argv[1]).list_runs(); print('ok')")
+    procs = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert HistoryStore(url).list_runs() == []
+
+
+def test_unreachable_postgres_state_store_is_a_clean_error() -> None:
+    from tests.helpers import free_port
+    from wellkept.history.store import StoreError
+
+    s = HistoryStore(f"postgresql://wellkept:pw-secret@127.0.0.1:{free_port()}/x")
+    with pytest.raises(StoreError) as exc:
+        s.list_runs()
+    assert "pw-secret" not in str(exc.value) and "cannot open the state store" in str(exc.value)

@@ -1,0 +1,424 @@
+"""wellkept.yml: every kind of config error (library and CLI), interpolation, paths, secrets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tests.helpers import free_port, run_cli
+from wellkept.config import find_config, load_config
+from wellkept.errors import ConfigError
+
+WriteConfig = Callable[..., Path]
+KINDS = "analyze, backup, cleanup, integrity, stats, vacuum"
+SCHEMES = "duckdb, host, mariadb, mysql, postgres, postgresql, redis, rediss, sqlite"
+LOCAL = 'targets:\n  local: {url: "sqlite:///app.sqlite3"}\n'
+
+
+def config_error(path: Path, env: dict[str, str] | None = None) -> str:
+    """Load ``path``, expect a ConfigError, check each line names the file; return the text."""
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=env or {})
+    text = str(info.value)
+    assert info.value.source == str(path)
+    for line in text.splitlines():
+        assert line.startswith(f"{path}: "), line
+    return text
+
+
+def test_unknown_top_level_key(write_config: WriteConfig) -> None:
+    path = write_config(LOCAL + "colour: blue\n")
+    assert config_error(path) == (
+        f"{path}: colour: unknown key; valid keys: "
+        "alerts, api, executor, schedules, state, targets, tasks, timezone")
+
+
+def test_unknown_key_inside_a_target(write_config: WriteConfig) -> None:
+    path = write_config('targets:\n  local: {url: "sqlite:///a.db", pasword: x}\n')
+    assert config_error(path) == (f"{path}: targets.local.pasword: unknown key; valid keys: "
+                                  "lock_timeout, statement_timeout, timeout, url")
+
+
+def test_unknown_key_inside_a_task_lists_the_kind_params_and_common_keys(
+        write_config: WriteConfig) -> None:
+    path = write_config(LOCAL + """tasks:
+      purge-sessions: {kind: cleanup, target: local, table: s, date_column: d,
+                       retention: 30d, retention_days: 30}
+    """)
+    text = config_error(path)
+    assert "tasks.purge-sessions.retention_days: unknown key; valid keys: " in text
+    keys = text.split("valid keys: ", 1)[1].split(", ")
+    assert keys == sorted(keys)
+    assert {"table", "date_column", "soft_delete_column", "retention", "mode", "batch_size",
+            "sleep", "max_runtime"} <= set(keys)
+    assert {"kind", "target", "timeout", "lock_wait", "description"} <= set(keys)
+
+
+def test_unknown_or_missing_task_kind_lists_the_kinds(write_config: WriteConfig) -> None:
+    path = write_config(LOCAL + "tasks:\n  shrink: {kind: vacum, target: local}\n")
+    assert config_error(path) == (
+        f"{path}: tasks.shrink.kind: unknown task kind 'vacum'; choose one of: {KINDS}")
+    path = write_config(LOCAL + "tasks:\n  shrink: {target: local}\n")
+    assert f"tasks.shrink.kind: required key is missing; choose one of: {KINDS}" in \
+        config_error(path)
+
+
+def test_task_on_an_undefined_target_lists_the_targets(write_config: WriteConfig) -> None:
+    path = write_config(LOCAL + "tasks:\n  shrink: {kind: vacuum, target: ghost}\n")
+    assert config_error(path) == (
+        f"{path}: tasks.shrink.target: unknown target 'ghost'; defined targets: host, local")
+
+
+@pytest.mark.parametrize(("value", "shown"), [("30x", "'30x'"), ("30", "30"), ("30m", "'30m'")])
+def test_bad_retention(write_config: WriteConfig, value: str, shown: str) -> None:
+    path = write_config(LOCAL + f"""tasks:
+      purge-sessions: {{kind: cleanup, target: local, table: s, date_column: d,
+                        retention: {value}}}
+    """)
+    text = config_error(path)
+    assert text.startswith(f"{path}: tasks.purge-sessions.retention: invalid duration {shown}: ")
+    assert "30d" in text and "15min" in text
+
+
+def test_bad_durations_in_a_target_and_in_common_task_keys(write_config: WriteConfig) -> None:
+    text = config_error(write_config('targets:\n  local: {url: "sqlite:///a.db", timeout: 5, '
+                                     'lock_timeout: soon}\n'))
+    assert "targets.local.timeout: invalid duration 5" in text
+    assert "targets.local.lock_timeout: invalid duration 'soon'" in text
+    text = config_error(write_config(LOCAL + "tasks:\n  shrink: {kind: vacuum, target: local, "
+                                             "timeout: 1x, lock_wait: 10}\n"))
+    assert "tasks.shrink.timeout: invalid duration '1x'" in text
+    assert "tasks.shrink.lock_wait: invalid duration 10" in text
+
+
+@pytest.mark.parametrize("cron", ["61 * * * *", "0 2 * *", "every night", "0 25 * * *"])
+def test_bad_cron(write_config: WriteConfig, cron: str) -> None:
+    path = write_config(LOCAL + "tasks:\n  shrink: {kind: vacuum, target: local}\n"
+                        f'schedules:\n  nightly: {{cron: "{cron}", tasks: [shrink]}}\n')
+    text = config_error(path)
+    assert text.startswith(f"{path}: schedules.nightly.cron: invalid cron expression {cron!r}")
+
+
+def test_unknown_url_scheme_lists_the_known_schemes(write_config: WriteConfig) -> None:
+    path = write_config('targets:\n  mongo: {url: "mongodb://127.0.0.1:27017/app"}\n')
+    assert config_error(path) == (f"{path}: targets.mongo.url: no connector handles the scheme "
+                                  f"'mongodb'; known schemes: {SCHEMES}")
+
+
+def test_missing_environment_variable(write_config: WriteConfig) -> None:
+    path = write_config('targets:\n  app: {url: '
+                        '"postgresql://app:${APP_DB_PASSWORD}@127.0.0.1:5432/app"}\n')
+    text = config_error(path, env={"OTHER": "x"})
+    assert text.startswith(f"{path}: targets.app.url: environment variable APP_DB_PASSWORD is "
+                           "not set and has no default")
+    path = write_config('api: {tokens: ["fixed-token", "${WELLKEPT_API_TOKEN}"]}\n')
+    assert "api.tokens[1]: environment variable WELLKEPT_API_TOKEN is not set" in \
+        config_error(path)
+
+
+def test_schedule_listing_an_unknown_task(write_config: WriteConfig) -> None:
+    path = write_config(LOCAL + "tasks:\n  shrink: {kind: vacuum, target: local}\n"
+                        'schedules:\n  daily: {cron: "0 2 * * *", tasks: [shrink, purge]}\n')
+    assert config_error(path) == (
+        f"{path}: schedules.daily.tasks[1]: unknown task 'purge'; defined tasks: shrink")
+
+
+def test_schedule_listing_a_defined_but_invalid_task_does_not_call_it_unknown(
+        write_config: WriteConfig) -> None:
+    path = write_config(LOCAL + "tasks:\n  shrink: {kind: vacuum, target: local, force: maybe}\n"
+                        'schedules:\n  daily: {cron: "0 2 * * *", tasks: [shrink]}\n')
+    text = config_error(path)
+    assert "tasks.shrink.force" in text
+    # `shrink` is defined (just invalid); calling it unknown sends the user on a false trail
+    assert "unknown task 'shrink'" not in text
+
+
+def test_yaml_syntax_error_gives_the_line(write_config: WriteConfig) -> None:
+    path = write_config('targets:\n  local: {url: "sqlite:///a.db"\n  other: 1\n')
+    text = config_error(path)
+    assert text.startswith(f"{path}: line 3, column 3: not valid YAML")
+    assert "top level must be a mapping" in config_error(write_config("- a\n- b\n"))
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "wellkept.yml"
+    text = config_error(path)
+    assert "no config file" in text and f"wellkept init --path {path}" in text
+
+
+def test_bad_timezone_executor_and_threshold_name(write_config: WriteConfig) -> None:
+    path = write_config("timezone: Mars/Olympus\nexecutor: {kind: threads}\n"
+                        "alerts: {thresholds: {cpu_pct: {warning: 80}}}\n")
+    text = config_error(path)
+    assert "timezone: unknown timezone 'Mars/Olympus'" in text
+    assert "executor.kind: 'threads' is not allowed; choose one of: 'inline' or 'celery'" in text
+    assert "alerts.thresholds.cpu_pct: 'cpu_pct' is not allowed; choose one of: " in text
+
+
+def test_several_problems_are_reported_at_once(write_config: WriteConfig) -> None:
+    path = write_config("""\
+        targets:
+          local: {url: "sqlite:///app.sqlite3"}
+          mongo: {url: "mongodb://h/db"}
+        tasks:
+          a: {kind: nope, target: local}
+          b: {kind: vacuum, target: ghost}
+          c: {kind: cleanup, target: local, table: t, date_column: d, retention: 30}
+        schedules:
+          daily: {cron: "0 2 * * *", tasks: [zzz]}
+    """)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    paths = [p.split(":", 1)[0] for p in info.value.problems]
+    assert paths == ["targets.mongo.url", "tasks.a.kind", "tasks.b.target", "tasks.c.retention",
+                     "schedules.daily.tasks[0]"]
+
+
+def test_structural_and_semantic_problems_are_reported_together(
+        write_config: WriteConfig) -> None:
+    """An unknown key in a target must not hide an unknown task kind elsewhere in the file."""
+    path = write_config("""\
+        targets:
+          local: {url: "sqlite:///app.sqlite3", colour: red}
+        tasks:
+          a: {kind: nope, target: local}
+    """)
+    text = config_error(path)
+    assert "targets.local.colour: unknown key" in text
+    assert "tasks.a.kind: unknown task kind 'nope'" in text
+
+
+# --- interpolation, paths, defaults -------------------------------------------------------------
+
+
+def test_interpolation_with_and_without_defaults(write_config: WriteConfig) -> None:
+    path = write_config("""\
+        targets:
+          app: {url: "postgresql://app:${APP_DB_PASSWORD}@${DB_HOST:-127.0.0.1}:5432/app"}
+          other: {url: "postgresql://app@${DB2_HOST:-fallback}/x"}
+        api: {tokens: ["${WELLKEPT_API_TOKEN}", "${NONE:-}"]}
+    """)
+    s = load_config(path, env={"APP_DB_PASSWORD": "pw1", "DB2_HOST": "db2",
+                               "WELLKEPT_API_TOKEN": "tok"})
+    assert s.targets["app"].url == "postgresql://app:pw1@127.0.0.1:5432/app"
+    assert s.targets["other"].url == "postgresql://app@db2/x"
+    assert s.api.tokens == ["tok", ""]
+
+
+def test_default_applies_when_the_variable_is_set_but_empty(write_config: WriteConfig) -> None:
+    """`${VAR:-default}` means "unset or empty" in every shell and in docker compose."""
+    path = write_config('targets:\n  db: {url: "sqlite:///${DB_FILE:-app.sqlite3}"}\n')
+    s = load_config(path, env={"DB_FILE": ""})
+    assert s.targets["db"].url == f"sqlite:///{path.parent / 'app.sqlite3'}"
+
+
+def test_interpolation_reads_os_environ_by_default(write_config: WriteConfig,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WK_TEST_TZ", "Europe/Berlin")
+    assert load_config(write_config("timezone: ${WK_TEST_TZ}\n")).timezone == "Europe/Berlin"
+
+
+def test_dollar_escaping(write_config: WriteConfig) -> None:
+    path = write_config('targets:\n  app: {url: "postgresql://app:pa$$w$rd@h/db"}\n'
+                        'api: {tokens: ["$${NOT_A_VAR}", "$$$${X}"]}\n')
+    s = load_config(path, env={})
+    assert s.targets["app"].url == "postgresql://app:pa$w$rd@h/db"
+    assert s.api.tokens == ["${NOT_A_VAR}", "$${X}"]
+
+
+def test_relative_file_urls_resolve_against_the_config_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    path = folder / "wellkept.yml"
+    path.write_text('targets:\n  local: {url: "sqlite:///data/app.sqlite3"}\n'
+                    '  abs: {url: "sqlite:////srv/app.sqlite3"}\n'
+                    '  duck: {url: "duckdb:///an.duckdb"}\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)      # a different working directory must not matter
+    s = load_config(path, env={})
+    assert s.targets["local"].url == f"sqlite:///{folder / 'data' / 'app.sqlite3'}"
+    assert s.targets["abs"].url == "sqlite:////srv/app.sqlite3"
+    assert s.targets["duck"].url == f"duckdb:///{folder / 'an.duckdb'}"
+    assert s.state == f"sqlite:///{folder / '.wellkept' / 'state.db'}"
+    assert s.base_dir == folder
+
+
+def test_implicit_host_target_and_defaults(write_config: WriteConfig) -> None:
+    s = load_config(write_config(""), env={})
+    assert list(s.targets) == ["host"]
+    assert s.targets["host"].url == "host://localhost"
+    assert s.targets["host"].timeout == timedelta(seconds=5)
+    assert (s.timezone, s.tasks, s.schedules, s.executor.kind) == ("UTC", {}, {}, "inline")
+    s = load_config(write_config("tasks:\n  sizes: {kind: stats, target: host}\n"), env={})
+    assert s.tasks["sizes"].target == "host"
+
+
+def test_settings_are_frozen(write_config: WriteConfig) -> None:
+    s = load_config(write_config(LOCAL + "tasks:\n  sizes: {kind: stats, target: local}\n"),
+                    env={})
+    for obj, attr in [(s, "timezone"), (s.targets["local"], "url"), (s.tasks["sizes"], "kind"),
+                      (s.tasks["sizes"].params, "top"), (s.alerts, "cooldown")]:
+        with pytest.raises(ValidationError, match="frozen"):
+            setattr(obj, attr, "changed")
+
+
+def test_find_config_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WELLKEPT_CONFIG", raising=False)
+    assert find_config() == tmp_path / "wellkept.yml"
+    monkeypatch.setenv("WELLKEPT_CONFIG", "/etc/wk.yml")
+    assert find_config() == Path("/etc/wk.yml")
+    assert find_config("given.yml") == Path("given.yml")
+
+
+CONTRACT_EXAMPLE = """\
+state: sqlite:///.wellkept/state.db
+timezone: UTC
+targets:
+  app:       {url: "postgresql://app:${APP_DB_PASSWORD}@127.0.0.1:5432/app", lock_timeout: 5s,
+              statement_timeout: 10min}
+  shop:      {url: "mysql://root@127.0.0.1:3306/shop"}
+  local:     {url: "sqlite:///data/app.sqlite3"}
+  analytics: {url: "duckdb:///data/analytics.duckdb"}
+  cache:     {url: "redis://127.0.0.1:6379/0"}
+tasks:
+  purge-sessions: {kind: cleanup, target: app, table: django_session, date_column: expire_date,
+                   retention: 30d, mode: delete, batch_size: 5000}
+  archive-audit: {kind: cleanup, target: app, table: audit_log, date_column: created_at,
+                  retention: 90d}
+  nightly-vacuum: {kind: vacuum, target: app}
+  nightly-backup: {kind: backup, target: app, destination: "backups/"}
+schedules:
+  daily_maintenance: {cron: "0 2 * * *", tasks: [purge-sessions, nightly-vacuum]}
+  weekly_optimization: {cron: "0 3 * * 0", tasks: [nightly-vacuum], enabled: false}
+alerts:
+  channels: ["mailto://ops@example.com", "json://127.0.0.1:9000/hook"]
+  cooldown: 15min
+  thresholds:
+    connection_percent: {warning: 80, critical: 95}
+    query_seconds:      {warning: 2,  critical: 5}
+    replication_lag_seconds: {warning: 5, critical: 30}
+    cpu_percent:    {warning: 80}
+    memory_percent: {warning: 85}
+    disk_percent:   {warning: 85, critical: 95}
+executor: {kind: inline}
+api: {listen: "127.0.0.1:8000", tokens: ["${WELLKEPT_API_TOKEN}"]}
+"""
+
+
+def test_contract_example_loads(write_config: WriteConfig) -> None:
+    path = write_config(CONTRACT_EXAMPLE)
+    s = load_config(path, env={"APP_DB_PASSWORD": "pw", "WELLKEPT_API_TOKEN": "tok"})
+    assert sorted(s.targets) == ["analytics", "app", "cache", "host", "local", "shop"]
+    assert s.targets["app"].statement_timeout == timedelta(minutes=10)
+    purge = s.tasks["purge-sessions"]
+    assert (purge.kind, purge.target, purge.lock_wait) == ("cleanup", "app", timedelta(minutes=10))
+    assert purge.params.retention == timedelta(days=30)  # type: ignore[attr-defined]
+    assert purge.params.batch_size == 5000  # type: ignore[attr-defined]
+    assert s.schedules["weekly_optimization"].enabled is False
+    assert s.alerts.thresholds["disk_percent"].critical == 95
+    assert s.alerts.cooldown == timedelta(minutes=15)
+    assert s.api.tokens == ["tok"]
+
+
+# --- through the real CLI -----------------------------------------------------------------------
+
+CLI_CASES = {
+    "top-level": ("colour: blue\n", "colour: unknown key"),
+    "target-key": ('targets:\n  t: {url: "sqlite:///app.sqlite3", x: 1}\n', "targets.t.x"),
+    "task-key": ("tasks:\n  v: {kind: vacuum, target: local, x: 1}\n", "tasks.v.x"),
+    "kind": ("tasks:\n  v: {kind: nope, target: local}\n", "tasks.v.kind"),
+    "target": ("tasks:\n  v: {kind: vacuum, target: ghost}\n", "tasks.v.target"),
+    "duration": ("tasks:\n  p: {kind: cleanup, target: local, table: events, "
+                 "date_column: created_at, retention: 30}\n", "tasks.p.retention"),
+    "cron": ('tasks:\n  v: {kind: vacuum, target: local}\nschedules:\n'
+             '  s: {cron: "61 * * * *", tasks: [v]}\n', "schedules.s.cron"),
+    "scheme": ('targets:\n  m: {url: "mongodb://h/db"}\n', "targets.m.url"),
+    "env": ('targets:\n  a: {url: "postgresql://a:${APP_DB_PASSWORD}@h/a"}\n',
+            "APP_DB_PASSWORD"),
+    "schedule-task": ('tasks:\n  v: {kind: vacuum, target: local}\nschedules:\n'
+                      '  s: {cron: "0 2 * * *", tasks: [v, w]}\n', "schedules.s.tasks[1]"),
+    "yaml": ("tasks: [\n", "not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_cli_config_errors_exit_2_and_run_nothing(
+        case: str, write_config: WriteConfig, app_db: Path) -> None:
+    body, key_path = CLI_CASES[case]
+    base = 'targets:\n  local: {url: "sqlite:///app.sqlite3"}\n'
+    text = body if body.startswith(("targets", "tasks: [")) else base + body
+    path = write_config(text)
+    before = app_db.read_bytes()
+    for args in (["run", "--all"], ["check"]):
+        proc = run_cli("-c", str(path), *args, cwd=path.parent)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stdout == ""
+        assert proc.stderr.startswith(f"error: {path}: "), proc.stderr
+        assert key_path in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not (path.parent / ".wellkept" / "state.db").exists()
+    assert app_db.read_bytes() == before
+
+
+def test_cli_missing_config_file_exits_2(tmp_path: Path) -> None:
+    proc = run_cli("run", "--all", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: {tmp_path / 'wellkept.yml'}: no config file")
+    assert not (tmp_path / ".wellkept").exists()
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+SECRET = "s3cret-pw"
+
+
+def _secret_config(write_config: WriteConfig) -> Path:
+    return write_config(f"""\
+        targets:
+          app: {{url: "postgresql://app:{SECRET}@127.0.0.1:{free_port()}/app", timeout: 2s}}
+    """)
+
+
+def test_check_never_shows_the_password(write_config: WriteConfig) -> None:
+    path = _secret_config(write_config)
+    text = run_cli("-c", str(path), "check", cwd=path.parent)
+    assert text.returncode == 1, text.stderr
+    assert SECRET not in text.stdout + text.stderr
+    assert "***" in text.stdout
+    js = run_cli("-c", str(path), "check", "--output", "json", cwd=path.parent)
+    assert js.returncode == 1
+    assert SECRET not in js.stdout + js.stderr
+    app = {t["target"]: t for t in json.loads(js.stdout)["targets"]}["app"]
+    assert app["url"].startswith("postgresql://app:***@127.0.0.1:")
+    assert app["status"] == "down" and app["error"]
+
+
+def test_config_error_messages_never_show_the_password(write_config: WriteConfig) -> None:
+    path = write_config(f'targets:\n  app: {{url: "//app:{SECRET}@127.0.0.1:1/app"}}\n')
+    text = config_error(path)
+    assert SECRET not in text and "//app:***@127.0.0.1:1/app" in text and "has no scheme" in text
+    proc = run_cli("-c", str(path), "check", cwd=path.parent)
+    assert proc.returncode == 2
+    assert SECRET not in proc.stderr and "***" in proc.stderr
+
+
+def test_failed_run_json_never_shows_the_password(write_config: WriteConfig,
+                                                  app_db: Path) -> None:
+    path = write_config(f"""\
+        state: "postgresql://wk:{SECRET}@127.0.0.1:{free_port()}/state"
+        targets:
+          local: {{url: "sqlite:///{app_db.name}"}}
+    """)
+    proc = run_cli("-c", str(path), "run", "integrity", "--target", "local", "--output", "json",
+                   cwd=path.parent)
+    assert proc.returncode == 1, proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
+    (run,) = json.loads(proc.stdout)["results"]
+    assert run["status"] == "failed"
+    assert "wk:***@127.0.0.1" in run["message"]
