@@ -140,6 +140,12 @@ class SQLiteConnector(Connector):
         return [Action("main", "VACUUM", reason, evidence, meta={"op": "vacuum"})]
 
     def plan_analyze(self, params: Any) -> list[Action]:
+        """Tables never analyzed, or whose row count moved past the threshold.
+
+        Tables up to ``exact_rows`` are analyzed without a sampling limit, so the row count
+        SQLite stores is exact and the next comparison is too. Larger tables are sampled
+        (``analysis_limit``); their stored count is an estimate, trusted only to a factor of 2.
+        """
         actions = []
         with self._errors():
             catalog = self._catalog()
@@ -147,19 +153,24 @@ class SQLiteConnector(Connector):
             for table in catalog.tables():
                 rows = catalog.count(table)
                 before = analyzed.get(table.lower())
+                sampled = rows > params.exact_rows
+                limit = params.analysis_limit if sampled else 0
                 if before is None:
                     if rows == 0:
                         continue
                     reason = "never analyzed"
                 else:
                     change = abs(rows - before) / max(before, 1) * 100
-                    if change < params.stale_percent:
+                    threshold = max(params.stale_percent, 100.0) if sampled \
+                        else params.stale_percent
+                    if change < threshold:
                         continue
                     reason = (f"row count changed {change:.0f}% since the last ANALYZE "
-                              f"({before} -> {rows}; threshold {params.stale_percent:g}%)")
+                              f"({before} -> {rows}; threshold {threshold:g}%)")
                 actions.append(Action(table, f"ANALYZE {quote(table)}", reason,
-                                      {"rows": rows, "rows_at_last_analyze": before},
-                                      meta={"op": "analyze", "limit": params.analysis_limit}))
+                                      {"rows": rows, "rows_at_last_analyze": before,
+                                       "analysis_limit": limit},
+                                      meta={"op": "analyze", "limit": limit}))
         actions.append(Action("main", "PRAGMA optimize", "lets SQLite refresh any other "
                               "statistics its planner has marked as stale",
                               meta={"op": "optimize", "limit": params.analysis_limit}))

@@ -123,14 +123,14 @@ class Catalog:
         return [(r[1], r[5]) for r in self.conn.execute(f"PRAGMA table_xinfo({quote(table)})")]
 
     def purge_plan(self, table: str, column: str) -> PurgePlan:
-        real_table, ddl = self.find_table(table)
+        real_table, _ddl = self.find_table(table)
         cols = self.columns(real_table)
         names = {c.lower(): c for c, _ in cols}
         if column.lower() not in names:
             raise TaskFailed(f"table {real_table!r} has no column {column!r}; columns: "
                              + ", ".join(c for c, _ in cols))
         real_column = names[column.lower()]
-        key, label = self._key(real_table, ddl, cols, names)
+        key, label = self._key(real_table, cols, names)
         sample = self.conn.execute(
             f"SELECT {quote(real_column)} FROM {quote(real_table)} "
             f"WHERE {quote(real_column)} IS NOT NULL LIMIT 1").fetchone()
@@ -138,13 +138,26 @@ class Catalog:
                          key_label=label,
                          time_format=TimeFormat.detect(sample[0] if sample else None))
 
-    @staticmethod
-    def _key(table: str, ddl: str, cols: list[tuple[str, int]],
+    def _without_rowid(self, table: str) -> bool:
+        """Ask SQLite (pragma table_list, 3.37+); on older versions, probe the rowid."""
+        try:
+            row = self.conn.execute("SELECT wr FROM pragma_table_list(?)", (table,)).fetchone()
+            return bool(row and row[0])
+        except sqlite3.OperationalError:
+            pass
+        for alias in ROWID_ALIASES:
+            try:
+                self.conn.execute(f"SELECT {alias} FROM {quote(table)} LIMIT 0")
+                return False
+            except sqlite3.OperationalError:
+                continue
+        return True
+
+    def _key(self, table: str, cols: list[tuple[str, int]],
              names: dict[str, str]) -> tuple[str, str]:
         """The key batches walk: the rowid (under an alias no column shadows), else the
         single-column primary key of a WITHOUT ROWID table."""
-        without_rowid = bool(re.search(r"\bwithout\s+rowid\b", ddl, re.I))
-        if not without_rowid:
+        if not self._without_rowid(table):
             for alias in ROWID_ALIASES:
                 if alias not in names:
                     return alias, "rowid"

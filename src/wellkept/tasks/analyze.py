@@ -17,15 +17,21 @@ class AnalyzeParams(TaskParams):
         "SQLite: rows sampled per index (PRAGMA analysis_limit; 0 = no limit)"))
     stale_percent: float = Field(20.0, ge=0, description=(
         "re-analyze a table when its row count moved this much since the last ANALYZE"))
+    exact_rows: int = Field(100_000, ge=0, description=(
+        "SQLite: tables up to this many rows are analyzed in full (exact statistics); larger "
+        "ones are sampled with analysis_limit"))
 
 
 class Analyze(Task):
     """Refresh planner statistics for the tables whose statistics are missing or stale.
 
-    SQLite: sets `PRAGMA analysis_limit` (so each index costs a bounded sample, not a full
-    scan), runs `ANALYZE` on every table never analyzed or whose row count moved more than
+    SQLite: runs `ANALYZE` on every table never analyzed or whose row count moved more than
     `stale_percent` since its last ANALYZE, then `PRAGMA optimize` for anything else SQLite
-    tracks. ANALYZE takes a brief write lock per table.
+    tracks. Tables up to `exact_rows` rows are analyzed in full, so their statistics (and the
+    next staleness check) are exact; larger tables are sampled with `PRAGMA analysis_limit`,
+    which bounds the cost per index but stores only an estimated row count, so for them a
+    change must pass both `stale_percent` and 100% before they count as stale. ANALYZE
+    takes a brief write lock per table.
 
     A dry run lists the tables, the evidence and the statements, and changes nothing.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from datetime import timedelta
@@ -67,17 +68,23 @@ class Backup(Task):
             _write_atomic(final.with_name(final.name + ".sha256"), f"{digest}  {final.name}\n")
             _sync_dir(folder)
         except OSError as exc:
-            partial.unlink(missing_ok=True)
+            _discard(partial)
             raise TaskFailed(f"cannot write the backup to {folder}: "
                              f"{exc.strerror or exc}") from None
         except BaseException:
-            partial.unlink(missing_ok=True)
+            _discard(partial)
             raise
         size = final.stat().st_size
         details.update({"sha256": digest, "bytes": size, **measured})
         return TaskResult(message=f"backed up {human_bytes(size)} to {final}",
                           metrics={"bytes_written": size, "files_processed": 1},
                           details=details)
+
+
+def _discard(partial: Path) -> None:
+    """Remove a half-written file; where even that fails, there is nothing more to do."""
+    with contextlib.suppress(OSError):
+        partial.unlink(missing_ok=True)
 
 
 def _sha256_and_sync(path: Path) -> str:

@@ -43,10 +43,11 @@ class Vacuum(Task):
         actions = ctx.connector.plan_vacuum(self.params)
 
         def describe(m: Metrics, done: int) -> str:
+            freed = human_bytes(m.get("bytes_freed", 0))
             if "size_before" in m:
                 return (f"vacuumed: {human_bytes(m['size_before'])} -> "
-                        f"{human_bytes(m['size_after'])}, freed {human_bytes(m['bytes_freed'])}")
-            return f"vacuumed {plural(done, 'object')}, freed {human_bytes(m['bytes_freed'])}"
+                        f"{human_bytes(m['size_after'])}, freed {freed}")
+            return f"vacuumed {plural(done, 'object')}, freed {freed}"
 
         result = run_actions(ctx, actions, describe, "nothing to vacuum: free space is below "
                              "the threshold")
