@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -56,3 +57,12 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     full_env.update({"COLUMNS": "200", **(env or {})})
     return subprocess.run([wellkept_bin(), *args], cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout, check=False)
+
+
+def sql(path: Path, statement: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Run one statement on an SQLite file and return all rows (checks the file itself)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        return conn.execute(statement, args).fetchall()
+    finally:
+        conn.close()

@@ -35,6 +35,8 @@ class Connector(ABC):
     name: ClassVar[str] = ""
     #: one line for `wellkept tasks` and the docs
     summary: ClassVar[str] = ""
+    #: for network engines: the port assumed when the URL names none (used by ``identity``)
+    default_port: ClassVar[int | None] = None
 
     def __init__(self, target_name: str, settings: TargetSettings) -> None:
         self.target_name = target_name
@@ -46,10 +48,15 @@ class Connector(ABC):
         return url
 
     def identity(self) -> str:
-        """What two targets share when they are the same database (the per-target lock key)."""
-        from wellkept.redact import redact
+        """What two targets share when they are the same database (the per-target lock key).
 
-        return redact(self.settings.url)
+        Network engines: ``name://host:port/database``, with no user or password, so two
+        targets that reach one database with different credentials still share one lock."""
+        from urllib.parse import urlsplit
+
+        u = urlsplit(self.settings.url)
+        port = u.port or self.default_port
+        return f"{self.name}://{u.hostname or 'localhost'}:{port}{u.path or '/'}"
 
     @abstractmethod
     def ping(self) -> Ping:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import make_app_db
+from tests.helpers import make_app_db, sql
 from wellkept.config import TargetSettings, load_config
 from wellkept.connector import PurgeRule
 from wellkept.connectors.sqlite import SQLiteConnector
@@ -40,14 +40,6 @@ def connect() -> Iterator[Callable[..., SQLiteConnector]]:
 
     yield build
     for conn in made:
-        conn.close()
-
-
-def sql(path: Path, statement: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        return conn.execute(statement, args).fetchall()
-    finally:
         conn.close()
 
 

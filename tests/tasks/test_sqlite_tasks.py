@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import make_app_db, ts
+from tests.helpers import make_app_db, sql, ts
 from wellkept.config import load_config
 from wellkept.connectors.sqlite_catalog import quote
 from wellkept.engine import Engine
@@ -55,14 +55,6 @@ def run(engine: Engine, name: str, *, dry_run: bool = False,
 def run_task(tmp_path: Path, body: dict[str, Any], *, dry_run: bool = False,
              db: str = "app.sqlite3") -> RunRecord:
     return run(engine_for(tmp_path, {"t": body}, db=db), "t", dry_run=dry_run)
-
-
-def sql(path: Path, statement: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        return conn.execute(statement, args).fetchall()
-    finally:
-        conn.close()
 
 
 def one(path: Path, statement: str, *args: Any) -> Any:

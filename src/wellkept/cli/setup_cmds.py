@@ -47,12 +47,27 @@ def demo(
     out.print(runs_table(batch.results, title="daily maintenance cycle"))
     out.print(summary_line(batch))
     backups = [r.details.get("path") for r in batch.results if r.kind == "backup"]
+    me = _self_command()
     out.print(f"\nconfig:   {built.config}")
-    out.print(f"history:  {built.state}   (wellkept -c {built.config} history)")
+    out.print(f"history:  {built.state}   ({me} -c {built.config} history)")
     if backups and backups[0]:
         out.print(f"backup:   {backups[0]}")
-    out.print(f"try:      wellkept -c {built.config} run --all --dry-run")
+    out.print(f"try:      {me} -c {built.config} run --all --dry-run")
     raise typer.Exit(batch.exit_code)
+
+
+def _self_command() -> str:
+    """How the user can call wellkept again: `wellkept` if that is on PATH, else the path."""
+    import os
+    import shutil
+    import sys
+
+    invoked = os.path.realpath(sys.argv[0])
+    on_path = shutil.which("wellkept")
+    if on_path and os.path.realpath(on_path) == invoked:
+        return "wellkept"
+    relative = os.path.relpath(invoked)
+    return relative if len(relative) < len(invoked) else invoked
 
 
 def init(

@@ -22,15 +22,12 @@ class MySQLConnector(Connector):
     """MySQL and MariaDB servers (``mysql://user:password@host:3306/db``)."""
 
     name = "mysql"
+    default_port = 3306
     summary = "MySQL 8 and MariaDB 10.5+, through PyMySQL"
 
     def __init__(self, target_name: str, settings: Any) -> None:
         super().__init__(target_name, settings)
         self._conn: Any = None
-
-    def identity(self) -> str:
-        u = urlsplit(self.settings.url)
-        return f"mysql://{u.hostname or 'localhost'}:{u.port or 3306}{u.path or '/'}"
 
     @property
     def conn(self) -> Any:

@@ -24,17 +24,12 @@ class PostgresConnector(Connector):
     """PostgreSQL servers (``postgresql://user:password@host:5432/db``)."""
 
     name = "postgresql"
+    default_port = 5432
     summary = "PostgreSQL 12+, through psycopg 3"
 
     def __init__(self, target_name: str, settings: Any) -> None:
         super().__init__(target_name, settings)
         self._conn: Any = None
-
-    def identity(self) -> str:
-        from urllib.parse import urlsplit
-
-        u = urlsplit(self.settings.url)
-        return f"postgresql://{u.hostname or 'localhost'}:{u.port or 5432}{u.path or '/'}"
 
     @property
     def conn(self) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from wellkept.connector import Connector, Ping
 from wellkept.connectors._drivers import require
@@ -16,15 +15,12 @@ class RedisConnector(Connector):
     """Redis servers (``redis://[:password@]host:6379/0``, ``rediss://`` for TLS)."""
 
     name = "redis"
+    default_port = 6379
     summary = "Redis 6+, through redis-py"
 
     def __init__(self, target_name: str, settings: Any) -> None:
         super().__init__(target_name, settings)
         self._client: Any = None
-
-    def identity(self) -> str:
-        u = urlsplit(self.settings.url)
-        return f"redis://{u.hostname or 'localhost'}:{u.port or 6379}{u.path or '/0'}"
 
     @property
     def client(self) -> Any:
