@@ -13,9 +13,10 @@ from pydantic import ValidationError
 from tests.helpers import free_port, run_cli
 from wellkept.config import find_config, load_config
 from wellkept.errors import ConfigError
+from wellkept.registry import Registry
 
 WriteConfig = Callable[..., Path]
-KINDS = "analyze, backup, cleanup, integrity, stats, vacuum"
+KINDS = ", ".join(Registry().task_names())
 SCHEMES = "duckdb, host, mariadb, mysql, postgres, postgresql, redis, rediss, sqlite"
 LOCAL = 'targets:\n  local: {url: "sqlite:///app.sqlite3"}\n'
 

@@ -16,7 +16,8 @@ from tests.helpers import free_port, run_cli
 from wellkept.errors import ConfigError
 from wellkept.registry import BUILTIN_CONNECTORS, BUILTIN_TASKS, Registry
 
-KINDS = ["analyze", "backup", "cleanup", "integrity", "stats", "vacuum"]
+KINDS = ["advise", "analyze", "apply_advice", "backup", "bloat", "cleanup", "index_health",
+         "integrity", "reindex", "sessions", "stats", "vacuum", "views"]
 DRIVERS = ("psycopg", "pymysql", "duckdb", "redis")
 
 
@@ -64,15 +65,19 @@ def test_classes_are_cached() -> None:
 
 def test_engines_for() -> None:
     reg = Registry()
-    assert reg.engines_for("stats") == ["host", "sqlite"]
-    for kind in ("analyze", "backup", "cleanup", "integrity", "vacuum"):
+    assert reg.engines_for("stats") == ["host", "postgresql", "sqlite"]
+    for kind in ("analyze", "cleanup", "vacuum"):
+        assert reg.engines_for(kind) == ["postgresql", "sqlite"], kind
+    for kind in ("backup", "integrity"):
         assert reg.engines_for(kind) == ["sqlite"], kind
+    for kind in ("reindex", "views", "bloat", "index_health", "advise"):
+        assert reg.engines_for(kind) == ["postgresql"], kind
 
 
 def test_unknown_kind_and_scheme_name_the_choices() -> None:
     reg = Registry()
-    with pytest.raises(ConfigError, match=r"unknown task kind 'vacum'; choose one of: analyze, "
-                                          r"backup, cleanup, integrity, stats, vacuum"):
+    with pytest.raises(ConfigError, match=r"unknown task kind 'vacum'; choose one of: "
+                                          + ", ".join(KINDS)):
         reg.task_class("vacum")
     with pytest.raises(ConfigError, match=r"no connector handles URL scheme 'mongodb'; "
                                           r"known schemes: duckdb, host, mariadb"):
@@ -93,9 +98,9 @@ def test_cli_lists_the_builtin_kinds() -> None:
     assert proc.returncode == 0, proc.stderr
     rows = {r["kind"]: r for r in json.loads(proc.stdout)}
     assert sorted(rows) == KINDS
-    assert rows["stats"]["engines"] == ["host", "sqlite"]
-    assert {k for k, r in rows.items() if r["mutating"]} == {"analyze", "backup", "cleanup",
-                                                             "vacuum"}
+    assert rows["stats"]["engines"] == ["host", "postgresql", "sqlite"]
+    assert {k for k, r in rows.items() if r["mutating"]} == {
+        "analyze", "apply_advice", "backup", "cleanup", "reindex", "sessions", "vacuum", "views"}
     text = run_cli("tasks")
     assert text.returncode == 0
     for kind in KINDS:
@@ -105,7 +110,7 @@ def test_cli_lists_the_builtin_kinds() -> None:
 def test_cli_tasks_unknown_kind_is_a_usage_error() -> None:
     proc = run_cli("tasks", "vacum")
     assert proc.returncode == 2
-    assert "error: unknown task kind 'vacum'; choose one of: analyze" in proc.stderr
+    assert "error: unknown task kind 'vacum'; choose one of: advise, analyze" in proc.stderr
 
 
 # --- drivers are optional -----------------------------------------------------------------------

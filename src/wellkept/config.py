@@ -214,7 +214,13 @@ def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, st
 def _interpolate(node: Any, env: Mapping[str, str], path: tuple[str | int, ...],
                  problems: list[str]) -> Any:
     if isinstance(node, dict):
-        return {k: _interpolate(v, env, (*path, str(k)), problems) for k, v in node.items()}
+        for key in node:
+            if not isinstance(key, str):
+                hint = {True: "yes/on/true", False: "no/off/false"}.get(key, repr(key)) \
+                    if isinstance(key, bool) else repr(key)
+                problems.append(f"{_dotted((*path, str(key)))}: YAML read this name as "
+                                f"{type(key).__name__} {key!r} ({hint}); put it in quotes")
+        return {str(k): _interpolate(v, env, (*path, str(k)), problems) for k, v in node.items()}
     if isinstance(node, list):
         return [_interpolate(v, env, (*path, i), problems) for i, v in enumerate(node)]
     if not isinstance(node, str) or "$" not in node:

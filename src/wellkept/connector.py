@@ -62,6 +62,10 @@ class Connector(ABC):
     def ping(self) -> Ping:
         """Connect (if needed) and answer a trivial query; raise ConnectionFailed/Unavailable."""
 
+    def write_blocker(self) -> str | None:
+        """Why this target cannot take changes now (a replica in recovery), or None."""
+        return None
+
     def interrupt(self) -> None:  # noqa: B027 - optional hook; engines that can cancel override
         """Cancel the statement in progress, from another thread (used by task timeouts)."""
 
@@ -92,6 +96,41 @@ class Analyzable(Protocol):
     """Can refresh the query planner's statistics."""
 
     def plan_analyze(self, params: Any) -> list[Action]: ...
+
+
+@runtime_checkable
+class Reindexable(Protocol):
+    """Can rebuild bloated indexes without blocking writes."""
+
+    def plan_reindex(self, params: Any) -> list[Action]: ...
+
+
+@runtime_checkable
+class ViewRefreshable(Protocol):
+    """Can refresh materialized views."""
+
+    def plan_views(self, params: Any) -> list[Action]: ...
+
+
+@runtime_checkable
+class BloatEstimator(Protocol):
+    """Can estimate wasted space in tables and indexes (and confirm the worst exactly)."""
+
+    def estimate_bloat(self, params: Any) -> StatsReport: ...
+
+
+@runtime_checkable
+class IndexHealthChecker(Protocol):
+    """Can find invalid, unused and duplicate indexes and other slow-burning dangers."""
+
+    def check_index_health(self, params: Any) -> HealthReport: ...
+
+
+@runtime_checkable
+class Advisable(Protocol):
+    """Can turn its checks into recommendations, each with the exact statement."""
+
+    def advise(self) -> list[Advice]: ...
 
 
 @runtime_checkable
@@ -139,9 +178,53 @@ class IntegrityReport:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One thing a health check found, with the figures that show it."""
+
+    check: str
+    severity: str
+    object: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Advice:
+    """A recommendation: stable id (``rule:object``), why, the figures, and the statement.
+
+    ``action`` is what `apply_advice` executes; it is None for advice that needs a human
+    (a column type change, terminating a session)."""
+
+    id: str
+    rule: str
+    severity: str
+    object: str
+    reason: str
+    statement: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    action: Action | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "rule": self.rule, "severity": self.severity,
+                "object": self.object, "reason": self.reason, "statement": self.statement,
+                "evidence": self.evidence, "applicable": self.action is not None}
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    findings: list[Finding]
+    details: dict[str, Any]
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class StatsReport:
     metrics: Metrics
     details: dict[str, Any]
+    #: sections that could not be collected (each failed alone; the rest is still reported)
+    errors: list[str] = field(default_factory=list)
+    #: one line for the run's message, in the engine's own terms
+    summary: str = ""
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,10 @@ class RunContext:
         if self._cancel.is_set():
             raise TaskTimeout(self._cancel_reason or "the run was cancelled")
 
+    def cancelled_wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; return early (True) when the run is cancelled."""
+        return seconds > 0 and self._cancel.wait(seconds)
+
     def sleep(self, seconds: float) -> None:
         """Sleep, but wake up at once when the run is cancelled."""
         if seconds > 0 and self._cancel.wait(seconds):

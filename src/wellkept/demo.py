@@ -92,8 +92,9 @@ def build_demo(folder: Path, *, reset: bool = False, seed: int = 42) -> Demo:
             leftover.unlink(missing_ok=True)
         _fill(db, random.Random(seed), datetime.now(UTC))
     config = folder / CONFIG_NAME
-    config.write_text(DEMO_CONFIG.format(config=config, db=DB_NAME, schedule=SCHEDULE),
-                      encoding="utf-8")
+    if created or not config.exists():  # keep the user's edits between runs
+        config.write_text(DEMO_CONFIG.format(config=config, db=DB_NAME, schedule=SCHEDULE),
+                          encoding="utf-8")
     conn = sqlite3.connect(db)
     try:
         rows = sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]

@@ -19,7 +19,7 @@ from wellkept import __version__
 from wellkept.config import HOST_TARGET, Settings
 from wellkept.connector import Connector
 from wellkept.context import ProgressCallback, RunContext
-from wellkept.errors import NotApplicable, UsageError, WellkeptError
+from wellkept.errors import NotApplicable, Skip, UsageError, WellkeptError
 from wellkept.history.store import HistoryStore
 from wellkept.middleware import Middleware, Run, default_chain
 from wellkept.middleware.history import record_of
@@ -109,6 +109,24 @@ class Engine:
             raise UsageError("name at least one task or kind, or use --all or --schedule")
         return [self._request(name, target, schedule) for name in wanted]
 
+    def kind_request(self, kind: str, target: str, **params: Any) -> RunRequest:
+        """A request for a built-in kind with explicit parameters (used by `advise --apply`)."""
+        if target not in self.settings.targets:
+            raise UsageError(f"unknown target {target!r}; defined targets: "
+                             + ", ".join(sorted(self.settings.targets)))
+        return RunRequest(task=kind, kind=kind, target=target,
+                          params=self.registry.task_class(kind).Params(**params))
+
+    def targets_supporting(self, kind: str) -> list[str]:
+        """The targets whose connector offers what ``kind`` requires."""
+        requires = self.registry.task_class(kind).requires
+        out = []
+        for name, target in sorted(self.settings.targets.items()):
+            cls = self.registry.connector_class(target.scheme)
+            if all(isinstance(cls(name, target), p) for p in requires):
+                out.append(name)
+        return out
+
     def _request(self, name: str, target: str | None, schedule: str | None) -> RunRequest:
         inst = self.settings.tasks.get(name)
         if inst is not None:
@@ -181,4 +199,8 @@ def _execute(run: Run) -> TaskResult:
     if missing:
         raise NotApplicable(f"{run.ctx.kind} does not apply to {connector.name} targets "
                             f"(they are not {', '.join(missing)})")
+    if run.task.mutating:
+        reason = connector.write_blocker()
+        if reason:
+            raise Skip(f"{run.ctx.kind} changes the target, but {reason}")
     return run.task.run(run.ctx)

@@ -76,3 +76,15 @@ class Retry(WellkeptError):
     def __init__(self, reason: str, delay_seconds: float | None = None) -> None:
         self.delay_seconds = delay_seconds
         super().__init__(reason)
+
+
+class StoreError(WellkeptError):
+    """The state store cannot be used (unreachable, unwritable, from a newer wellkept)."""
+
+
+class LockBusy(WellkeptError):
+    """Another holder kept a lock for longer than we were willing to wait."""
+
+    def __init__(self, name: str, holder: str) -> None:
+        self.holder = holder
+        super().__init__(f"{name} is locked by {holder}")

@@ -21,12 +21,19 @@ if TYPE_CHECKING:
     from wellkept.task import Task
 
 BUILTIN_TASKS: dict[str, str] = {
+    "advise": "wellkept.tasks.advice:Advise",
     "analyze": "wellkept.tasks.analyze:Analyze",
+    "apply_advice": "wellkept.tasks.advice:ApplyAdvice",
     "backup": "wellkept.tasks.backup:Backup",
+    "bloat": "wellkept.tasks.bloat:Bloat",
     "cleanup": "wellkept.tasks.cleanup:Cleanup",
+    "index_health": "wellkept.tasks.index_health:IndexHealth",
     "integrity": "wellkept.tasks.integrity:Integrity",
+    "reindex": "wellkept.tasks.reindex:Reindex",
+    "sessions": "wellkept.tasks.sessions:Sessions",
     "stats": "wellkept.tasks.stats:Stats",
     "vacuum": "wellkept.tasks.vacuum:Vacuum",
+    "views": "wellkept.tasks.views:Views",
 }
 
 #: URL scheme -> connector class

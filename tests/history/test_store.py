@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from wellkept.history.locks import LockBusy
+from wellkept.errors import LockBusy
 from wellkept.history.schema import HEAD_REVISION
 from wellkept.history.store import HistoryStore
 from wellkept.records import RunRecord
@@ -148,7 +148,7 @@ def test_concurrent_first_use_migrates_once(tmp_path: Path) -> None:
 
 def test_unreachable_postgres_state_store_is_a_clean_error() -> None:
     from tests.helpers import free_port
-    from wellkept.history.store import StoreError
+    from wellkept.errors import StoreError
 
     s = HistoryStore(f"postgresql://wellkept:pw-secret@127.0.0.1:{free_port()}/x")
     with pytest.raises(StoreError) as exc:

@@ -1,18 +1,39 @@
 """PostgreSQL through psycopg 3.
 
-Every session sets ``lock_timeout``, ``statement_timeout`` and ``application_name=wellkept``
-from the target's settings, so nothing wellkept sends can queue behind a lock for long.
+Every session sets ``lock_timeout``, ``statement_timeout``, ``application_name=wellkept`` and
+``TimeZone=UTC`` from the target's settings, so nothing wellkept sends can queue behind a lock
+for long. The connection is in autocommit: VACUUM and the CONCURRENTLY statements cannot run in
+a transaction block, and each is sent alone. Statements whose cancellation would waste the work
+done so far (VACUUM, REINDEX CONCURRENTLY) run with ``statement_timeout = 0`` and rely on the
+lock timeout and the task's own time limit instead.
+
+A replica (``pg_is_in_recovery()``) refuses every mutating task, which then ends ``skipped``.
+
+The pg_* modules import psycopg, so they are imported inside the methods: listing task kinds
+and engines must work without the driver installed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from wellkept.connector import Connector, Ping
+from wellkept.connector import (
+    Advice,
+    Connector,
+    HealthReport,
+    Ping,
+    PurgeBatch,
+    PurgeEstimate,
+    PurgeRule,
+    StatsReport,
+)
 from wellkept.connectors._drivers import require
-from wellkept.errors import ConnectionFailed
+from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
+from wellkept.records import Action, Metrics
 from wellkept.redact import redact
 
 
@@ -31,34 +52,160 @@ class PostgresConnector(Connector):
         super().__init__(target_name, settings)
         self._conn: Any = None
 
+    # --- connection -----------------------------------------------------------------------------
+
     @property
     def conn(self) -> Any:
         if self._conn is None:
             psycopg = require("psycopg", "postgres", "A PostgreSQL target")
             url = self.settings.url.replace("postgres://", "postgresql://", 1)
             options = (f"-c lock_timeout={_ms(self.settings.lock_timeout)} "
-                       f"-c statement_timeout={_ms(self.settings.statement_timeout)}")
+                       f"-c statement_timeout={_ms(self.settings.statement_timeout)} "
+                       "-c TimeZone=UTC")
             try:
                 self._conn = psycopg.connect(
                     url, autocommit=True, application_name="wellkept", options=options,
                     connect_timeout=max(1, math.ceil(self.settings.timeout.total_seconds())))
             except psycopg.Error as exc:
-                raise ConnectionFailed(f"cannot connect to {redact(self.identity())}: "
+                raise ConnectionFailed(f"cannot connect to {self.identity()}: "
                                        f"{redact(str(exc)).strip()}") from None
         return self._conn
 
+    @contextlib.contextmanager
+    def errors(self, what: str = "") -> Iterator[None]:
+        """Map psycopg's errors onto wellkept's; a lost connection is reopened next time."""
+        psycopg = require("psycopg", "postgres", "A PostgreSQL target")
+        errors = psycopg.errors
+        prefix = f"{what}: " if what else ""
+        try:
+            yield
+        except errors.LockNotAvailable:
+            waited = self.settings.lock_timeout.total_seconds()
+            raise Unavailable(f"{prefix}could not get its lock within {waited:g}s "
+                              "(lock_timeout); another session holds it") from None
+        except errors.QueryCanceled as exc:
+            raise TaskFailed(f"{prefix}cancelled: {str(exc).strip()}") from None
+        except psycopg.OperationalError as exc:
+            self._drop()
+            raise ConnectionFailed(f"{prefix}lost the connection to {self.identity()}: "
+                                   f"{redact(str(exc)).strip()}") from None
+        except psycopg.Error as exc:
+            if self._conn is not None and self._conn.closed:
+                self._drop()
+            raise TaskFailed(f"{prefix}{redact(str(exc)).strip()}") from None
+
+    def _drop(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._conn is not None:
+                self._conn.close()
+        self._conn = None
+
+    @contextlib.contextmanager
+    def unbounded_statement(self) -> Iterator[None]:
+        """Lift statement_timeout for work a cancel would waste (VACUUM, REINDEX …)."""
+        self.conn.execute("SET statement_timeout = 0")
+        try:
+            yield
+        finally:
+            if self._conn is not None and not self._conn.closed:
+                with contextlib.suppress(Exception):
+                    self._conn.execute("RESET statement_timeout")
+
     def ping(self) -> Ping:
         t0 = time.perf_counter()
-        row = self.conn.execute("SELECT current_setting('server_version'), "
-                                "pg_is_in_recovery()").fetchone()
+        with self.errors("ping"):
+            row = self.conn.execute("SELECT current_setting('server_version'), "
+                                    "pg_is_in_recovery()").fetchone()
         return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=f"PostgreSQL {row[0]}",
                     details={"in_recovery": bool(row[1])})
 
+    def write_blocker(self) -> str | None:
+        with self.errors("recovery check"):
+            in_recovery = self.conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+        if in_recovery:
+            return (f"{self.target_name} is a replica in recovery (pg_is_in_recovery() is "
+                    "true), where VACUUM, ANALYZE and writes are not allowed")
+        return None
+
     def interrupt(self) -> None:
         if self._conn is not None:
-            self._conn.cancel_safe()
+            with contextlib.suppress(Exception):
+                self._conn.cancel_safe(timeout=5.0)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._drop()
+
+    # --- planned maintenance --------------------------------------------------------------------
+
+    def plan_vacuum(self, params: Any) -> list[Action]:
+        from wellkept.connectors import pg_maintenance
+
+        with self.errors("planning vacuum"):
+            return pg_maintenance.plan_vacuum(self.conn, params,
+                                              self.settings.lock_timeout.total_seconds())
+
+    def plan_analyze(self, params: Any) -> list[Action]:
+        from wellkept.connectors import pg_maintenance
+
+        with self.errors("planning analyze"):
+            return pg_maintenance.plan_analyze(self.conn, params)
+
+    def plan_reindex(self, params: Any) -> list[Action]:
+        from wellkept.connectors import pg_maintenance
+
+        with self.errors("planning reindex"):
+            return pg_maintenance.plan_reindex(self.conn, params)
+
+    def plan_views(self, params: Any) -> list[Action]:
+        from wellkept.connectors import pg_maintenance
+
+        with self.errors("planning views"):
+            return pg_maintenance.plan_views(self.conn, params)
+
+    def apply(self, action: Action) -> Metrics:
+        from wellkept.connectors import pg_maintenance
+
+        with self.errors(action.object):
+            return pg_maintenance.apply(self, action)
+
+    # --- checks ---------------------------------------------------------------------------------
+
+    def collect_stats(self, params: Any) -> StatsReport:
+        from wellkept.connectors import pg_checks
+
+        with self.errors("stats"):
+            return pg_checks.stats(self.conn, params)
+
+    def estimate_bloat(self, params: Any) -> StatsReport:
+        from wellkept.connectors import pg_checks
+
+        with self.errors("bloat"):
+            return pg_checks.bloat(self.conn, params)
+
+    def check_index_health(self, params: Any) -> HealthReport:
+        from wellkept.connectors import pg_checks
+
+        with self.errors("index health"):
+            return pg_checks.index_health(self.conn, params)
+
+    # --- purge ----------------------------------------------------------------------------------
+
+    def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate:
+        from wellkept.connectors import pg_purge
+
+        with self.errors(rule.table):
+            return pg_purge.estimate(self.conn, rule)
+
+    def purge_batch(self, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
+        from wellkept.connectors import pg_purge
+
+        with self.errors(rule.table):
+            return pg_purge.batch(self.conn, rule, after, limit)
+
+    # --- advice ---------------------------------------------------------------------------------
+
+    def advise(self) -> list[Advice]:
+        from wellkept.connectors import pg_advice
+
+        with self.errors("advice"):
+            return pg_advice.advise(self)

@@ -171,9 +171,10 @@ class SQLiteConnector(Connector):
                                       {"rows": rows, "rows_at_last_analyze": before,
                                        "analysis_limit": limit},
                                       meta={"op": "analyze", "limit": limit}))
-        actions.append(Action("main", "PRAGMA optimize", "lets SQLite refresh any other "
-                              "statistics its planner has marked as stale",
-                              meta={"op": "optimize", "limit": params.analysis_limit}))
+        if actions:
+            actions.append(Action("main", "PRAGMA optimize", "lets SQLite refresh any other "
+                                  "statistics its planner has marked as stale",
+                                  meta={"op": "optimize", "limit": params.analysis_limit}))
         return actions
 
     def apply(self, action: Action) -> Metrics:

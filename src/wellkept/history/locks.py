@@ -13,23 +13,15 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from wellkept.errors import WellkeptError
+from wellkept.errors import LockBusy
 
 POLL_SECONDS = 0.1
-
-
-class LockBusy(WellkeptError):
-    """Another holder kept the lock for longer than we were willing to wait."""
-
-    def __init__(self, name: str, holder: str) -> None:
-        self.holder = holder
-        super().__init__(f"{name} is locked by {holder}")
 
 
 def lock_key(name: str) -> int:
@@ -37,8 +29,16 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+Cancelled = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
+
 @contextlib.contextmanager
-def file_lock(folder: Path, name: str, wait: float, holder: dict[str, Any]) -> Iterator[None]:
+def file_lock(folder: Path, name: str, wait: float, holder: dict[str, Any],
+              cancelled: Cancelled = _never) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(name.encode()).hexdigest()[:24]}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -49,7 +49,7 @@ def file_lock(folder: Path, name: str, wait: float, holder: dict[str, Any]) -> I
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or cancelled():
                     raise LockBusy(name, _describe(_read_holder(fd))) from None
                 time.sleep(POLL_SECONDS)
         os.ftruncate(fd, 0)
@@ -83,8 +83,8 @@ def _describe(holder: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def advisory_lock(engine: sa.Engine, name: str, wait: float,
-                  holder: dict[str, Any]) -> Iterator[None]:
+def advisory_lock(engine: sa.Engine, name: str, wait: float, holder: dict[str, Any],
+                  cancelled: Cancelled = _never) -> Iterator[None]:
     key = lock_key(name)
     # application_name (63 bytes at most) tells a waiting process who holds the lock
     label = f"{str(holder.get('run_id', ''))[:8]} {holder.get('pid', '')}"
@@ -94,7 +94,7 @@ def advisory_lock(engine: sa.Engine, name: str, wait: float,
                      {"v": "wellkept lock " + label})
         deadline = time.monotonic() + wait
         while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or cancelled():
                 raise LockBusy(name, _pg_holder(conn, key))
             time.sleep(POLL_SECONDS)
         try:

@@ -14,16 +14,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wellkept.errors import ConfigError, WellkeptError
+from wellkept.errors import ConfigError, StoreError
 from wellkept.history import locks
 from wellkept.history.schema import HEAD_REVISION, checkpoints, runs
 from wellkept.records import RunRecord
 from wellkept.redact import redact
 from wellkept.types import RunStatus, Trigger
-
-
-class StoreError(WellkeptError):
-    """The state store cannot be used (unreachable, unwritable, from a newer wellkept)."""
 
 
 def engine_url(url: str) -> str:
@@ -124,16 +120,17 @@ class HistoryStore:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
-    def lock(self, name: str, wait: float,
-             holder: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+    def lock(self, name: str, wait: float, holder: dict[str, Any],
+             cancelled: locks.Cancelled = locks._never
+             ) -> contextlib.AbstractContextManager[None]:
         """A named lock shared by every process using this store (see history.locks)."""
         if self.is_sqlite:
             path = self.sqlite_path
             assert path is not None
-            return locks.file_lock(path.parent / "locks", name, wait, holder)
+            return locks.file_lock(path.parent / "locks", name, wait, holder, cancelled)
         if self._engine is None:
             self._engine = self._create_engine()
-        return locks.advisory_lock(self._engine, name, wait, holder)
+        return locks.advisory_lock(self._engine, name, wait, holder, cancelled)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -13,8 +13,7 @@ import socket
 import time
 
 from wellkept.durations import format_duration
-from wellkept.errors import Skip
-from wellkept.history.locks import LockBusy
+from wellkept.errors import LockBusy, Skip
 from wellkept.middleware.base import Middleware, Next, Run
 from wellkept.records import TaskResult, iso_z, utcnow
 
@@ -29,9 +28,11 @@ class LockingMiddleware(Middleware):
         t0 = time.monotonic()
         try:
             lock = ctx.store.lock(f"target:{ctx.connector.identity()}",
-                                  run.lock_wait.total_seconds(), holder)
+                                  run.lock_wait.total_seconds(), holder,
+                                  lambda: ctx.cancelled)
             lock.__enter__()
         except LockBusy as exc:
+            ctx.check_cancelled()  # the run's time limit passed while it waited
             raise Skip(f"target {ctx.target_name} is busy: locked by {exc.holder}; waited "
                        f"{format_duration(run.lock_wait)}") from None
         try:

@@ -14,6 +14,7 @@ from wellkept.durations import format_duration
 from wellkept.errors import TaskTimeout
 from wellkept.middleware.base import Middleware, Next, Run
 from wellkept.records import TaskResult
+from wellkept.types import RunStatus
 
 GRACE_SECONDS = 10.0
 
@@ -40,9 +41,18 @@ class TimeoutMiddleware(Middleware):
             run.ctx.cancel(reason)
             run.ctx.connector.interrupt()
             worker.join(self.grace_seconds)
-            raise TaskTimeout(reason + (" (the statement was interrupted)" if not
-                                        worker.is_alive() else
-                                        " (still unwinding; its target lock is held until then)"))
+            if worker.is_alive():
+                raise TaskTimeout(f"{reason} (still unwinding; its target lock is held until "
+                                  "then)")
+            partial = box.get("result")
+            if isinstance(partial, TaskResult):
+                # the task stopped at the cancellation and reported what it had done
+                partial.status = RunStatus.PARTIAL_FAILURE if partial.metrics else \
+                    RunStatus.FAILED
+                partial.message = f"{reason}: {partial.message}"
+                partial.errors = [*partial.errors, reason]
+                return partial
+            raise TaskTimeout(f"{reason} (the statement was interrupted)")
         if "error" in box:
             raise box["error"]  # type: ignore[misc]
         result = box["result"]

@@ -17,6 +17,11 @@ class AnalyzeParams(TaskParams):
         "SQLite: rows sampled per index (PRAGMA analysis_limit; 0 = no limit)"))
     stale_percent: float = Field(20.0, ge=0, description=(
         "re-analyze a table when its row count moved this much since the last ANALYZE"))
+    min_changes: int = Field(1000, ge=0, description=(
+        "PostgreSQL: and at least this many rows changed (n_mod_since_analyze)"))
+    max_tables: int = Field(100, ge=1, description="PostgreSQL: at most this many, worst first")
+    tables: list[str] = Field([], description=(
+        "PostgreSQL: analyze exactly these tables (schema.table) instead of choosing"))
     exact_rows: int = Field(100_000, ge=0, description=(
         "SQLite: tables up to this many rows are analyzed in full (exact statistics); larger "
         "ones are sampled with analysis_limit"))
@@ -33,6 +38,11 @@ class Analyze(Task):
     change must pass both `stale_percent` and 100% before they count as stale. ANALYZE
     takes a brief write lock per table.
 
+    PostgreSQL: ANALYZE of the tables never analyzed, or whose rows changed since the last
+    ANALYZE (n_mod_since_analyze) by at least `min_changes` and `stale_percent` of the live
+    rows, most changed first, at most `max_tables`. ANALYZE takes a SHARE UPDATE EXCLUSIVE lock
+    (reads and writes go on), bounded by the target's lock_timeout. A replica is skipped.
+
     A dry run lists the tables, the evidence and the statements, and changes nothing.
     """
 
@@ -47,8 +57,6 @@ class Analyze(Task):
 
         def describe(m: Metrics, done: int) -> str:
             tables = int(m.get("tables_processed", 0))
-            if not tables:
-                return "statistics are fresh (ran PRAGMA optimize only)"
             return f"analyzed {plural(tables, 'table')}"
 
         result = run_actions(ctx, actions, describe, "statistics are fresh")

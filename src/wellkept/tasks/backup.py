@@ -49,7 +49,12 @@ class Backup(Task):
         p: Any = self.params
         folder = ctx.resolve_path(p.destination)
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-        final = folder / f"{ctx.target_name}-{stamp}{ctx.connector.backup_suffix()}"
+        suffix = ctx.connector.backup_suffix()
+        final = folder / f"{ctx.target_name}-{stamp}{suffix}"
+        n = 1
+        while final.exists():  # a second backup within the same second
+            final = folder / f"{ctx.target_name}-{stamp}-{n}{suffix}"
+            n += 1
         expected = ctx.connector.backup_estimate()
         details: dict[str, Any] = {"path": str(final), "expected_bytes": expected}
         if ctx.dry_run:

@@ -96,7 +96,9 @@ class Cleanup(Task):
         stopped_by = None
         error: str | None = None
         while True:
-            ctx.check_cancelled()
+            if ctx.cancelled:
+                stopped_by = "cancelled"
+                break
             if p.max_runtime and time.monotonic() - started >= p.max_runtime.total_seconds():
                 stopped_by = "max_runtime"
                 break
@@ -117,9 +119,9 @@ class Cleanup(Task):
             longest = max(longest, sum(batch.timings.values()))
             ctx.progress(100.0 * deleted / matched if matched else None, "deleting",
                          f"{deleted} of {matched} rows")
-            if p.sleep:
+            if p.sleep and not ctx.cancelled:
                 t0 = time.monotonic()
-                ctx.sleep(p.sleep.total_seconds())
+                ctx.cancelled_wait(p.sleep.total_seconds())
                 timings["sleep"] += time.monotonic() - t0
         details.update({"batches": batches, "last_key": _plain(last),
                         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
@@ -131,9 +133,11 @@ class Cleanup(Task):
         message = (f"deleted {plural(deleted, 'row')} older than {age} from {p.table} in "
                    f"{plural(batches, 'batch')}" if deleted else
                    f"nothing to delete: no rows in {p.table} older than {age}")
-        if stopped_by:
+        if stopped_by == "max_runtime":
             message += f" (stopped at max_runtime {format_duration(p.max_runtime)}; " \
                        "the rest is left for the next run)"
+        elif stopped_by == "cancelled":
+            message += " before it was stopped; the rest is left for the next run"
         if error:
             return TaskResult(status=RunStatus.PARTIAL_FAILURE,
                               message=f"{message}, then failed: {error}", metrics=metrics,

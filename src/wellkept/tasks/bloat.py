@@ -1,0 +1,61 @@
+"""bloat: estimate wasted space in tables and indexes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+
+from wellkept.connector import BloatEstimator
+from wellkept.context import RunContext
+from wellkept.durations import Duration
+from wellkept.records import TaskResult
+from wellkept.task import Task, TaskParams
+from wellkept.types import RunStatus
+from wellkept.units import human_bytes
+
+
+class BloatParams(TaskParams):
+    top: int = Field(20, ge=1, le=1000, description="list the worst N tables and N indexes")
+    min_bytes: int = Field(0, ge=0, description="ignore relations smaller than this")
+    exact: bool = Field(False, description=(
+        "confirm the worst ones exactly with pgstattuple_approx / pgstatindex"))
+    exact_top: int = Field(5, ge=1, description="how many to confirm exactly")
+    exact_budget: Duration = Field(timedelta(seconds=30), description=(
+        "stop confirming once this much time is spent"))
+    install_extension: bool = Field(False, description=(
+        "allow CREATE EXTENSION pgstattuple when it is missing"))
+    catalog_timeout_ms: int = Field(10000, ge=100, description=(
+        "statement_timeout of each estimate query"))
+
+
+class Bloat(Task):
+    """Estimate the space wasted in tables and btree indexes, worst first.
+
+    PostgreSQL: a statistical estimate from the catalog (pg_class, pg_stats), in the style of
+    check_postgres and ioguix's queries: no heap scan, cheap on thousands of tables, but it
+    needs recent statistics (run `analyze` first) and counts alignment padding as waste. With
+    `exact: true` it confirms the worst `exact_top` relations with pgstattuple_approx (tables)
+    and pgstatindex (indexes), which read the relation under an ACCESS SHARE lock, within
+    `exact_budget`; the pgstattuple extension is installed only with `install_extension: true`.
+    Read-only otherwise.
+    """
+
+    kind = "bloat"
+    Params = BloatParams
+    requires = (BloatEstimator,)
+    default_timeout = timedelta(minutes=30)
+
+    def run(self, ctx: RunContext) -> TaskResult:
+        assert isinstance(ctx.connector, BloatEstimator)
+        report = ctx.connector.estimate_bloat(self.params)
+        m = report.metrics
+        message = (f"tables waste about {human_bytes(m.get('tables_bloat_bytes', 0))} "
+                   f"(worst {m.get('worst_table_bloat_percent', 0):g}%), indexes about "
+                   f"{human_bytes(m.get('indexes_bloat_bytes', 0))} "
+                   f"(worst {m.get('worst_index_bloat_percent', 0):g}%)")
+        if report.errors:
+            return TaskResult(status=RunStatus.PARTIAL_FAILURE,
+                              message=f"{message}; failed: {report.errors[0]}",
+                              metrics=dict(m), details=report.details, errors=report.errors)
+        return TaskResult(message=message, metrics=dict(m), details=report.details)

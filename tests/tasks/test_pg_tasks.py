@@ -1,0 +1,334 @@
+"""PostgreSQL task kinds against the real server, each checked in the database itself."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.helpers import free_port, run_cli
+from wellkept.config import load_config
+from wellkept.engine import Engine
+from wellkept.records import RunRecord
+from wellkept.types import RunStatus
+
+
+@pytest.fixture
+def pg(postgres_db: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def run(postgres_db: str, write_config: Callable[..., Path]) -> Callable[..., RunRecord]:
+    def run_task(body: dict[str, Any], *, dry_run: bool = False,
+                 target: str = "") -> RunRecord:
+        extra = f", lock_timeout: {body.pop('lock_timeout')}" if "lock_timeout" in body else ""
+        cfg = write_config(f"""
+            targets:
+              db: {{url: "{target or postgres_db}"{extra}, timeout: 3s}}
+            tasks:
+              t: {json.dumps({"target": "db", **body})}
+            """)
+        engine = Engine(load_config(cfg))
+        return engine.run(engine.resolve(["t"]), dry_run=dry_run).results[0]
+
+    return run_task
+
+
+def flush(conn: psycopg.Connection[Any]) -> None:
+    """PostgreSQL 15 publishes a backend's statistics asynchronously; force it."""
+    conn.execute("SELECT pg_stat_force_next_flush()")
+
+
+def table_stats(conn: psycopg.Connection[Any], table: str) -> dict[str, Any]:
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    row = conn.execute("SELECT n_dead_tup, last_vacuum, last_analyze FROM pg_stat_user_tables "
+                       "WHERE relname = %s", (table,)).fetchone()
+    assert row is not None
+    return {"dead": row[0], "last_vacuum": row[1], "last_analyze": row[2]}
+
+
+def bloated_table(conn: psycopg.Connection[Any], name: str, rows: int = 20000) -> None:
+    conn.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, v text)")
+    conn.execute(f"INSERT INTO {name} SELECT g, repeat('x', 50) FROM generate_series(1, %s) g",
+                 (rows,))
+    conn.execute(f"DELETE FROM {name} WHERE id % 2 = 0")
+    flush(conn)
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return check()
+
+
+def test_vacuum_chooses_the_bloated_table_and_clears_dead_tuples(pg: Any, run: Any) -> None:
+    bloated_table(pg, "orders")
+    pg.execute("CREATE TABLE quiet (id int PRIMARY KEY)")
+    pg.execute("INSERT INTO quiet SELECT generate_series(1, 100)")
+    flush(pg)
+    assert wait_for(lambda: table_stats(pg, "orders")["dead"] >= 10000)
+
+    dry = run({"kind": "vacuum"}, dry_run=True)
+    assert dry.status is RunStatus.COMPLETED
+    assert [a["statement"] for a in dry.details["actions"]] == \
+        ['VACUUM (ANALYZE) "public"."orders"']
+    assert "dead tuples" in dry.details["actions"][0]["reason"]
+    assert table_stats(pg, "orders")["last_vacuum"] is None
+
+    done = run({"kind": "vacuum"})
+    assert done.status is RunStatus.COMPLETED, done.message
+    assert done.metrics["tables_processed"] == 1
+    assert done.details["statements"] == ['VACUUM (ANALYZE) "public"."orders"']
+    assert wait_for(lambda: table_stats(pg, "orders")["last_vacuum"] is not None)
+    assert table_stats(pg, "orders")["dead"] < 100
+    assert table_stats(pg, "quiet")["last_vacuum"] is None  # acted only where needed
+
+
+def test_a_locked_table_is_a_partial_failure_and_the_others_are_done(
+        pg: Any, run: Any, postgres_db: str) -> None:
+    bloated_table(pg, "busy")
+    bloated_table(pg, "free")
+    holder = psycopg.connect(postgres_db)
+    holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")  # open transaction holds it
+    try:
+        t0 = time.monotonic()
+        record = run({"kind": "vacuum", "tables": ["busy", "public.free"],
+                      "lock_timeout": "1s"})
+        elapsed = time.monotonic() - t0
+    finally:
+        holder.rollback()
+        holder.close()
+    assert record.status is RunStatus.PARTIAL_FAILURE, record.message
+    assert elapsed < 6
+    errors = {a["object"]: a.get("error") for a in record.details["actions"]}
+    assert "lock_timeout" in (errors["public.busy"] or "")
+    assert errors["public.free"] is None
+    assert wait_for(lambda: table_stats(pg, "free")["last_vacuum"] is not None)
+    assert table_stats(pg, "busy")["last_vacuum"] is None
+
+
+def test_vacuum_full_needs_an_explicit_table_list(run: Any) -> None:
+    record = run({"kind": "vacuum", "full": True})
+    assert record.status is RunStatus.FAILED and "explicit `tables:`" in record.message
+
+
+def test_hostile_table_names_are_not_executed(pg: Any, run: Any) -> None:
+    bloated_table(pg, "victim", rows=100)
+    for name in ['victim"; DROP TABLE victim; --', "victim; DROP TABLE victim",
+                 "public.victim' OR '1'='1"]:
+        record = run({"kind": "vacuum", "tables": [name]})
+        assert record.status is RunStatus.FAILED and "not found" in record.message
+    assert pg.execute("SELECT count(*) FROM victim").fetchone()[0] == 50
+    pg.execute('CREATE TABLE "we""ird; name" (id int PRIMARY KEY)')
+    record = run({"kind": "vacuum", "tables": ['"we""ird; name"']})
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert record.details["statements"] == ['VACUUM (ANALYZE) "public"."we""ird; name"']
+
+
+def test_analyze_refreshes_stale_statistics(pg: Any, run: Any) -> None:
+    pg.execute("CREATE TABLE fresh_t (id int)")
+    pg.execute("INSERT INTO fresh_t SELECT generate_series(1, 5000)")
+    flush(pg)
+    record = run({"kind": "analyze"})
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert any(a["object"] == "public.fresh_t" for a in record.details["actions"])
+    assert wait_for(lambda: table_stats(pg, "fresh_t")["last_analyze"] is not None)
+    again = run({"kind": "analyze"})
+    assert not any(a["object"] == "public.fresh_t" for a in again.details["actions"])
+
+
+def index_size(pg: Any, name: str) -> int:
+    return int(pg.execute("SELECT pg_relation_size(to_regclass(%s))", (name,)).fetchone()[0])
+
+
+def test_reindex_rebuilds_a_bloated_index_and_drops_leftovers(pg: Any, run: Any) -> None:
+    pg.execute("CREATE TABLE items (id int PRIMARY KEY, code text)")
+    pg.execute("INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 100000) g")
+    pg.execute("CREATE INDEX items_code ON items (code)")
+    pg.execute("DELETE FROM items WHERE id % 10 <> 0")
+    pg.execute("VACUUM ANALYZE items")
+    # a failed concurrent build leaves an INVALID index behind, like a failed REINDEX does
+    pg.execute("CREATE TABLE dup (x int)")
+    pg.execute("INSERT INTO dup VALUES (1), (1)")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        pg.execute("CREATE UNIQUE INDEX CONCURRENTLY dup_x_ccnew ON dup (x)")
+    assert pg.execute("SELECT NOT indisvalid FROM pg_index "
+                      "WHERE indexrelid = 'dup_x_ccnew'::regclass").fetchone()[0]
+    before = before_dry = index_size(pg, "items_code")
+
+    dry = run({"kind": "reindex", "min_bytes": 0}, dry_run=True)
+    assert index_size(pg, "items_code") == before_dry
+    statements = [a["statement"] for a in dry.details["actions"]]
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."dup_x_ccnew"' in statements
+    assert 'REINDEX INDEX CONCURRENTLY "public"."items_code"' in statements
+
+    record = run({"kind": "reindex", "min_bytes": 0})
+    assert record.status is RunStatus.COMPLETED, record.message
+    after = index_size(pg, "items_code")
+    assert after < before * 0.5, (before, after)
+    assert record.metrics["bytes_freed"] > 0, record.details
+    assert pg.execute("SELECT to_regclass('dup_x_ccnew')").fetchone()[0] is None
+
+
+def test_views_refresh_concurrently_only_where_legal(pg: Any, run: Any) -> None:
+    pg.execute("CREATE TABLE sales (id int, amount int)")
+    pg.execute("INSERT INTO sales VALUES (1, 10)")
+    pg.execute("CREATE MATERIALIZED VIEW mv_keyed AS SELECT id, sum(amount) s FROM sales "
+               "GROUP BY id")
+    pg.execute("CREATE UNIQUE INDEX ON mv_keyed (id)")
+    pg.execute("CREATE MATERIALIZED VIEW mv_plain AS SELECT count(*) n FROM sales")
+    pg.execute("CREATE MATERIALIZED VIEW mv_empty AS SELECT DISTINCT id FROM sales WITH NO DATA")
+    pg.execute("CREATE UNIQUE INDEX ON mv_empty (id)")
+    pg.execute("CREATE MATERIALIZED VIEW mv_partial AS SELECT DISTINCT id FROM sales")
+    pg.execute("CREATE UNIQUE INDEX ON mv_partial (id) WHERE id > 0")
+    pg.execute("INSERT INTO sales VALUES (2, 5), (1, 1)")
+
+    record = run({"kind": "views"})
+    assert record.status is RunStatus.COMPLETED, record.message
+    how = {a["object"]: a for a in record.details["actions"]}
+    assert "CONCURRENTLY" in how["public.mv_keyed"]["statement"]
+    for name, why in (("public.mv_plain", "no unique index"),
+                      ("public.mv_empty", "not populated"),
+                      ("public.mv_partial", "no unique index")):
+        assert "CONCURRENTLY" not in how[name]["statement"], name
+        assert why in how[name]["reason"], (name, how[name]["reason"])
+    assert pg.execute("SELECT s FROM mv_keyed WHERE id = 1").fetchone()[0] == 11
+    assert pg.execute("SELECT n FROM mv_plain").fetchone()[0] == 3
+    assert pg.execute("SELECT count(*) FROM mv_empty").fetchone()[0] == 2
+
+
+def test_index_health_finds_planted_problems(pg: Any, run: Any) -> None:
+    pg.execute("CREATE TABLE t (id int PRIMARY KEY, a int, b int)")
+    pg.execute("INSERT INTO t SELECT g, g % 7, g FROM generate_series(1, 20000) g")
+    pg.execute("CREATE INDEX t_a ON t (a)")
+    pg.execute("CREATE INDEX t_a_again ON t (a)")
+    pg.execute("CREATE INDEX t_a_b ON t (a, b)")
+    pg.execute("CREATE SEQUENCE nearly_done MAXVALUE 100")
+    pg.execute("SELECT setval('nearly_done', 96)")
+    pg.execute("CREATE TABLE bad (x int)")
+    pg.execute("INSERT INTO bad VALUES (1), (1)")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        pg.execute("CREATE UNIQUE INDEX CONCURRENTLY bad_x ON bad (x)")
+    record = run({"kind": "index_health", "unused_min_bytes": 0})
+    found = {(f["check"], f["object"]) for f in record.details["findings"]}
+    assert ("invalid_index", "public.bad_x") in found
+    assert ("sequence", "public.nearly_done") in found
+    assert {("duplicate_index", "public.t_a"), ("duplicate_index", "public.t_a_again")} & found
+    assert ("unused_index", "public.t_a_b") in found
+    assert not any(obj == "public.t_pkey" for check, obj in found if check == "unused_index")
+    assert record.status is RunStatus.FAILED  # a sequence at 96% is critical
+    assert "nearly_done" in record.message
+
+
+def test_advise_and_apply_through_the_cli(pg: Any, postgres_db: str,
+                                          write_config: Callable[..., Path]) -> None:
+    pg.execute("CREATE TABLE t (id int PRIMARY KEY, a int)")
+    pg.execute("CREATE INDEX t_a ON t (a)")
+    pg.execute("CREATE INDEX t_a_copy ON t (a)")
+    cfg = write_config(f'targets:\n  db: {{url: "{postgres_db}"}}\n')
+    listing = run_cli("-c", str(cfg), "advise", "-o", "json")
+    assert listing.returncode == 0, listing.stderr
+    advice = json.loads(listing.stdout)["results"][0]["details"]["advice"]
+    dup = [a for a in advice if a["rule"] == "drop-duplicate-index"]
+    assert dup and dup[0]["statement"].startswith("DROP INDEX CONCURRENTLY")
+    assert dup[0]["evidence"] and dup[0]["reason"] and dup[0]["severity"]
+    chosen = dup[0]["id"]
+
+    dry = run_cli("-c", str(cfg), "advise", "-t", "db", "--apply", chosen, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    indexes = lambda: {r[0] for r in pg.execute(  # noqa: E731
+        "SELECT indexname FROM pg_indexes WHERE tablename = 't'").fetchall()}
+    assert {"t_a", "t_a_copy"} <= indexes()
+
+    applied = run_cli("-c", str(cfg), "advise", "-t", "db", "--apply", chosen, "-o", "json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert len({"t_a", "t_a_copy"} & indexes()) == 1
+    again = run_cli("-c", str(cfg), "advise", "-t", "db", "--apply", chosen)
+    assert again.returncode == 1 and "no longer" in again.stdout
+    hist = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
+    assert [h["kind"] for h in hist][:3] == ["apply_advice", "apply_advice", "apply_advice"]
+
+
+def test_sessions_preset_deletes_expired_django_sessions(pg: Any, run: Any) -> None:
+    pg.execute("CREATE TABLE django_session (session_key varchar(40) PRIMARY KEY, "
+               "session_data text NOT NULL, expire_date timestamptz NOT NULL)")
+    pg.execute("CREATE INDEX ON django_session (expire_date)")
+    pg.execute("INSERT INTO django_session SELECT md5(g::text), 'x', "
+               "now() + (CASE WHEN g % 2 = 0 THEN -1 ELSE 1 END) * interval '1 day' "
+               "FROM generate_series(1, 12000) g")
+    dry = run({"kind": "sessions"}, dry_run=True)
+    assert dry.metrics["rows_matched"] == 6000 and dry.metrics["rows_deleted"] == 0
+    record = run({"kind": "sessions", "batch_size": 1000})
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert record.metrics == {"rows_matched": 6000, "rows_deleted": 6000, "rows_archived": 0,
+                              "batches": 6}
+    left = pg.execute("SELECT count(*), min(expire_date) > now() FROM django_session").fetchone()
+    assert left == (6000, True)
+
+
+def test_stats_reports_every_section(pg: Any, run: Any) -> None:
+    bloated_table(pg, "orders", rows=2000)
+    record = run({"kind": "stats"})
+    assert record.status is RunStatus.COMPLETED, record.message
+    for section in ("database", "top_tables", "top_indexes", "cache", "connections",
+                    "long_queries", "blocking", "replication", "slots"):
+        assert section in record.details, section
+    assert record.metrics["size_bytes"] > 0
+    assert any(t["table"] == "orders" for t in record.details["top_tables"])
+
+
+def test_a_port_with_nothing_listening_fails_cleanly_within_the_timeout(run: Any) -> None:
+    t0 = time.monotonic()
+    record = run({"kind": "vacuum"}, target=f"postgresql://x:pw@127.0.0.1:{free_port()}/db")
+    assert record.status is RunStatus.FAILED
+    assert "cannot connect" in record.message and "pw" not in record.message.replace("***", "")
+    assert time.monotonic() - t0 < 5
+
+
+def test_terminated_session_mid_run_fails_cleanly(pg: Any, run: Any) -> None:
+    killer_done = threading.Event()
+
+    def kill_wellkept() -> None:
+        for _ in range(100):
+            rows = pg.execute("SELECT pid FROM pg_stat_activity WHERE application_name = "
+                              "'wellkept' AND query LIKE 'REFRESH%%'").fetchall()
+            if rows:
+                pg.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
+                break
+            time.sleep(0.05)
+        killer_done.set()
+
+    pg.execute("CREATE MATERIALIZED VIEW mv_slow AS SELECT 1 AS x FROM pg_sleep(3)")
+    pg.execute("CREATE MATERIALIZED VIEW mv_other AS SELECT 2 AS x")
+    killer = threading.Thread(target=kill_wellkept)
+    killer.start()
+    record = run({"kind": "views", "views": ["mv_slow", "mv_other"]})
+    killer.join()
+    assert record.status is RunStatus.PARTIAL_FAILURE, record.message
+    errors = {a["object"]: a.get("error") for a in record.details["actions"]}
+    assert "connection" in (errors["public.mv_slow"] or "")
+    assert errors["public.mv_other"] is None  # reconnected and went on
+
+
+def test_a_replica_skips_mutating_tasks_but_answers_read_only_ones(
+        run: Any, standby_url: str) -> None:
+    with psycopg.connect(standby_url) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
+    for kind in ("vacuum", "analyze", "reindex", "views"):
+        record = run({"kind": kind}, target=standby_url)
+        assert record.status is RunStatus.SKIPPED, (kind, record.message)
+        assert "replica in recovery" in record.message
+    stats = run({"kind": "stats"}, target=standby_url)
+    assert stats.status is RunStatus.COMPLETED, stats.message
+    assert stats.details["database"]["in_recovery"] is True
