@@ -130,7 +130,7 @@ class IndexHealthChecker(Protocol):
 class Advisable(Protocol):
     """Can turn its checks into recommendations, each with the exact statement."""
 
-    def advise(self) -> list[Advice]: ...
+    def advise(self) -> AdviceReport: ...
 
 
 @runtime_checkable
@@ -208,6 +208,13 @@ class Advice:
         return {"id": self.id, "rule": self.rule, "severity": self.severity,
                 "object": self.object, "reason": self.reason, "statement": self.statement,
                 "evidence": self.evidence, "applicable": self.action is not None}
+
+
+@dataclass(frozen=True)
+class AdviceReport:
+    advice: list[Advice]
+    #: checks that failed, so that "no recommendations" is never said on missing evidence
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,9 @@ class Task(ABC):
 
     @classmethod
     def summary(cls) -> str:
-        doc = inspect.getdoc(cls) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        """The docstring's first paragraph, on one line."""
+        doc = (inspect.getdoc(cls) or "").strip()
+        return " ".join(doc.split("\n\n", 1)[0].split()) if doc else ""
 
     @classmethod
     def documentation(cls) -> str:

@@ -332,3 +332,39 @@ def test_a_replica_skips_mutating_tasks_but_answers_read_only_ones(
     stats = run({"kind": "stats"}, target=standby_url)
     assert stats.status is RunStatus.COMPLETED, stats.message
     assert stats.details["database"]["in_recovery"] is True
+
+
+def test_reindex_never_drops_the_index_of_a_build_in_progress(pg: Any, run: Any,
+                                                               postgres_db: str) -> None:
+    pg.execute("CREATE TABLE t (id int PRIMARY KEY, x int)")
+    pg.execute("INSERT INTO t SELECT g, g FROM generate_series(1, 1000) g")
+    blocker = psycopg.connect(postgres_db)
+    # a writer's lock: CREATE INDEX CONCURRENTLY waits for it ("waiting for writers")
+    blocker.execute("LOCK TABLE t IN ROW EXCLUSIVE MODE")
+    builder = psycopg.connect(postgres_db, autocommit=True)
+    build = threading.Thread(target=lambda: builder.execute(
+        "CREATE INDEX CONCURRENTLY t_x_ccnew ON t (x)"))
+    build.start()
+    try:
+        assert wait_for(lambda: pg.execute(
+            "SELECT count(*) FROM pg_stat_progress_create_index").fetchone()[0] == 1)
+        dry = run({"kind": "reindex", "min_bytes": 0}, dry_run=True)
+        assert not any("t_x_ccnew" in a["statement"] for a in dry.details["actions"]), dry
+    finally:
+        blocker.rollback()
+        blocker.close()
+        build.join(30)
+        builder.close()
+    assert pg.execute("SELECT indisvalid FROM pg_index "
+                      "WHERE indexrelid = 't_x_ccnew'::regclass").fetchone()[0] is True
+
+
+def test_concurrent_refresh_warns_about_nulls_in_the_key(pg: Any, run: Any) -> None:
+    pg.execute("CREATE MATERIALIZED VIEW mv AS SELECT g AS id, CASE WHEN g % 2 = 0 THEN g END "
+               "AS k FROM generate_series(1, 100) g")
+    pg.execute("CREATE UNIQUE INDEX ON mv (k)")
+    pg.execute("ANALYZE mv")
+    record = run({"kind": "views"}, dry_run=True)
+    (action,) = record.details["actions"]
+    assert "CONCURRENTLY" in action["statement"]
+    assert "hold NULLs" in action["reason"] and action["evidence"]["nullable_key_columns"] == ["k"]

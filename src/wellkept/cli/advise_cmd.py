@@ -56,8 +56,13 @@ def advise(
         out.print(runs_table(batch.results))
         for record in batch.results:
             for action in record.details.get("actions", []):
-                mark = "error: " + action["error"] if "error" in action else "ok"
-                out.print(f"  {escape(action['statement'])}  [{mark}]")
+                if record.dry_run:
+                    mark = "would run"
+                elif "error" in action:
+                    mark = "failed: " + action["error"]
+                else:
+                    mark = "done"
+                out.print(f"  {escape(action['statement'])}  {escape('[' + mark + ']')}")
         out.print(summary_line(batch))
         raise typer.Exit(batch.exit_code)
     for record in batch.results:

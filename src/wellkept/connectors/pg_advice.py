@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wellkept.connector import Advice, Finding
+from wellkept.connector import Advice, AdviceReport, Finding
+from wellkept.errors import WellkeptError
 from wellkept.records import Action
 
 if TYPE_CHECKING:
@@ -45,9 +46,7 @@ RULES: tuple[Rule, ...] = (
     Rule("rebuild-invalid-index", "invalid_index", "warning", True,
          "REINDEX INDEX CONCURRENTLY {ident}",
          "{message}: queries cannot use it, but writes still maintain it"),
-    Rule("widen-sequence", "sequence", "critical", False,
-         "-- widen the column fed by {object} to bigint (ALTER TABLE … ALTER COLUMN … TYPE "
-         "bigint) in a maintenance window; it rewrites the table",
+    Rule("widen-sequence", "sequence", "critical", False, "-- {remedy}",
          "{message}: inserts fail once it is exhausted"),
     Rule("freeze-old-tables", "wraparound", "critical", False,
          "-- run the `vacuum` task (it FREEZEs tables past freeze_age) and check that "
@@ -60,24 +59,31 @@ RULES: tuple[Rule, ...] = (
 BY_SOURCE = {r.source: r for r in RULES}
 
 
-def advise(connector: PostgresConnector) -> list[Advice]:
+def advise(connector: PostgresConnector) -> AdviceReport:
     from wellkept.tasks.analyze import AnalyzeParams
     from wellkept.tasks.index_health import IndexHealthParams
     from wellkept.tasks.reindex import ReindexParams
     from wellkept.tasks.vacuum import VacuumParams
 
     advice: list[Advice] = []
+    errors: list[str] = []
     plans = (("plan:vacuum", connector.plan_vacuum, VacuumParams()),
              ("plan:analyze", connector.plan_analyze, AnalyzeParams()),
              ("plan:reindex", connector.plan_reindex, ReindexParams()))
     for source, plan, params in plans:
         rule = BY_SOURCE[source]
-        for action in plan(params):
+        try:
+            actions = plan(params)
+        except WellkeptError as exc:  # one plan failing must not hide the others
+            errors.append(f"{source.removeprefix('plan:')}: {exc}")
+            continue
+        for action in actions:
             advice.append(Advice(id=f"{rule.id}:{action.object}", rule=rule.id,
                                  severity=rule.severity, object=action.object,
                                  reason=action.reason, statement=action.statement,
                                  evidence=action.evidence, action=action))
     report = connector.check_index_health(IndexHealthParams())
+    errors.extend(f"index_health: {e}" for e in report.errors)
     for finding in report.findings:
         found = BY_SOURCE.get(finding.check)
         if found is None or (finding.check == "invalid_index" and
@@ -85,7 +91,7 @@ def advise(connector: PostgresConnector) -> list[Advice]:
             continue  # leftovers come from the reindex plan; builds in progress are left alone
         advice.append(_from_finding(connector, found, finding))
     order = {"critical": 0, "warning": 1, "info": 2}
-    return sorted(advice, key=lambda a: (order.get(a.severity, 3), a.id))
+    return AdviceReport(sorted(advice, key=lambda a: (order.get(a.severity, 3), a.id)), errors)
 
 
 def _from_finding(connector: PostgresConnector, rule: Rule, finding: Finding) -> Advice:

@@ -391,7 +391,8 @@ def _ensure_pgstattuple(conn: Conn, install: bool) -> tuple[str | None, bool, st
     db = _one(bounded(conn, "SELECT current_database() AS db")).get("db")
     if not install:
         return None, False, (f"pgstattuple is not installed in database {db!r}; run CREATE "
-                             "EXTENSION pgstattuple as a superuser, or pass install_extension=True")
+                             "EXTENSION pgstattuple as a superuser, or set "
+                             "install_extension: true on the bloat task")
     try:
         _run(conn, "CREATE EXTENSION IF NOT EXISTS pgstattuple", None, 30000, read_only=False)
     except ConnectorError as exc:

@@ -114,14 +114,22 @@ def index_health(conn: Any, params: Any) -> HealthReport:
             "duplicate_index", "warning", f"{r['schema']}.{r['index']}",
             f"{r['reason']} duplicate of {r['covered_by']}", r))
     for r in rows("unused_indexes"):
-        findings.append(Finding(
-            "unused_index", "info", f"{r['schema']}.{r['index']}",
-            f"never scanned since statistics were reset "
-            f"({r.get('days_since_stats_reset', '?')} days ago)", r))
+        days = r.get("days_since_stats_reset")
+        since = (f"since statistics were reset {days} days ago" if days is not None else
+                 "since statistics began (they were never reset)")
+        findings.append(Finding("unused_index", "info", f"{r['schema']}.{r['index']}",
+                                f"never scanned {since}", r))
     for r in rows("sequences"):
         severity = "critical" if r["percent_used"] >= 95 else "warning"
+        if r.get("limited_by") == "column" and r.get("column"):
+            remedy = (f"widen {r['column']} to bigint (ALTER TABLE … ALTER COLUMN … TYPE "
+                      "bigint) in a maintenance window: it rewrites the table")
+        else:
+            remedy = (f"raise the limit of {r['schema']}.{r['sequence']} (ALTER SEQUENCE … AS "
+                      "bigint NO MAXVALUE, if the columns it feeds are bigint) or plan a reset")
         findings.append(Finding("sequence", severity, f"{r['schema']}.{r['sequence']}",
-                                f"{r['percent_used']}% of its range used", r))
+                                f"{r['percent_used']}% of its range used",
+                                {**r, "remedy": remedy}))
     wrap = data.get("wraparound")
     for r in (wrap.get("databases", []) if isinstance(wrap, dict) else []):
         if r.get("percent", 0) >= params.wraparound_percent:

@@ -168,9 +168,12 @@ WHERE k.contype = 'x' AND i.indexrelid = ANY(%(oids)s)
 def plan_reindex(conn: Any, params: Any) -> list[Action]:
     """First drop leftovers of failed concurrent rebuilds, then rebuild bloated indexes."""
     actions = []
-    health = pg_catalog.index_health(conn, timeout_ms=params.catalog_timeout_ms)
-    for idx in health.get("invalid_indexes", []) if isinstance(
-            health.get("invalid_indexes"), list) else []:
+    health = pg_catalog.index_health(conn, timeout_ms=params.catalog_timeout_ms, top=1000)
+    invalid = health.get("invalid_indexes")
+    if not isinstance(invalid, list):
+        raise TaskFailed("could not list invalid indexes, so leftovers of failed rebuilds cannot "
+                         f"be told apart: {invalid.get('error') if invalid else 'no answer'}")
+    for idx in invalid:
         if not LEFTOVER.search(idx["index"]):
             continue
         if idx.get("building"):  # a CREATE/REINDEX CONCURRENTLY is running right now
@@ -186,11 +189,15 @@ def plan_reindex(conn: Any, params: Any) -> list[Action]:
                   resolve(conn, list(params.indexes), "i")]
     else:
         chosen = []
-        for row in pg_catalog.index_bloat(conn, limit=params.max_indexes,
+        # ask for more than max_indexes: the percent filter comes after the estimate's own
+        # order (wasted bytes), and big, mildly bloated indexes must not crowd out the rest
+        for row in pg_catalog.index_bloat(conn, limit=min(params.max_indexes * 20, 1000),
                                           min_bytes=params.min_bytes,
                                           timeout_ms=params.catalog_timeout_ms):
             if row["bloat_percent"] < params.min_bloat_percent:
                 continue
+            if len(chosen) >= params.max_indexes:
+                break
             if LEFTOVER.search(row["index"]):
                 continue
             row["reason"] = (f"estimated {row['bloat_percent']}% bloat "
@@ -204,6 +211,10 @@ def plan_reindex(conn: Any, params: Any) -> list[Action]:
             r["oid"] = oids.get((r["schema"], r["index"]))
     exclusion = {row["indexrelid"] for row in pg_catalog.bounded(
         conn, _EXCLUSION, {"oids": [r["oid"] for r in chosen]})} if chosen else set()
+    if params.indexes and exclusion:
+        raise TaskFailed("REINDEX CONCURRENTLY cannot rebuild the index of an exclusion "
+                         "constraint: " + ", ".join(f"{r['schema']}.{r['index']}" for r in chosen
+                                                   if r["oid"] in exclusion))
     for r in chosen:
         name = f"{r['schema']}.{r['index']}"
         if r["oid"] in exclusion:
@@ -213,7 +224,7 @@ def plan_reindex(conn: Any, params: Any) -> list[Action]:
         ident = _ident(conn, r["schema"], r["index"])
         actions.append(Action(name, f"REINDEX INDEX CONCURRENTLY {ident}", r["reason"],
                               evidence, meta={"op": "reindex", "regclass": ident,
-                                              "unbounded": True}))
+                                              "unbounded": True, "retry": False}))
     return actions
 
 
@@ -221,10 +232,17 @@ def plan_reindex(conn: Any, params: Any) -> list[Action]:
 
 _VIEWS = """
 SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relispopulated AS populated,
-       (SELECT i.indexrelid::regclass::text FROM pg_index i
-         WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
-           AND i.indexprs IS NULL LIMIT 1) AS unique_index
+       u.indexrelid::regclass::text AS unique_index,
+       (SELECT array_agg(s.attname::text) FROM pg_attribute a
+          JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname
+                         AND s.attname = a.attname
+         WHERE a.attrelid = c.oid AND a.attnum = ANY(u.indkey) AND s.null_frac > 0
+       ) AS nullable_key_columns
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN LATERAL (
+  SELECT i.indexrelid, i.indkey FROM pg_index i
+  WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+    AND i.indexprs IS NULL LIMIT 1) u ON true
 WHERE c.relkind = 'm' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND (%(oids)s::oid[] IS NULL OR c.oid = ANY(%(oids)s::oid[]))
 ORDER BY n.nspname, c.relname
@@ -240,6 +258,9 @@ def plan_views(conn: Any, params: Any) -> list[Action]:
             statement = f"REFRESH MATERIALIZED VIEW CONCURRENTLY {target}"
             reason = (f"concurrently: populated, with the unique index {v['unique_index']} on "
                       "plain columns, so readers are not blocked")
+            if v["nullable_key_columns"]:
+                reason += (f"; beware: key column(s) {', '.join(v['nullable_key_columns'])} "
+                           "hold NULLs, and rows with a NULL key are rewritten on every refresh")
         else:
             statement = f"REFRESH MATERIALIZED VIEW {target}"
             why = ("concurrent refresh is turned off" if not params.concurrently else
@@ -247,8 +268,10 @@ def plan_views(conn: Any, params: Any) -> list[Action]:
                    "no unique index on plain columns without WHERE")
             reason = f"plain (blocks readers while it runs): {why}"
         actions.append(Action(f"{v['schema']}.{v['name']}", statement, reason,
-                              {"populated": v["populated"], "unique_index": v["unique_index"]},
-                              meta={"op": "refresh"}))
+                              {"populated": v["populated"], "unique_index": v["unique_index"],
+                               "nullable_key_columns": v["nullable_key_columns"]},
+                              meta={"op": "refresh", "unbounded": True,
+                                    "concurrent": "CONCURRENTLY" in statement}))
     return actions
 
 
@@ -280,6 +303,7 @@ def apply(connector: PostgresConnector, action: Action) -> Metrics:
         metrics["indexes_processed"] = 1
     elif op == "refresh":
         metrics["views_processed"] = 1
+        metrics["concurrent_refreshes"] = 1 if action.meta.get("concurrent") else 0
     elif op == "advice":
         metrics["advice_applied"] = 1
     if before is not None:

@@ -27,14 +27,19 @@ def _plan(conn: Any, rule: PurgeRule) -> tuple[Any, Any, Any, str]:
     from psycopg import sql
 
     (table,) = resolve(conn, [rule.table], "rp")
-    columns = [r[0] for r in conn.execute(
-        "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 "
-        "AND NOT attisdropped ORDER BY attnum", (table["oid"],)).fetchall()]
+    types = dict(conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s "
+        "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (table["oid"],)).fetchall())
+    columns = list(types)
     column = rule.column if rule.column in columns else next(
         (c for c in columns if c == rule.column.lower()), None)
     if column is None:
         raise TaskFailed(f"table {table['schema']}.{table['name']} has no column "
                          f"{rule.column!r}; columns: {', '.join(columns)}")
+    if not types[column].startswith(("timestamp", "date")):
+        raise TaskFailed(f"column {column!r} of {table['schema']}.{table['name']} is "
+                         f"{types[column]}; cleanup on PostgreSQL compares a date, timestamp or "
+                         "timestamptz column with the cutoff")
     key = conn.execute(_KEY, (table["oid"],)).fetchone()
     if key is None:
         raise TaskFailed(f"table {table['schema']}.{table['name']} has no single-column primary "

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from wellkept.connector import (
-    Advice,
+    AdviceReport,
     Connector,
     HealthReport,
     Ping,
@@ -35,6 +35,10 @@ from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.records import Action, Metrics
 from wellkept.redact import redact
+
+#: retries of a statement whose lock wait hit lock_timeout, and the first pause between them
+LOCK_RETRIES = 2
+LOCK_BACKOFF_SECONDS = 0.5
 
 
 def _ms(value: Any) -> int:
@@ -163,10 +167,21 @@ class PostgresConnector(Connector):
             return pg_maintenance.plan_views(self.conn, params)
 
     def apply(self, action: Action) -> Metrics:
+        """Run one planned statement. A lock wait that times out is retried, with backoff,
+        a couple of times: the lock queue often clears within seconds, and giving up on the
+        first short timeout would skip the object for a whole schedule period."""
         from wellkept.connectors import pg_maintenance
 
-        with self.errors(action.object):
-            return pg_maintenance.apply(self, action)
+        retries = LOCK_RETRIES if action.meta.get("retry", True) else 0
+        for attempt in range(retries + 1):
+            try:
+                with self.errors():
+                    return pg_maintenance.apply(self, action)
+            except Unavailable:
+                if attempt == retries:
+                    raise
+                time.sleep(LOCK_BACKOFF_SECONDS * 2**attempt)
+        raise AssertionError("unreachable")
 
     # --- checks ---------------------------------------------------------------------------------
 
@@ -204,7 +219,7 @@ class PostgresConnector(Connector):
 
     # --- advice ---------------------------------------------------------------------------------
 
-    def advise(self) -> list[Advice]:
+    def advise(self) -> AdviceReport:
         from wellkept.connectors import pg_advice
 
         with self.errors("advice"):

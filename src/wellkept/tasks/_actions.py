@@ -8,6 +8,7 @@ the others are still done.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from wellkept.context import RunContext
 from wellkept.errors import ConnectorError, TaskError
@@ -60,3 +61,14 @@ def run_actions(ctx: RunContext, actions: list[Action],
 
 def action_metrics(ctx: RunContext, action: Action) -> Metrics:
     return ctx.connector.apply(action)
+
+
+def checked_result(message: str, metrics: Metrics, details: dict[str, Any],
+                   errors: list[str], what: str = "section") -> TaskResult:
+    """The result of a read-only check whose parts fail alone: completed, or a partial
+    failure that names the first part that failed."""
+    if not errors:
+        return TaskResult(message=message, metrics=metrics, details=details)
+    return TaskResult(status=RunStatus.PARTIAL_FAILURE,
+                      message=f"{message}; {len(errors)} {what}(s) failed: {errors[0]}",
+                      metrics=metrics, details=details, errors=errors)

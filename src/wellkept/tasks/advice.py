@@ -13,13 +13,14 @@ from wellkept.context import RunContext
 from wellkept.errors import TaskFailed
 from wellkept.records import Metrics, TaskResult
 from wellkept.task import Task, TaskParams
-from wellkept.tasks._actions import run_actions
+from wellkept.tasks._actions import checked_result, run_actions
 from wellkept.units import plural
 
 
 class Advise(Task):
-    """Recommendations built from the checks: each with an id, a severity, the evidence, the
-    reason and the exact statement.
+    """Recommendations from the checks, each with its evidence and exact statement.
+
+    Each recommendation has an id, a severity, the evidence, the reason and the statement.
 
     PostgreSQL: tables to vacuum or analyze, indexes to rebuild or drop (duplicate, unused,
     invalid), sequences near exhaustion, wraparound danger, idle transactions. The rules are
@@ -33,14 +34,15 @@ class Advise(Task):
 
     def run(self, ctx: RunContext) -> TaskResult:
         assert isinstance(ctx.connector, Advisable)
-        advice = ctx.connector.advise()
+        report = ctx.connector.advise()
+        advice = report.advice
         counts = Counter(a.severity for a in advice)
         metrics: Metrics = {"recommendations": len(advice), **counts}
         message = (f"{plural(len(advice), 'recommendation')}: "
                    + ", ".join(f"{n} {s}" for s, n in counts.items())) if advice \
             else "no recommendations"
-        return TaskResult(message=message, metrics=metrics,
-                          details={"advice": [a.describe() for a in advice]})
+        return checked_result(message, metrics, {"advice": [a.describe() for a in advice]},
+                              report.errors, "check")
 
 
 class ApplyAdviceParams(TaskParams):
@@ -65,7 +67,7 @@ class ApplyAdvice(Task):
     def run(self, ctx: RunContext) -> TaskResult:
         assert isinstance(ctx.connector, Advisable)
         p: Any = self.params
-        current = {a.id: a for a in ctx.connector.advise()}
+        current = {a.id: a for a in ctx.connector.advise().advice}
         missing = [i for i in p.ids if i not in current]
         manual = [i for i in p.ids if i in current and current[i].action is None]
         if missing or manual:

@@ -11,13 +11,14 @@ from wellkept.context import RunContext
 from wellkept.durations import Duration
 from wellkept.records import TaskResult
 from wellkept.task import Task, TaskParams
-from wellkept.types import RunStatus
+from wellkept.tasks._actions import checked_result
 from wellkept.units import human_bytes
 
 
 class BloatParams(TaskParams):
     top: int = Field(20, ge=1, le=1000, description="list the worst N tables and N indexes")
-    min_bytes: int = Field(0, ge=0, description="ignore relations smaller than this")
+    min_bytes: int = Field(0, ge=0, description=(
+        "list only relations with at least this many estimated wasted bytes"))
     exact: bool = Field(False, description=(
         "confirm the worst ones exactly with pgstattuple_approx / pgstatindex"))
     exact_top: int = Field(5, ge=1, description="how many to confirm exactly")
@@ -37,8 +38,8 @@ class Bloat(Task):
     needs recent statistics (run `analyze` first) and counts alignment padding as waste. With
     `exact: true` it confirms the worst `exact_top` relations with pgstattuple_approx (tables)
     and pgstatindex (indexes), which read the relation under an ACCESS SHARE lock, within
-    `exact_budget`; the pgstattuple extension is installed only with `install_extension: true`.
-    Read-only otherwise.
+    `exact_budget`; the pgstattuple extension is installed only with `install_extension: true`
+    (and never on a dry run). Read-only otherwise.
     """
 
     kind = "bloat"
@@ -48,14 +49,14 @@ class Bloat(Task):
 
     def run(self, ctx: RunContext) -> TaskResult:
         assert isinstance(ctx.connector, BloatEstimator)
-        report = ctx.connector.estimate_bloat(self.params)
+        params = self.params
+        if ctx.dry_run and getattr(params, "install_extension", False):
+            # a dry run changes nothing, not even an extension
+            params = params.model_copy(update={"install_extension": False})
+        report = ctx.connector.estimate_bloat(params)
         m = report.metrics
         message = (f"tables waste about {human_bytes(m.get('tables_bloat_bytes', 0))} "
                    f"(worst {m.get('worst_table_bloat_percent', 0):g}%), indexes about "
                    f"{human_bytes(m.get('indexes_bloat_bytes', 0))} "
                    f"(worst {m.get('worst_index_bloat_percent', 0):g}%)")
-        if report.errors:
-            return TaskResult(status=RunStatus.PARTIAL_FAILURE,
-                              message=f"{message}; failed: {report.errors[0]}",
-                              metrics=dict(m), details=report.details, errors=report.errors)
-        return TaskResult(message=message, metrics=dict(m), details=report.details)
+        return checked_result(message, dict(m), report.details, report.errors, "estimate")

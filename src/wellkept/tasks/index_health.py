@@ -11,6 +11,7 @@ from wellkept.connector import IndexHealthChecker
 from wellkept.context import RunContext
 from wellkept.records import Metrics, TaskResult
 from wellkept.task import Task, TaskParams
+from wellkept.tasks._actions import checked_result
 from wellkept.types import RunStatus
 from wellkept.units import plural
 
@@ -76,9 +77,4 @@ class IndexHealth(Task):
                               message=f"critical: {critical[0].object} {critical[0].message}; "
                                       + message, metrics=metrics, details=details,
                               errors=[f"{f.object}: {f.message}" for f in critical])
-        if report.errors:
-            return TaskResult(status=RunStatus.PARTIAL_FAILURE,
-                              message=f"{message}; {len(report.errors)} check(s) failed: "
-                                      f"{report.errors[0]}", metrics=metrics,
-                              details=details, errors=report.errors)
-        return TaskResult(message=message, metrics=metrics, details=details)
+        return checked_result(message, metrics, details, report.errors, "check")

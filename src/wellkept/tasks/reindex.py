@@ -18,7 +18,8 @@ class ReindexParams(TaskParams):
     min_bloat_percent: float = Field(30.0, ge=0, le=100, description=(
         "rebuild indexes whose estimated bloat is at least this share of their size"))
     min_bytes: int = Field(10 * 1024 * 1024, ge=0, description=(
-        "…and that are at least this large (small indexes are not worth a rebuild)"))
+        "…and whose estimated wasted space is at least this many bytes (small gains are not "
+        "worth a rebuild)"))
     max_indexes: int = Field(20, ge=1, description="at most this many, worst first")
     indexes: list[str] = Field([], description=(
         "rebuild exactly these indexes (schema.index) instead of choosing"))
@@ -30,16 +31,18 @@ class Reindex(Task):
     """Rebuild the indexes whose estimated bloat passes a threshold, without blocking writes.
 
     PostgreSQL, in the spirit of Ola Hallengren's IndexOptimize: btree indexes whose
-    statistical bloat estimate is at least `min_bloat_percent` and that are at least
-    `min_bytes` large are rebuilt with REINDEX INDEX CONCURRENTLY, one statement each, worst
+    statistical bloat estimate is at least `min_bloat_percent` of their size and at least
+    `min_bytes` bytes are rebuilt with REINDEX INDEX CONCURRENTLY, one statement each, worst
     first. Reads and writes go on; the rebuild needs a SHARE UPDATE EXCLUSIVE lock (bounded by
     the target's lock_timeout) and briefly stronger ones at the swap, and disk for a second copy
     of the index. It runs without statement_timeout, since a cancel leaves an invalid copy.
 
     Before rebuilding, it drops the invalid `_ccnew`/`_ccold` leftovers of earlier failed
     concurrent rebuilds (DROP INDEX CONCURRENTLY) — but never one that a CREATE or REINDEX
-    CONCURRENTLY running right now owns (pg_stat_progress_create_index). Indexes of exclusion
-    constraints cannot be rebuilt concurrently and are left alone. A replica is skipped.
+    CONCURRENTLY running right now owns (pg_stat_progress_create_index). A REINDEX that fails
+    is not retried in the same run (a retry would leave a second leftover); the next run drops
+    what it left. Indexes of exclusion constraints cannot be rebuilt concurrently: they are
+    never chosen, and listing one in `indexes:` fails the run. A replica is skipped.
 
     A dry run lists the indexes, the estimates and the statements, and changes nothing.
     """

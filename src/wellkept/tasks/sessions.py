@@ -19,10 +19,10 @@ class SessionsParams(CleanupParams):
 
 
 class Sessions(Cleanup):
-    """Delete expired Django sessions in short batches (what `clearsessions` does in one
-    unbounded DELETE).
+    """Delete expired Django sessions in short batches.
 
-    A preset of `cleanup` for `django_session.expire_date`: rows whose expiry has passed (plus
+    `clearsessions` does this in one unbounded DELETE. This is a preset of `cleanup` for
+    `django_session.expire_date`: rows whose expiry has passed (plus
     `retention`) are deleted in keyset batches of `batch_size`, one short transaction each, so
     the table is never locked for long. Works on every engine `cleanup` supports. A dry run
     reports the exact number of expired sessions and deletes nothing.

@@ -10,7 +10,7 @@ from wellkept.connector import StatsProvider
 from wellkept.context import RunContext
 from wellkept.records import TaskResult
 from wellkept.task import Task, TaskParams
-from wellkept.types import RunStatus
+from wellkept.tasks._actions import checked_result
 from wellkept.units import human_bytes, plural
 
 
@@ -55,9 +55,4 @@ class Stats(Task):
                        f"({m.get('free_percent', 0):g}%)")
         else:
             message = ", ".join(f"{k} {v:g}" for k, v in m.items()) or "no figures collected"
-        if report.errors:
-            return TaskResult(status=RunStatus.PARTIAL_FAILURE,
-                              message=f"{message}; {len(report.errors)} section(s) failed: "
-                                      f"{report.errors[0]}",
-                              metrics=dict(m), details=report.details, errors=report.errors)
-        return TaskResult(message=message, metrics=dict(m), details=report.details)
+        return checked_result(message, dict(m), report.details, report.errors)

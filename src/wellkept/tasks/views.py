@@ -27,8 +27,11 @@ class Views(Task):
     has a valid unique index on plain columns with no WHERE clause; readers go on meanwhile
     (it takes an EXCLUSIVE lock that still allows SELECT). Otherwise the plain REFRESH, which
     takes an ACCESS EXCLUSIVE lock and blocks readers until it ends; the lock wait is bounded by
-    the target's lock_timeout. The run's details say, per view, which form was used and why.
-    Beware NULLs in the unique key: a concurrent refresh then rewrites those rows every time.
+    the target's lock_timeout (and retried twice with backoff), while the refresh itself runs
+    without statement_timeout, since a cancel would waste it. The run's details say, per view,
+    which form was used and why.
+    Beware NULLs in the unique key: a concurrent refresh then rewrites those rows every time;
+    where the view's statistics show NULLs in a key column, the details warn about it.
     A replica is skipped.
     """
 
@@ -43,9 +46,9 @@ class Views(Task):
         actions = ctx.connector.plan_views(self.params)
 
         def describe(m: Metrics, done: int) -> str:
-            concurrent = sum(1 for a in actions if "CONCURRENTLY" in a.statement)
+            concurrent = int(m.get("concurrent_refreshes", 0))
             return (f"refreshed {plural(done, 'view')} "
-                    f"({concurrent} concurrently, {len(actions) - concurrent} plain)")
+                    f"({concurrent} concurrently, {done - concurrent} plain)")
 
         result = run_actions(ctx, actions, describe, "no materialized views")
         result.metrics.setdefault("views_processed", 0)
