@@ -105,7 +105,9 @@ def _from_finding(connector: PostgresConnector, rule: Rule, finding: Finding) ->
               "ident": ident, "object": finding.object, "message": finding.message}
     statement = rule.statement.format_map(_Blank(fields))
     action = (Action(finding.object, statement, rule.reason.format_map(_Blank(fields)),
-                     ev, meta={"op": "advice", "unbounded": "CONCURRENTLY" in statement})
+                     ev, meta={"op": "advice", "unbounded": "CONCURRENTLY" in statement,
+                               # a failed REINDEX CONCURRENTLY leaves a leftover; no retry
+                               "retry": not statement.startswith("REINDEX")})
               if rule.applicable else None)
     return Advice(id=f"{rule.id}:{finding.object}", rule=rule.id,
                   severity=finding.severity,
