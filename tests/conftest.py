@@ -98,6 +98,22 @@ def mysql_url() -> str:
     return MYSQL_URL
 
 
+@pytest.fixture
+def mysql_db(mysql_url: str) -> Iterator[str]:
+    """A fresh, empty MariaDB database for one test; dropped afterwards."""
+    import pymysql
+
+    name = f"wk_test_{uuid.uuid4().hex[:10]}"
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
+                           autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    yield f"{mysql_url.rsplit('/', 1)[0]}/{name}"
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    conn.close()
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     require_service("Redis", "127.0.0.1", 6379)

@@ -66,8 +66,10 @@ def test_classes_are_cached() -> None:
 def test_engines_for() -> None:
     reg = Registry()
     assert reg.engines_for("stats") == ["host", "postgresql", "sqlite"]
-    for kind in ("analyze", "cleanup", "vacuum"):
+    for kind in ("analyze", "vacuum"):
         assert reg.engines_for(kind) == ["postgresql", "sqlite"], kind
+    for kind in ("cleanup", "sessions"):
+        assert reg.engines_for(kind) == ["mysql", "postgresql", "sqlite"], kind
     for kind in ("backup", "integrity"):
         assert reg.engines_for(kind) == ["sqlite"], kind
     for kind in ("reindex", "views", "bloat", "index_health", "advise"):

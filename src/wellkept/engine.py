@@ -203,4 +203,12 @@ def _execute(run: Run) -> TaskResult:
         reason = connector.write_blocker()
         if reason:
             raise Skip(f"{run.ctx.kind} changes the target, but {reason}")
+    if run.task.resumable and not run.ctx.dry_run:
+        # under the target lock: no other run of this task can be alive now
+        ctx = run.ctx
+        ctx.resumed_from = ctx.store.resume_point(
+            ctx.task_name, ctx.target_name, run.task.resume_identity(), ctx.run_id)
+        if ctx.resumed_from:
+            ctx.extra_details["resumed_from"] = {k: ctx.resumed_from[k] for k in
+                                                 ("run_id", "status", "name", "percent")}
     return run.task.run(run.ctx)

@@ -60,9 +60,16 @@ class Task(ABC):
     mutating: ClassVar[bool] = False
     #: the time limit when the task instance sets none
     default_timeout: ClassVar[timedelta] = timedelta(hours=1)
+    #: whether an interrupted run's last checkpoint is handed to the next run (ctx.resumed_from)
+    resumable: ClassVar[bool] = False
 
     def __init__(self, params: TaskParams) -> None:
         self.params = params
+
+    def resume_identity(self) -> dict[str, Any]:
+        """What must not change for a later run to resume this one's work (default: every
+        parameter). Pacing parameters that do not change *what* is done can be left out."""
+        return self.params.model_dump(mode="json")
 
     @abstractmethod
     def run(self, ctx: RunContext) -> TaskResult:

@@ -180,3 +180,32 @@ def test_a_killed_run_releases_its_target(write_config: Callable[..., Path],
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["results"][0]["details"]["lock"]["waited_seconds"] < 1
     assert counts(tmp_path / "app.sqlite3") == {"fresh": 10}
+
+
+def test_a_killed_cleanup_resumes_from_its_checkpoint(write_config: Callable[..., Path],
+                                                      tmp_path: Path) -> None:
+    db = make_app_db(tmp_path / "app.sqlite3", old=3000, fresh=50)
+    slow = CONFIG.replace("batch_size: 500", "batch_size: 10\n    sleep: 50ms")
+    cfg = write_config(slow)
+    proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge-events"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2.5)
+    proc.kill()  # SIGKILL between or inside batches: only committed batches count
+    proc.wait()
+    done_before = 3000 - counts(db).get("old", 0)
+    assert 0 < done_before < 3000
+
+    write_config(CONFIG)  # the operator tunes the pace and reruns: same rule, other batch size
+    again = run_cli("-c", str(cfg), "run", "purge-events", "-o", "json")
+    assert again.returncode == 0, again.stderr
+    record = json.loads(again.stdout)["results"][0]
+    resumed = record["details"]["resumed_from"]
+    assert resumed["status"] == "running" and resumed["name"] == "batch"
+    assert record["metrics"]["rows_deleted"] == 3000 - done_before
+    assert counts(db) == {"fresh": 50}
+    history = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
+    assert history[1]["run_id"] == resumed["run_id"]
+
+    # a completed run is not resumed again
+    third = json.loads(run_cli("-c", str(cfg), "run", "purge-events", "-o", "json").stdout)
+    assert "resumed_from" not in third["results"][0]["details"]

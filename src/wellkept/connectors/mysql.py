@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from wellkept.connector import Connector, Ping
+from wellkept.connector import Connector, Ping, PurgeBatch, PurgeEstimate, PurgeRule
 from wellkept.connectors._drivers import require
-from wellkept.errors import ConnectionFailed
+from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.redact import redact
 
 
@@ -44,7 +45,8 @@ class MySQLConnector(Connector):
                     read_timeout=math.ceil(self.settings.statement_timeout.total_seconds()),
                     autocommit=True, charset="utf8mb4",
                     init_command=f"SET SESSION lock_wait_timeout = {lock_s}, "
-                                 f"SESSION innodb_lock_wait_timeout = {lock_s}")
+                                 f"SESSION innodb_lock_wait_timeout = {lock_s}, "
+                                 "SESSION time_zone = '+00:00'")
             except pymysql.MySQLError as exc:
                 raise ConnectionFailed(f"cannot connect to {self.identity()}: "
                                        f"{redact(str(exc))}") from None
@@ -56,6 +58,38 @@ class MySQLConnector(Connector):
             cur.execute("SELECT VERSION()")
             version = cur.fetchone()[0]
         return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=str(version))
+
+    @contextlib.contextmanager
+    def errors(self, what: str = "") -> Iterator[None]:
+        """Map PyMySQL's errors: lock waits are Unavailable, a lost connection reconnects."""
+        pymysql = require("pymysql", "mysql", "A MySQL/MariaDB target")
+        prefix = f"{what}: " if what else ""
+        try:
+            yield
+        except pymysql.err.OperationalError as exc:
+            code = exc.args[0] if exc.args else 0
+            if code in (1205, 1213):  # lock wait timeout, deadlock
+                raise Unavailable(f"{prefix}{exc.args[1] if len(exc.args) > 1 else exc} "
+                                  "(lock_wait_timeout)") from None
+            if code in (2006, 2013, 2003):  # gone away, lost, cannot connect
+                self.close()
+                raise ConnectionFailed(f"{prefix}lost the connection to {self.identity()}: "
+                                       f"{redact(str(exc))}") from None
+            raise TaskFailed(f"{prefix}{redact(str(exc))}") from None
+        except pymysql.MySQLError as exc:
+            raise TaskFailed(f"{prefix}{redact(str(exc))}") from None
+
+    def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate:
+        from wellkept.connectors import mysql_purge
+
+        with self.errors(rule.table):
+            return mysql_purge.estimate(self.conn, rule)
+
+    def purge_batch(self, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
+        from wellkept.connectors import mysql_purge
+
+        with self.errors(rule.table):
+            return mysql_purge.batch(self.conn, rule, after, limit)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -193,6 +193,31 @@ class HistoryStore:
                 progress_percent=percent, progress_step=name, heartbeat_at=datetime.now(UTC)))
         return True
 
+    def resume_point(self, task: str, target: str, identity: dict[str, Any],
+                     before: str) -> dict[str, Any] | None:
+        """The last checkpoint of the previous run of this task on this target, if that run
+        did not complete and its parameters agree on ``identity`` (a changed rule is a
+        different job).
+
+        Only called under the target lock, so a ``running`` row found here belongs to a
+        process that died (kill -9, a lost machine): its work is resumed, not repeated."""
+        with self.engine.connect() as conn:
+            prev = conn.execute(
+                sa.select(runs.c.run_id, runs.c.status, runs.c.params, runs.c.dry_run)
+                .where(runs.c.task == task, runs.c.target == target,
+                       runs.c.run_id != before, runs.c.dry_run.is_(False))
+                .order_by(runs.c.started_at.desc()).limit(1)).mappings().first()
+        if prev is None or prev["status"] == "completed":
+            return None
+        previous = prev["params"] or {}
+        if {k: previous.get(k) for k in identity} != identity:
+            return None
+        point = self.latest_checkpoint(prev["run_id"])
+        if point is None:
+            return None
+        return {"run_id": prev["run_id"], "status": prev["status"], "name": point["name"],
+                "percent": point["percent"], "data": point["data"]}
+
     def latest_checkpoint(self, run_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(checkpoints).where(checkpoints.c.run_id == run_id)

@@ -51,7 +51,10 @@ class Cleanup(Task):
     cutoff is passed as a parameter, in the column's own storage format so an index on it
     stays usable. Each batch selects the next `batch_size` keys past the last one done (no
     rescans), deletes exactly those rows, and commits, so locks are short and work survives an
-    interruption. Tables without a usable key are refused.
+    interruption. After each batch it records a checkpoint (the last key done and the counts)
+    in the history; a run that was interrupted (killed, connection lost, timed out) is resumed
+    by the next run of the same task with the same parameters, from that key. Tables without a
+    usable key are refused.
 
     A dry run reports the exact number of matching rows, the oldest and newest matching
     values, the batches it expects and the statements, and deletes nothing.
@@ -61,7 +64,14 @@ class Cleanup(Task):
     Params = CleanupParams
     requires = (Purgeable,)
     mutating = True
+    resumable = True
     default_timeout = timedelta(hours=2)
+
+    def resume_identity(self) -> dict[str, Any]:
+        """The rule, not its pace: a killed run resumes even after batch_size or sleep change."""
+        dumped = self.params.model_dump(mode="json")
+        return {k: dumped.get(k) for k in ("table", "date_column", "soft_delete_column",
+                                           "retention", "mode")}
 
     def run(self, ctx: RunContext) -> TaskResult:
         assert isinstance(ctx.connector, Purgeable)
@@ -90,6 +100,9 @@ class Cleanup(Task):
         connector: Any = ctx.connector
         deleted = batches = 0
         last: Any = None
+        if ctx.resumed_from and ctx.resumed_from["data"].get("last_key") is not None:
+            # the previous run was interrupted: rows up to its last committed batch are gone
+            last = ctx.resumed_from["data"]["last_key"]
         timings = {"select": 0.0, "delete": 0.0, "commit": 0.0, "sleep": 0.0}
         longest = 0.0
         started = time.monotonic()
@@ -117,8 +130,11 @@ class Cleanup(Task):
             for name, spent in batch.timings.items():
                 timings[name] = timings.get(name, 0.0) + spent
             longest = max(longest, sum(batch.timings.values()))
-            ctx.progress(100.0 * deleted / matched if matched else None, "deleting",
-                         f"{deleted} of {matched} rows")
+            percent = 100.0 * deleted / matched if matched else 100.0
+            ctx.checkpoint("batch", min(percent, 100.0),
+                           {"last_key": _plain(last), "rows_deleted": deleted,
+                            "batches": batches})
+            ctx.progress(percent, "deleting", f"{deleted} of {matched} rows")
             if p.sleep and not ctx.cancelled:
                 t0 = time.monotonic()
                 ctx.cancelled_wait(p.sleep.total_seconds())

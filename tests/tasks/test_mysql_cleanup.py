@@ -1,0 +1,125 @@
+"""cleanup on the real MariaDB: exact counts, hostile names, lock waits, resume."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pymysql
+import pytest
+
+from wellkept.config import load_config
+from wellkept.engine import Engine
+from wellkept.records import RunRecord
+from wellkept.types import RunStatus
+
+
+@pytest.fixture
+def my(mysql_db: str) -> Iterator[Any]:
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
+                           database=urlsplit(mysql_db).path.lstrip("/"), autocommit=True)
+    yield conn
+    conn.close()
+
+
+def q(conn: Any, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+
+
+@pytest.fixture
+def run(mysql_db: str, write_config: Callable[..., Path]) -> Callable[..., RunRecord]:
+    def run_task(body: dict[str, Any], *, dry_run: bool = False) -> RunRecord:
+        cfg = write_config(f"""
+            targets:
+              shop: {{url: "{mysql_db}", lock_timeout: 1s}}
+            tasks:
+              t: {json.dumps({"kind": "cleanup", "target": "shop", **body})}
+            """)
+        engine = Engine(load_config(cfg))
+        return engine.run(engine.resolve(["t"]), dry_run=dry_run).results[0]
+
+    return run_task
+
+
+def fill(conn: Any, table: str = "events", old: int = 2500, fresh: int = 300) -> None:
+    table = table.replace("`", "``")
+    q(conn, f"CREATE TABLE `{table}` (id BIGINT PRIMARY KEY AUTO_INCREMENT, body VARCHAR(50), "
+            "created_at DATETIME(6) NOT NULL, KEY (created_at)) ENGINE=InnoDB")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [("old", now - timedelta(days=100, seconds=i)) for i in range(old)] + \
+           [("fresh", now - timedelta(days=1, seconds=i)) for i in range(fresh)]
+    with conn.cursor() as cur:
+        cur.executemany(f"INSERT INTO `{table}` (body, created_at) VALUES (%s, %s)", rows)
+
+
+RULE = {"table": "events", "date_column": "created_at", "retention": "30d"}
+
+
+def test_dry_run_then_exact_batched_delete(my: Any, run: Any) -> None:
+    fill(my)
+    dry = run({**RULE, "batch_size": 1000}, dry_run=True)
+    assert dry.status is RunStatus.COMPLETED, dry.message
+    assert dry.metrics == {"rows_matched": 2500, "rows_deleted": 0, "rows_archived": 0,
+                           "batches": 0}
+    assert dry.details["expected_batches"] == 3 and "`events`" in dry.details["statements"][0]
+    assert q(my, "SELECT count(*) FROM events")[0][0] == 2800
+
+    done = run({**RULE, "batch_size": 1000})
+    assert done.status is RunStatus.COMPLETED, done.message
+    assert done.metrics == {"rows_matched": 2500, "rows_deleted": 2500, "rows_archived": 0,
+                            "batches": 3}
+    assert q(my, "SELECT body, count(*) FROM events GROUP BY body") == [("fresh", 300)]
+
+
+def test_hostile_names_are_checked_not_executed(my: Any, run: Any) -> None:
+    fill(my)
+    for table in ["events`; DROP TABLE events; --", "events; DROP TABLE events"]:
+        record = run({**RULE, "table": table})
+        assert record.status is RunStatus.FAILED and "does not exist" in record.message
+    record = run({**RULE, "date_column": "created_at` OR 1=1 --"})
+    assert record.status is RunStatus.FAILED and "has no column" in record.message
+    assert q(my, "SELECT count(*) FROM events")[0][0] == 2800
+    fill(my, table="we`ird; tab le", old=20, fresh=5)
+    record = run({**RULE, "table": "we`ird; tab le"})
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert q(my, "SELECT count(*) FROM `we``ird; tab le`")[0][0] == 5
+    assert q(my, "SELECT count(*) FROM events")[0][0] == 2800
+
+
+def test_tables_without_a_key_or_a_date_column_are_refused(my: Any, run: Any) -> None:
+    q(my, "CREATE TABLE nokey (body TEXT, created_at DATETIME NOT NULL)")
+    q(my, "INSERT INTO nokey VALUES ('x', '2001-01-01')")
+    record = run({**RULE, "table": "nokey"})
+    assert record.status is RunStatus.FAILED and "refusing" in record.message
+    fill(my)
+    record = run({**RULE, "date_column": "body"})
+    assert record.status is RunStatus.FAILED and "is varchar" in record.message
+    assert q(my, "SELECT count(*) FROM nokey")[0][0] == 1
+
+
+def test_a_row_lock_held_elsewhere_gives_a_clean_failure(my: Any, run: Any,
+                                                          mysql_db: str) -> None:
+    fill(my, old=50, fresh=5)
+    holder = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
+                             database=urlsplit(mysql_db).path.lstrip("/"))
+    with holder.cursor() as cur:  # an open transaction locking the oldest rows
+        cur.execute("SELECT id FROM events ORDER BY id LIMIT 10 FOR UPDATE")
+    try:
+        result: dict[str, RunRecord] = {}
+        t = threading.Thread(target=lambda: result.setdefault("r", run(RULE)))
+        t.start()
+        t.join(30)
+    finally:
+        holder.rollback()
+        holder.close()
+    record = result["r"]
+    assert record.status is RunStatus.FAILED, record.message
+    assert "lock_wait_timeout" in record.message
+    assert q(my, "SELECT count(*) FROM events")[0][0] == 55
