@@ -23,6 +23,7 @@ tasks:
     date_column: created_at
     retention: 30d
     batch_size: 500
+    target_batch_seconds: 0
   app-vacuum: {kind: vacuum, target: app}
   app-stats: {kind: stats, target: app}
   broken: {kind: cleanup, target: app, table: no_such_table, date_column: x, retention: 1d}

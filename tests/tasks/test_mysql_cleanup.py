@@ -59,7 +59,8 @@ def fill(conn: Any, table: str = "events", old: int = 2500, fresh: int = 300) ->
         cur.executemany(f"INSERT INTO `{table}` (body, created_at) VALUES (%s, %s)", rows)
 
 
-RULE = {"table": "events", "date_column": "created_at", "retention": "30d"}
+RULE = {"table": "events", "date_column": "created_at", "retention": "30d",
+        "target_batch_seconds": 0}
 
 
 def test_dry_run_then_exact_batched_delete(my: Any, run: Any) -> None:

@@ -269,7 +269,7 @@ def test_sessions_preset_deletes_expired_django_sessions(pg: Any, run: Any) -> N
                "FROM generate_series(1, 12000) g")
     dry = run({"kind": "sessions"}, dry_run=True)
     assert dry.metrics["rows_matched"] == 6000 and dry.metrics["rows_deleted"] == 0
-    record = run({"kind": "sessions", "batch_size": 1000})
+    record = run({"kind": "sessions", "batch_size": 1000, "target_batch_seconds": 0})
     assert record.status is RunStatus.COMPLETED, record.message
     assert record.metrics == {"rows_matched": 6000, "rows_deleted": 6000, "rows_archived": 0,
                               "batches": 6}
@@ -302,7 +302,8 @@ def test_terminated_session_mid_run_fails_cleanly(pg: Any, run: Any) -> None:
     def kill_wellkept() -> None:
         for _ in range(100):
             rows = pg.execute("SELECT pid FROM pg_stat_activity WHERE application_name = "
-                              "'wellkept' AND query LIKE 'REFRESH%%'").fetchall()
+                              "'wellkept' AND datname = current_database() "
+                              "AND query LIKE 'REFRESH%%'").fetchall()
             if rows:
                 pg.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
                 break

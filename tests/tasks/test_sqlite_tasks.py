@@ -358,7 +358,9 @@ def test_stats_metrics_match_sqlites_own_pragmas(tmp_path: Path, top: int) -> No
 
 
 def cleanup(table: str = "events", column: str = "created_at", **extra: Any) -> dict[str, Any]:
-    return {"kind": "cleanup", "table": table, "date_column": column, "retention": "30d", **extra}
+    """A cleanup rule with fixed-size batches (target_batch_seconds 0), so counts are exact."""
+    return {"kind": "cleanup", "table": table, "date_column": column, "retention": "30d",
+            "target_batch_seconds": 0, **extra}
 
 
 @pytest.mark.parametrize(("batch_size", "batches"), [(700, 5), (1000, 3), (2999, 2), (5000, 1)])
@@ -398,7 +400,8 @@ def test_cleanup_by_soft_delete_column_never_deletes_nulls(tmp_path: Path) -> No
                 {"users": [(i, f"u{i}", None if i % 3 == 0 else ts(
                     NOW - timedelta(days=60 if i % 3 == 1 else 5))) for i in range(1, 301)]})
     r = run_task(tmp_path, {"kind": "cleanup", "table": "users", "soft_delete_column":
-                            "deleted_at", "retention": "30d", "batch_size": 30})
+                            "deleted_at", "retention": "30d", "batch_size": 30,
+                            "target_batch_seconds": 0})
     assert r.status == "completed", r.message
     assert r.metrics["rows_matched"] == r.metrics["rows_deleted"] == 100
     assert r.metrics["batches"] == 4
@@ -595,3 +598,24 @@ def test_missing_database_file_fails_naming_the_path(tmp_path: Path,
     missing = tmp_path / "data" / "missing.sqlite3"
     assert_clean_failure(r, str(missing.resolve()))
     assert not missing.parent.exists() and not (tmp_path / "bk").exists()
+
+
+def test_batch_size_adapts_toward_the_target_duration(tmp_path: Path) -> None:
+    db = make_app_db(tmp_path / "app.sqlite3", old=3000, fresh=10)
+    r = run_task(tmp_path, {**cleanup(batch_size=10), "target_batch_seconds": 0.5})
+    assert r.status == "completed", r.message
+    assert r.metrics["rows_deleted"] == 3000
+    sizes = r.details["batch_sizes"]
+    assert sizes["first"] == 10 and sizes["max"] > 10  # fast batches grew, doubling at most
+    assert r.metrics["batches"] < 300
+    assert one(db, "SELECT count(*) FROM events") == 10
+
+
+def test_next_batch_size_is_bounded() -> None:
+    from wellkept.tasks.cleanup import MIN_BATCH, next_batch_size
+
+    assert next_batch_size(1000, 0.05, 0.5) == 2000          # at most doubles
+    assert next_batch_size(1000, 5.0, 0.5) == 500            # at most halves
+    assert next_batch_size(1000, 0.4, 0.5) == 1250           # proportional in between
+    assert next_batch_size(1000, 0.5, 0) == 1000             # 0: fixed size
+    assert next_batch_size(12, 10.0, 0.5) == MIN_BATCH

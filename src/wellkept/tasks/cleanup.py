@@ -26,9 +26,14 @@ class CleanupParams(TaskParams):
         "instead of date_column: rows soft-deleted longer ago than `retention` are deleted"))
     retention: Duration = Field(description="how long rows are kept, e.g. 30d")
     mode: Literal["delete"] = Field("delete", description="what happens to the old rows")
-    batch_size: int = Field(5000, ge=1, le=1_000_000, description="rows per batch (transaction)")
+    batch_size: int = Field(5000, ge=1, le=1_000_000, description=(
+        "rows in the first batch (transaction); later batches adapt to target_batch_seconds"))
+    target_batch_seconds: float = Field(0.5, ge=0, le=60, description=(
+        "aim each batch at this long, so locks stay short (0: keep batch_size fixed)"))
     sleep: Duration = Field(timedelta(0), description=(
         "pause between batches, with no transaction open"))
+    sleep_coefficient: float = Field(0.0, ge=0, le=100, description=(
+        "also pause this many times the last batch's duration (pt-archiver's --sleep-coef)"))
     max_runtime: Duration | None = Field(None, description=(
         "stop starting new batches after this long; the rest waits for the next run"))
 
@@ -49,9 +54,12 @@ class Cleanup(Task):
     Rows match when `date_column` (or `soft_delete_column`) is older than `now - retention`;
     NULLs never match. The table and column are checked against the catalog and quoted; the
     cutoff is passed as a parameter, in the column's own storage format so an index on it
-    stays usable. Each batch selects the next `batch_size` keys past the last one done (no
-    rescans), deletes exactly those rows, and commits, so locks are short and work survives an
-    interruption. After each batch it records a checkpoint (the last key done and the counts)
+    stays usable. Each batch selects the next keys past the last one done (no rescans), deletes
+    exactly those rows, and commits, so locks are short and work survives an interruption.
+    The first batch has `batch_size` rows; then the size adapts (at most halving or doubling
+    each time) to hold each batch near `target_batch_seconds`. Between batches it pauses
+    `sleep` plus `sleep_coefficient` times the last batch's duration, with no transaction
+    open. After each batch it records a checkpoint (the last key done and the counts)
     in the history; a run that was interrupted (killed, connection lost, timed out) is resumed
     by the next run of the same task with the same parameters, from that key. Tables without a
     usable key are refused.
@@ -99,6 +107,8 @@ class Cleanup(Task):
         p: Any = self.params
         connector: Any = ctx.connector
         deleted = batches = 0
+        size = p.batch_size
+        sizes: list[int] = []
         last: Any = None
         if ctx.resumed_from and ctx.resumed_from["data"].get("last_key") is not None:
             # the previous run was interrupted: rows up to its last committed batch are gone
@@ -116,7 +126,7 @@ class Cleanup(Task):
                 stopped_by = "max_runtime"
                 break
             try:
-                batch = connector.purge_batch(rule, last, p.batch_size)
+                batch = connector.purge_batch(rule, last, size)
             except (ConnectorError, TaskError) as exc:
                 if not deleted:
                     raise
@@ -129,19 +139,27 @@ class Cleanup(Task):
             last = batch.last_key
             for name, spent in batch.timings.items():
                 timings[name] = timings.get(name, 0.0) + spent
-            longest = max(longest, sum(batch.timings.values()))
+            took = sum(batch.timings.values())
+            longest = max(longest, took)
+            sizes.append(size)
+            size = next_batch_size(size, took, p.target_batch_seconds)
             percent = 100.0 * deleted / matched if matched else 100.0
             ctx.checkpoint("batch", min(percent, 100.0),
                            {"last_key": _plain(last), "rows_deleted": deleted,
                             "batches": batches})
             ctx.progress(percent, "deleting", f"{deleted} of {matched} rows")
-            if p.sleep and not ctx.cancelled:
+            pause = p.sleep.total_seconds() + p.sleep_coefficient * took
+            if pause > 0 and not ctx.cancelled:
                 t0 = time.monotonic()
-                ctx.cancelled_wait(p.sleep.total_seconds())
+                ctx.cancelled_wait(pause)
                 timings["sleep"] += time.monotonic() - t0
         details.update({"batches": batches, "last_key": _plain(last),
                         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
-                        "longest_batch_seconds": round(longest, 4)})
+                        "longest_batch_seconds": round(longest, 4),
+                        "batch_sizes": {"first": sizes[0] if sizes else size,
+                                        "min": min(sizes, default=size),
+                                        "max": max(sizes, default=size),
+                                        "last": sizes[-1] if sizes else size}})
         if stopped_by:
             details["stopped_by"] = stopped_by
         metrics: Metrics = {"rows_matched": matched, "rows_deleted": deleted, "rows_archived": 0,
@@ -159,6 +177,18 @@ class Cleanup(Task):
                               message=f"{message}, then failed: {error}", metrics=metrics,
                               details=details, errors=[error])
         return TaskResult(message=message, metrics=metrics, details=details)
+
+
+MIN_BATCH, MAX_BATCH = 10, 1_000_000
+
+
+def next_batch_size(size: int, took: float, target: float) -> int:
+    """Steer the batch size toward ``target`` seconds per batch, at most halving or doubling
+    per step (one slow batch — a checkpoint, a lock wait — must not collapse it)."""
+    if target <= 0 or took <= 0:
+        return size
+    factor = min(2.0, max(0.5, target / took))
+    return max(MIN_BATCH, min(MAX_BATCH, int(size * factor)))
 
 
 def _plain(value: Any) -> Any:
