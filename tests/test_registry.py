@@ -199,7 +199,7 @@ def test_tasks_cleanup_shows_parameters_with_types_and_defaults() -> None:
     assert params["retention"]["required"] is True
     assert params["batch_size"] == {"name": "batch_size", "type": "int", "required": False,
                                     "default": 5000,
-                                    "description": "rows per batch (transaction)"}
+                                    "description": "rows in the first batch (transaction); later batches adapt to target_batch_seconds"}
     assert params["sleep"]["default"] == "0s"
     assert params["mode"]["default"] == "delete"
     text = run_cli("tasks", "cleanup")

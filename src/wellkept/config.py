@@ -203,9 +203,8 @@ def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, st
                           source)
     problems: list[str] = []
     raw = _interpolate(raw, env, (), problems)
-    if problems:
-        raise ConfigError(problems, source)
-    return _validate(raw, source, base_dir, registry or Registry.default())
+    # go on validating even so: one `wellkept check` should show every problem at once
+    return _validate(raw, source, base_dir, registry or Registry.default(), problems)
 
 
 # --- interpolation ------------------------------------------------------------------------------
@@ -292,8 +291,8 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
-def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Registry) -> Settings:
-    problems: list[str] = []
+def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Registry,
+              problems: list[str]) -> Settings:
     try:
         top: _FileModel | None = _FileModel.model_validate(raw)
     except ValidationError as exc:

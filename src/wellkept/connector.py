@@ -56,7 +56,10 @@ class Connector(ABC):
 
         u = urlsplit(self.settings.url)
         port = u.port or self.default_port
-        return f"{self.name}://{u.hostname or 'localhost'}:{port}{u.path or '/'}"
+        host = (u.hostname or "localhost").lower()
+        if host in ("127.0.0.1", "::1", "localhost", "ip6-localhost"):
+            host = "localhost"  # one server, whichever loopback spelling the URL uses
+        return f"{self.name}://{host}:{port}{u.path or '/'}"
 
     @abstractmethod
     def ping(self) -> Ping:

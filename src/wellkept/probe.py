@@ -66,3 +66,20 @@ def ping_all(settings: Settings, registry: Registry | None = None) -> list[dict[
                             "error": f"no answer within {limit:g}s", "details": {}})
     pool.shutdown(wait=False, cancel_futures=True)
     return results
+
+
+def check_store(url: str) -> dict[str, Any]:
+    """Open the history store (applying migrations) and read from it; never raises."""
+    from wellkept.history.store import HistoryStore
+
+    store = HistoryStore(url)
+    row: dict[str, Any] = {"url": redact(url), "error": None}
+    try:
+        store.list_runs(limit=1)
+    except WellkeptError as exc:
+        row["error"] = redact(str(exc))
+    except Exception as exc:  # a bug must not hide the targets' results
+        row["error"] = redact(f"{type(exc).__name__}: {exc}")
+    finally:
+        store.close()
+    return row

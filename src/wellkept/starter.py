@@ -32,6 +32,8 @@ tasks:
   # host-stats:  {kind: stats, target: host}
 
 # The five default schedules. `wellkept run --schedule NAME` runs one now.
+# backup_testing and disaster_recovery_test take a fresh backup and check the live file's
+# integrity; wellkept does not restore backups to test them yet, so neither is a restore drill.
 schedules:
   daily_maintenance:        {cron: "0 2 * * *", tasks: [app-stats, app-analyze]}
   weekly_optimization:      {cron: "0 3 * * 0", tasks: [app-vacuum]}

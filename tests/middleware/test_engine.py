@@ -28,6 +28,7 @@ tasks:
   fine: {{kind: fine, target: app}}
   nap: {{kind: sleepy, target: app, seconds: 3, lock_wait: 0.5s}}
   nap-same: {{kind: sleepy, target: same-file, seconds: 0.1, lock_wait: 0.5s}}
+  nap-same-patient: {{kind: sleepy, target: same-file, seconds: 0.1, lock_wait: 10s}}
   quick-nap: {{kind: sleepy, target: app, seconds: 0.1, lock_wait: 10s}}
   hang: {{kind: hang, target: app, timeout: 1s}}
   stats-down: {{kind: stats, target: down}}
@@ -124,7 +125,7 @@ def test_mutating_runs_on_one_database_never_overlap(engine: Engine) -> None:
 def test_a_waiting_run_proceeds_when_the_lock_is_released(engine: Engine) -> None:
     first: dict[str, object] = {}
     t = threading.Thread(target=lambda: first.setdefault(
-        "r", engine.run(engine.resolve(["nap-same"])).results[0]))
+        "r", engine.run(engine.resolve(["nap-same-patient"])).results[0]))
     t.start()
     (second,) = engine.run(engine.resolve(["quick-nap"])).results
     t.join()

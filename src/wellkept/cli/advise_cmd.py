@@ -67,7 +67,7 @@ def advise(
         raise typer.Exit(batch.exit_code)
     for record in batch.results:
         advice = record.details.get("advice", [])
-        if record.status.is_failure or not advice:
+        if not advice:
             out.print(f"{record.target}: {escape(record.message)}")
             continue
         table = Table(title=f"{record.target}: {record.message}", title_justify="left")
@@ -78,5 +78,6 @@ def advise(
             table.add_row(escape(a["id"]), a["severity"], escape(a["reason"]),
                           escape(statement))
         out.print(table)
-    out.print("apply with: wellkept advise --target T --apply ID [--dry-run]")
+    if any(a["applicable"] for r in batch.results for a in r.details.get("advice", [])):
+        out.print("apply with: wellkept advise --target T --apply ID [--dry-run]")
     raise typer.Exit(batch.exit_code)

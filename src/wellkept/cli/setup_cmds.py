@@ -87,15 +87,17 @@ def init(
 
 def check(ctx: typer.Context, output: OutputOption = None) -> None:
     """Validate the config and ping every target; exit 0 when all answer."""
-    from wellkept.probe import ping_all
+    from wellkept.probe import check_store, ping_all
 
     state = state_of(ctx)
     fmt = state.output_for(output)
     settings = state.settings()
     results = ping_all(settings)
-    down = [r for r in results if r["status"] == "down"]
+    store = check_store(settings.state)
+    down = [r for r in results if r["status"] == "down"] or store["error"]
     if fmt == "json":
-        print_json({"config": str(settings.source), "valid": True, "targets": results})
+        print_json({"config": str(settings.source), "valid": True, "state": store,
+                    "targets": results})
         raise typer.Exit(1 if down else 0)
     from rich.markup import escape
     from rich.table import Table
@@ -103,6 +105,10 @@ def check(ctx: typer.Context, output: OutputOption = None) -> None:
     out = console()
     out.print(f"[green]config is valid[/]: {settings.source} ({len(settings.tasks)} tasks, "
               f"{len(settings.schedules)} schedules)")
+    if store["error"]:
+        out.print(f"[bold red]state store unusable[/]: {escape(store['error'])}")
+    else:
+        out.print(f"state store: {escape(store['url'])} [green]ok[/]")
     table = Table(title_justify="left")
     for col in ("target", "url", "status", "latency", "server / error"):
         table.add_column(col, overflow="fold")

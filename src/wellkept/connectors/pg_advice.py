@@ -46,6 +46,11 @@ RULES: tuple[Rule, ...] = (
     Rule("rebuild-invalid-index", "invalid_index", "warning", True,
          "REINDEX INDEX CONCURRENTLY {ident}",
          "{message}: queries cannot use it, but writes still maintain it"),
+    Rule("fix-invalid-unique-index", "invalid_unique_index", "warning", False,
+         "-- find the duplicate keys ({definition}), resolve them, then REINDEX INDEX "
+         "CONCURRENTLY {ident}; or DROP INDEX CONCURRENTLY {ident} if it is not needed",
+         "{message}: a unique index that failed to build usually means duplicate keys, so a "
+         "rebuild fails the same way"),
     Rule("widen-sequence", "sequence", "critical", False, "-- {remedy}",
          "{message}: inserts fail once it is exhausted"),
     Rule("freeze-old-tables", "wraparound", "critical", False,
@@ -84,14 +89,35 @@ def advise(connector: PostgresConnector) -> AdviceReport:
                                  evidence=action.evidence, action=action))
     report = connector.check_index_health(IndexHealthParams())
     errors.extend(f"index_health: {e}" for e in report.errors)
+    # One piece of advice per index, and never one that contradicts another: an index that a
+    # dropped duplicate relies on must stay (whatever its scan count), and of two identical
+    # indexes only one is dropped.
+    dropped: set[str] = set()
+    keep: set[str] = set()
+    for f in report.findings:
+        if f.check == "duplicate_index" and f.object not in keep:
+            dropped.add(f.object)
+            keep.add(_qualified(f.evidence.get("schema"), f.evidence.get("covered_by")))
     for finding in report.findings:
-        found = BY_SOURCE.get(finding.check)
+        if finding.check == "duplicate_index" and finding.object not in dropped:
+            continue
+        if finding.check == "unused_index" and finding.object in dropped | keep:
+            continue
+        check = finding.check
+        if check == "invalid_index" and finding.evidence.get("unique"):
+            check = "invalid_unique_index"
+        found = BY_SOURCE.get(check)
         if found is None or (finding.check == "invalid_index" and
                             (finding.evidence.get("leftover") or finding.evidence.get("building"))):
             continue  # leftovers come from the reindex plan; builds in progress are left alone
         advice.append(_from_finding(connector, found, finding))
     order = {"critical": 0, "warning": 1, "info": 2}
     return AdviceReport(sorted(advice, key=lambda a: (order.get(a.severity, 3), a.id)), errors)
+
+
+def _qualified(schema: Any, name: Any) -> str:
+    text = str(name or "")
+    return text if "." in text else f"{schema}.{text}"
 
 
 def _from_finding(connector: PostgresConnector, rule: Rule, finding: Finding) -> Advice:
@@ -104,11 +130,15 @@ def _from_finding(connector: PostgresConnector, rule: Rule, finding: Finding) ->
     fields = {**{k: v for k, v in ev.items() if isinstance(v, str | int | float)},
               "ident": ident, "object": finding.object, "message": finding.message}
     statement = rule.statement.format_map(_Blank(fields))
-    action = (Action(finding.object, statement, rule.reason.format_map(_Blank(fields)),
-                     ev, meta={"op": "advice", "unbounded": "CONCURRENTLY" in statement,
-                               # a failed REINDEX CONCURRENTLY leaves a leftover; no retry
-                               "retry": not statement.startswith("REINDEX")})
-              if rule.applicable else None)
+    reindex = statement.startswith("REINDEX")
+    meta: dict[str, Any] = {"op": "advice", "unbounded": "CONCURRENTLY" in statement,
+                            # a failed REINDEX CONCURRENTLY leaves a leftover: no retry, and
+                            # the leftover is dropped at once
+                            "retry": not reindex}
+    if reindex:
+        meta["index"] = (ev.get("schema"), ev.get("index"))
+    action = (Action(finding.object, statement, rule.reason.format_map(_Blank(fields)), ev,
+                     meta=meta) if rule.applicable else None)
     return Advice(id=f"{rule.id}:{finding.object}", rule=rule.id,
                   severity=finding.severity,
                   object=finding.object, reason=rule.reason.format_map(_Blank(fields)),

@@ -469,7 +469,7 @@ _INVALID = """SELECT n.nspname AS schema, t.relname AS "table", c.relname AS "in
                  AND p.relid = i.indrelid
                  AND (p.index_relid IN (0, i.indexrelid) OR p.command = 'REINDEX CONCURRENTLY'))
          AS building,
-       pg_get_indexdef(c.oid) AS definition
+       pg_get_indexdef(c.oid) AS definition, i.indisunique AS "unique"
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT i.indisvalid

@@ -121,7 +121,7 @@ def index_health(conn: Any, params: Any) -> HealthReport:
                                 f"never scanned {since}", r))
     for r in rows("sequences"):
         severity = "critical" if r["percent_used"] >= 95 else "warning"
-        if r.get("limited_by") == "column" and r.get("column"):
+        if r.get("column") and r.get("column_type") in ("integer", "smallint"):
             remedy = (f"widen {r['column']} to bigint (ALTER TABLE … ALTER COLUMN … TYPE "
                       "bigint) in a maintenance window: it rewrites the table")
         else:

@@ -224,7 +224,8 @@ def plan_reindex(conn: Any, params: Any) -> list[Action]:
         ident = _ident(conn, r["schema"], r["index"])
         actions.append(Action(name, f"REINDEX INDEX CONCURRENTLY {ident}", r["reason"],
                               evidence, meta={"op": "reindex", "regclass": ident,
-                                              "unbounded": True, "retry": False}))
+                                              "unbounded": True, "retry": False,
+                                              "index": (r["schema"], r["index"])}))
     return actions
 
 
@@ -270,7 +271,7 @@ def plan_views(conn: Any, params: Any) -> list[Action]:
         actions.append(Action(f"{v['schema']}.{v['name']}", statement, reason,
                               {"populated": v["populated"], "unique_index": v["unique_index"],
                                "nullable_key_columns": v["nullable_key_columns"]},
-                              meta={"op": "refresh", "unbounded": True,
+                              meta={"op": "refresh",
                                     "concurrent": "CONCURRENTLY" in statement}))
     return actions
 
@@ -291,11 +292,16 @@ def apply(connector: PostgresConnector, action: Action) -> Metrics:
     name = action.meta.get("regclass")
     op = action.meta["op"]
     before = _size(conn, name) if op in ("vacuum", "reindex") else None
-    if action.meta.get("unbounded"):
-        with connector.unbounded_statement():
+    try:
+        if action.meta.get("unbounded"):
+            with connector.unbounded_statement():
+                conn.execute(action.statement)
+        else:
             conn.execute(action.statement)
-    else:
-        conn.execute(action.statement)
+    except Exception:
+        if action.meta.get("index") and not conn.closed:
+            _drop_own_leftovers(connector, *action.meta["index"])
+        raise
     metrics: Metrics = {}
     if op in ("vacuum", "analyze"):
         metrics["tables_processed"] = 1
@@ -310,6 +316,28 @@ def apply(connector: PostgresConnector, action: Action) -> Metrics:
         after = _size(conn, name) or 0
         metrics["bytes_freed"] = max(before - after, 0)
     return metrics
+
+
+_OWN_LEFTOVERS = """
+SELECT n.nspname, c.relname FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT i.indisvalid AND n.nspname = %(schema)s
+  AND left(c.relname, length(%(name)s)) = %(name)s
+  AND substr(c.relname, length(%(name)s) + 1) ~ '^_ccnew[0-9]*$'
+"""
+
+
+def _drop_own_leftovers(connector: PostgresConnector, schema: str, name: str) -> None:
+    """A failed REINDEX CONCURRENTLY leaves an invalid ``<index>_ccnew`` copy that writes still
+    maintain: drop it now rather than on the next run. Best effort: the next run's leftover
+    sweep catches whatever this misses."""
+    conn = connector.conn
+    try:
+        for leftover in conn.execute(_OWN_LEFTOVERS, {"schema": schema, "name": name}).fetchall():
+            with connector.unbounded_statement():
+                conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_ident(conn, *leftover)}")
+    except Exception:  # the original error is what the run reports
+        return
 
 
 def _plain(value: Any) -> Any:

@@ -66,10 +66,20 @@ class PostgresConnector(Connector):
             options = (f"-c lock_timeout={_ms(self.settings.lock_timeout)} "
                        f"-c statement_timeout={_ms(self.settings.statement_timeout)} "
                        "-c TimeZone=UTC")
+            timeout = max(1, math.ceil(self.settings.timeout.total_seconds()))
             try:
-                self._conn = psycopg.connect(
-                    url, autocommit=True, application_name="wellkept", options=options,
-                    connect_timeout=max(1, math.ceil(self.settings.timeout.total_seconds())))
+                try:
+                    # PostgreSQL 14+: if wellkept is killed (kill -9), the server notices the
+                    # closed socket within 2 s and aborts the statement, releasing its locks
+                    self._conn = psycopg.connect(
+                        url, autocommit=True, application_name="wellkept", connect_timeout=timeout,
+                        options=options + " -c client_connection_check_interval=2000")
+                except psycopg.Error as exc:
+                    if "client_connection_check_interval" not in str(exc):
+                        raise
+                    self._conn = psycopg.connect(url, autocommit=True, options=options,
+                                                 application_name="wellkept",
+                                                 connect_timeout=timeout)
             except psycopg.Error as exc:
                 raise ConnectionFailed(f"cannot connect to {self.identity()}: "
                                        f"{redact(str(exc)).strip()}") from None
@@ -142,40 +152,40 @@ class PostgresConnector(Connector):
     # --- planned maintenance --------------------------------------------------------------------
 
     def plan_vacuum(self, params: Any) -> list[Action]:
-        from wellkept.connectors import pg_maintenance
-
         with self.errors("planning vacuum"):
+            from wellkept.connectors import pg_maintenance
+
             return pg_maintenance.plan_vacuum(self.conn, params,
                                               self.settings.lock_timeout.total_seconds())
 
     def plan_analyze(self, params: Any) -> list[Action]:
-        from wellkept.connectors import pg_maintenance
-
         with self.errors("planning analyze"):
+            from wellkept.connectors import pg_maintenance
+
             return pg_maintenance.plan_analyze(self.conn, params)
 
     def plan_reindex(self, params: Any) -> list[Action]:
-        from wellkept.connectors import pg_maintenance
-
         with self.errors("planning reindex"):
+            from wellkept.connectors import pg_maintenance
+
             return pg_maintenance.plan_reindex(self.conn, params)
 
     def plan_views(self, params: Any) -> list[Action]:
-        from wellkept.connectors import pg_maintenance
-
         with self.errors("planning views"):
+            from wellkept.connectors import pg_maintenance
+
             return pg_maintenance.plan_views(self.conn, params)
 
     def apply(self, action: Action) -> Metrics:
         """Run one planned statement. A lock wait that times out is retried, with backoff,
         a couple of times: the lock queue often clears within seconds, and giving up on the
         first short timeout would skip the object for a whole schedule period."""
-        from wellkept.connectors import pg_maintenance
-
         retries = LOCK_RETRIES if action.meta.get("retry", True) else 0
         for attempt in range(retries + 1):
             try:
                 with self.errors():
+                    from wellkept.connectors import pg_maintenance
+
                     return pg_maintenance.apply(self, action)
             except Unavailable:
                 if attempt == retries:
@@ -186,41 +196,41 @@ class PostgresConnector(Connector):
     # --- checks ---------------------------------------------------------------------------------
 
     def collect_stats(self, params: Any) -> StatsReport:
-        from wellkept.connectors import pg_checks
-
         with self.errors("stats"):
+            from wellkept.connectors import pg_checks
+
             return pg_checks.stats(self.conn, params)
 
     def estimate_bloat(self, params: Any) -> StatsReport:
-        from wellkept.connectors import pg_checks
-
         with self.errors("bloat"):
+            from wellkept.connectors import pg_checks
+
             return pg_checks.bloat(self.conn, params)
 
     def check_index_health(self, params: Any) -> HealthReport:
-        from wellkept.connectors import pg_checks
-
         with self.errors("index health"):
+            from wellkept.connectors import pg_checks
+
             return pg_checks.index_health(self.conn, params)
 
     # --- purge ----------------------------------------------------------------------------------
 
     def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate:
-        from wellkept.connectors import pg_purge
-
         with self.errors(rule.table):
+            from wellkept.connectors import pg_purge
+
             return pg_purge.estimate(self.conn, rule)
 
     def purge_batch(self, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
-        from wellkept.connectors import pg_purge
-
         with self.errors(rule.table):
+            from wellkept.connectors import pg_purge
+
             return pg_purge.batch(self.conn, rule, after, limit)
 
     # --- advice ---------------------------------------------------------------------------------
 
     def advise(self) -> AdviceReport:
-        from wellkept.connectors import pg_advice
-
         with self.errors("advice"):
+            from wellkept.connectors import pg_advice
+
             return pg_advice.advise(self)

@@ -87,7 +87,8 @@ def advisory_lock(engine: sa.Engine, name: str, wait: float, holder: dict[str, A
                   cancelled: Cancelled = _never) -> Iterator[None]:
     key = lock_key(name)
     # application_name (63 bytes at most) tells a waiting process who holds the lock
-    label = f"{str(holder.get('run_id', ''))[:8]} {holder.get('pid', '')}"
+    label = (f"{str(holder.get('run_id', ''))[:8]} {holder.get('pid', '')} "
+             f"{str(holder.get('host', ''))[:16]} {str(holder.get('task', ''))[:20]}")[:49]
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.execute(sa.text("SELECT set_config('application_name', :v, false)"),
@@ -111,5 +112,8 @@ def _pg_holder(conn: sa.Connection, key: int) -> str:
         "AND l.objsubid = 1"), {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}).first()
     if not row or not str(row[0]).startswith("wellkept lock "):
         return "another run"
-    run_id, _, pid = str(row[0])[len("wellkept lock "):].partition(" ")
-    return f"run {run_id}… (pid {pid})" if run_id else "another run"
+    run_id, pid, host, task = (str(row[0])[len("wellkept lock "):].split(" ", 3) + [""] * 4)[:4]
+    if not run_id:
+        return "another run"
+    return f"run {run_id}…" + (f" ({task})" if task else "") + f" pid {pid}" + \
+        (f" on {host}" if host else "")

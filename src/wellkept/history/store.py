@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ class HistoryStore:
         self.url = engine_url(url)
         self._engine: sa.Engine | None = None
         self._migrated = False
+        # threads of one process (timeouts, the API) share a store: set it up once
+        self._setup = threading.Lock()
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -50,10 +54,13 @@ class HistoryStore:
 
     @property
     def engine(self) -> sa.Engine:
-        if self._engine is None:
-            self._engine = self._create_engine()
-        if not self._migrated:
-            self._migrate()
+        if self._engine is None or not self._migrated:
+            with self._setup:
+                if self._engine is None:
+                    self._engine = self._create_engine()
+                if not self._migrated:
+                    self._migrate()
+        assert self._engine is not None
         return self._engine
 
     def _create_engine(self) -> sa.Engine:
@@ -65,15 +72,15 @@ class HistoryStore:
             except OSError as exc:
                 raise StoreError(f"cannot create the state folder {path.parent}: "
                                  f"{exc.strerror}") from None
+            _enable_wal(path)
             engine = sa.create_engine(self.url, connect_args={"timeout": 30})
 
             @sa.event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
                 cur = dbapi_conn.cursor()
-                # WAL lets readers and one writer work at once; busy_timeout makes concurrent
-                # wellkept processes wait for each other instead of failing.
+                # busy_timeout makes concurrent wellkept processes wait for each other
+                # instead of failing (WAL, set once per file, lets readers go on meanwhile)
                 cur.execute("PRAGMA busy_timeout = 30000")
-                cur.execute("PRAGMA journal_mode = WAL")
                 cur.execute("PRAGMA synchronous = NORMAL")
                 cur.execute("PRAGMA foreign_keys = ON")
                 cur.close()
@@ -180,17 +187,20 @@ class HistoryStore:
 
     def add_checkpoint(self, run_id: str, attempt: int, name: str, percent: float,
                        data: dict[str, Any]) -> bool:
-        """Write a checkpoint unless a newer attempt owns the run (the fencing token)."""
+        """Write a checkpoint unless a newer attempt owns the run (the fencing token).
+
+        The fence is checked inside the write itself (one UPDATE, then an INSERT only if it
+        matched), so no read lock is ever upgraded to a write lock."""
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
-            current = conn.execute(sa.select(runs.c.attempt).where(
-                runs.c.run_id == run_id)).scalar()
-            if current != attempt:
+            fenced = conn.execute(runs.update().where(
+                runs.c.run_id == run_id, runs.c.attempt == attempt).values(
+                progress_percent=percent, progress_step=name, heartbeat_at=now))
+            if fenced.rowcount != 1:
                 return False
             conn.execute(checkpoints.insert().values(
                 run_id=run_id, attempt=attempt, name=name, percent=percent, data=data,
-                created_at=datetime.now(UTC)))
-            conn.execute(runs.update().where(runs.c.run_id == run_id).values(
-                progress_percent=percent, progress_step=name, heartbeat_at=datetime.now(UTC)))
+                created_at=now))
         return True
 
     def resume_point(self, task: str, target: str, identity: dict[str, Any],
@@ -223,6 +233,26 @@ class HistoryStore:
             row = conn.execute(sa.select(checkpoints).where(checkpoints.c.run_id == run_id)
                                .order_by(checkpoints.c.id.desc()).limit(1)).mappings().first()
         return dict(row) if row else None
+
+
+def _enable_wal(path: Path) -> None:
+    """Switch the file to WAL once (it persists). Changing the journal mode needs a moment
+    with no other connection in a transaction, so retry briefly instead of failing."""
+    import sqlite3
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            conn = sqlite3.connect(path, timeout=30)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            finally:
+                conn.close()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise StoreError(f"cannot open the state store {path}: {exc}") from None
+            time.sleep(0.05)
 
 
 def _row(record: RunRecord) -> dict[str, Any]:

@@ -35,7 +35,13 @@ class TimeoutMiddleware(Middleware):
         worker = threading.Thread(target=work, name=f"wellkept-run-{run.ctx.run_id[:8]}",
                                   daemon=True)
         worker.start()
-        worker.join(run.timeout.total_seconds())
+        try:
+            worker.join(run.timeout.total_seconds())
+        except BaseException:  # Ctrl-C, SIGTERM: cancel on the server too, then leave
+            run.ctx.cancel("interrupted")
+            run.ctx.connector.interrupt()
+            worker.join(self.grace_seconds)
+            raise
         if worker.is_alive():
             reason = f"timed out after {format_duration(run.timeout)}"
             run.ctx.cancel(reason)
@@ -47,8 +53,8 @@ class TimeoutMiddleware(Middleware):
             partial = box.get("result")
             if isinstance(partial, TaskResult):
                 # the task stopped at the cancellation and reported what it had done
-                partial.status = RunStatus.PARTIAL_FAILURE if partial.metrics else \
-                    RunStatus.FAILED
+                partial.status = (RunStatus.FAILED if partial.status is RunStatus.FAILED
+                                  else RunStatus.PARTIAL_FAILURE)
                 partial.message = f"{reason}: {partial.message}"
                 partial.errors = [*partial.errors, reason]
                 return partial

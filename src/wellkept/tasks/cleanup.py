@@ -96,8 +96,9 @@ class Cleanup(Task):
         age = format_duration(p.retention)
         if ctx.dry_run:
             return TaskResult(
-                message=f"would delete {plural(estimate.rows, 'row')} older than {age} from "
-                        f"{p.table} in {plural(expected, 'batch')}",
+                message=(f"would delete {plural(estimate.rows, 'row')} older than {age} from "
+                         f"{p.table} in {plural(expected, 'batch')}" if estimate.rows else
+                         f"nothing to delete: no rows in {p.table} older than {age}"),
                 metrics={"rows_matched": estimate.rows, "rows_deleted": 0, "rows_archived": 0,
                          "batches": 0}, details=details)
         return self._purge(ctx, rule, estimate.rows, details, age)
@@ -128,6 +129,9 @@ class Cleanup(Task):
             try:
                 batch = connector.purge_batch(rule, last, size)
             except (ConnectorError, TaskError) as exc:
+                if ctx.cancelled:  # the statement was interrupted because time ran out
+                    stopped_by = "cancelled"
+                    break
                 if not deleted:
                     raise
                 error = str(exc)
@@ -172,6 +176,9 @@ class Cleanup(Task):
                        "the rest is left for the next run)"
         elif stopped_by == "cancelled":
             message += " before it was stopped; the rest is left for the next run"
+        if stopped_by == "cancelled" and not deleted:
+            return TaskResult(status=RunStatus.FAILED, message=message, metrics=metrics,
+                              details=details, errors=["stopped before any batch committed"])
         if error:
             return TaskResult(status=RunStatus.PARTIAL_FAILURE,
                               message=f"{message}, then failed: {error}", metrics=metrics,

@@ -27,9 +27,9 @@ class Views(Task):
     has a valid unique index on plain columns with no WHERE clause; readers go on meanwhile
     (it takes an EXCLUSIVE lock that still allows SELECT). Otherwise the plain REFRESH, which
     takes an ACCESS EXCLUSIVE lock and blocks readers until it ends; the lock wait is bounded by
-    the target's lock_timeout (and retried twice with backoff), while the refresh itself runs
-    without statement_timeout, since a cancel would waste it. The run's details say, per view,
-    which form was used and why.
+    the target's lock_timeout (and retried twice with backoff), and the refresh itself by the
+    target's statement_timeout, since a plain refresh blocks readers while it runs. The run's
+    details say, per view, which form was used and why.
     Beware NULLs in the unique key: a concurrent refresh then rewrites those rows every time;
     where the view's statistics show NULLs in a key column, the details warn about it.
     A replica is skipped.
