@@ -199,7 +199,8 @@ def test_tasks_cleanup_shows_parameters_with_types_and_defaults() -> None:
     assert params["retention"]["required"] is True
     assert params["batch_size"] == {"name": "batch_size", "type": "int", "required": False,
                                     "default": 5000,
-                                    "description": "rows in the first batch (transaction); later batches adapt to target_batch_seconds"}
+                                    "description": ("rows in the first batch (transaction); "
+                                    "later batches adapt to target_batch_seconds")}
     assert params["sleep"]["default"] == "0s"
     assert params["mode"]["default"] == "delete"
     text = run_cli("tasks", "cleanup")
@@ -380,3 +381,17 @@ def test_crash_log_on_stderr_never_shows_the_password(
     assert proc.returncode == 1
     assert "leak-app on app crashed" in proc.stderr
     assert secret not in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["stats", "bloat", "index_health", "vacuum", "advise"])
+def test_every_postgres_kind_names_the_missing_driver(tmp_path: Path, kind: str) -> None:
+    cfg = tmp_path / "wellkept.yml"
+    cfg.write_text(f'targets:\n  app: {{url: "postgresql://app@127.0.0.1:{free_port()}/app"}}\n',
+                   encoding="utf-8")
+    proc = cli_with_blocked(["-c", str(cfg), "run", kind, "-t", "app", "-o", "json"],
+                            ("psycopg",))
+    assert proc.returncode == 1, proc.stderr
+    (record,) = json.loads(proc.stdout)["results"]
+    assert record["status"] == "failed"
+    assert "pip install 'wellkept[postgres]'" in record["message"], record["message"]
+    assert "Traceback" not in proc.stderr and not any("Traceback" in e for e in record["errors"])

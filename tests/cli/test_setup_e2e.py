@@ -144,3 +144,18 @@ def test_help_and_version() -> None:
     for command in ("demo", "init", "check", "tasks", "run", "history"):
         assert command in helped.stdout
     assert run_cli("--version").stdout.startswith("wellkept ")
+
+
+def test_check_fails_when_the_state_store_is_unusable(write_config: Callable[..., Path],
+                                                     app_db: Path) -> None:
+    cfg = write_config(f"""
+        state: postgresql://wellkept:pw-st@127.0.0.1:{free_port()}/state
+        targets:
+          app: {{url: "sqlite:///app.sqlite3"}}
+        """)
+    proc = run_cli("-c", str(cfg), "check", "-o", "json", timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["state"]["error"] and "cannot open the state store" in out["state"]["error"]
+    assert "pw-st" not in proc.stdout
+    assert {t["target"]: t["status"] for t in out["targets"]}["app"] == "up"

@@ -369,3 +369,65 @@ def test_concurrent_refresh_warns_about_nulls_in_the_key(pg: Any, run: Any) -> N
     (action,) = record.details["actions"]
     assert "CONCURRENTLY" in action["statement"]
     assert "hold NULLs" in action["reason"] and action["evidence"]["nullable_key_columns"] == ["k"]
+
+
+def test_advice_never_contradicts_itself(pg: Any, postgres_db: str,
+                                        write_config: Callable[..., Path]) -> None:
+    pg.execute("CREATE TABLE t (id int PRIMARY KEY, a int, b int)")
+    pg.execute("INSERT INTO t SELECT g, g, g FROM generate_series(1, 80000) g")
+    pg.execute("CREATE INDEX t_a ON t (a)")
+    pg.execute("CREATE INDEX t_a_twin ON t (a)")        # identical to t_a
+    pg.execute("CREATE INDEX t_b ON t (b)")             # unused (over 1 MB), no twin
+    pg.execute("CREATE TABLE u (x int)")
+    pg.execute("INSERT INTO u VALUES (1), (1)")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        pg.execute("CREATE UNIQUE INDEX CONCURRENTLY u_x ON u (x)")
+    cfg = write_config(f'targets:\n  db: {{url: "{postgres_db}"}}\n')
+    out = run_cli("-c", str(cfg), "advise", "-o", "json")
+    advice = json.loads(out.stdout)["results"][0]["details"]["advice"]
+    by_index: dict[str, list[str]] = {}
+    for a in advice:
+        by_index.setdefault(a["object"], []).append(a["rule"])
+    assert all(len(rules) == 1 for rules in by_index.values()), by_index
+    twins = [o for o, r in by_index.items() if o in ("public.t_a", "public.t_a_twin")]
+    assert len(twins) == 1 and by_index[twins[0]] == ["drop-duplicate-index"]
+    assert by_index["public.t_b"] == ["drop-unused-index"]
+    unique = [a for a in advice if a["object"] == "public.u_x"]
+    assert unique[0]["rule"] == "fix-invalid-unique-index" and not unique[0]["applicable"]
+
+
+def _slow_view(pg: Any) -> None:
+    """A view whose refresh takes 30 s (created empty, so creating it is instant)."""
+    pg.execute("CREATE MATERIALIZED VIEW slow_mv AS SELECT 1 AS x FROM pg_sleep(30) WITH NO DATA")
+
+
+def _active_refresh(pg: Any) -> bool:
+    return bool(pg.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                           "current_database() AND application_name = 'wellkept' AND state = "
+                           "'active' AND query LIKE 'REFRESH%%'").fetchone()[0])
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_an_interrupted_wellkept_leaves_no_statement_running(
+        pg: Any, postgres_db: str, write_config: Callable[..., Path], signal_name: str) -> None:
+    import signal
+    import subprocess
+
+    from tests.helpers import wellkept_bin
+
+    _slow_view(pg)
+    cfg = write_config(f'targets:\n  db: {{url: "{postgres_db}"}}\n'
+                       'tasks:\n  refresh: {kind: views, target: db}\n')
+    proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "refresh"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: _active_refresh(pg), 15)
+        proc.send_signal(getattr(signal, signal_name))
+        proc.wait(20)
+        # Ctrl-C cancels at once; after kill -9 the server notices the closed client socket
+        # (client_connection_check_interval) and aborts the statement within seconds
+        assert wait_for(lambda: not _active_refresh(pg), 10), "the REFRESH is still running"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
