@@ -238,13 +238,64 @@ class StatsReport:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One extra filter of a cleanup rule: ``column op value`` (the value is a parameter)."""
+
+    column: str
+    op: str
+    value: Any = None
+
+
+#: filter operators and how many values each takes (None: a list)
+OPERATORS: dict[str, int | None] = {
+    "=": 1, "!=": 1, "<": 1, "<=": 1, ">": 1, ">=": 1, "like": 1, "not like": 1,
+    "in": None, "not in": None, "is null": 0, "is not null": 0,
+}
+
+
+@dataclass(frozen=True)
 class PurgeRule:
-    """Which rows a cleanup deletes: ``column < cutoff`` on ``table`` (NULLs never match)."""
+    """Which rows a cleanup deletes: ``column < cutoff`` on ``table`` (NULLs never match), and
+    every extra condition; with ``archive_table``, where they are copied first."""
 
     table: str
     column: str
     cutoff: datetime
     retention: timedelta
+    conditions: tuple[Condition, ...] = ()
+    unsafe_where: str | None = None
+    archive_table: str | None = None
+
+
+def render_conditions(rule: PurgeRule, columns: dict[str, str], quote: Callable[[str], str],
+                      mark: str) -> tuple[str, list[Any]]:
+    """The extra conditions as ``AND …`` SQL and its parameters.
+
+    ``columns`` maps lower-case names to the catalog's spelling; every column must be there.
+    ``quote`` quotes an identifier and ``mark`` is the driver's placeholder. Only the
+    ``unsafe_where`` text, which the user asked for by that name, goes in unquoted."""
+    from wellkept.errors import TaskFailed
+
+    parts: list[str] = []
+    params: list[Any] = []
+    for cond in rule.conditions:
+        real = columns.get(cond.column.lower())
+        if real is None:
+            raise TaskFailed(f"where: table {rule.table!r} has no column {cond.column!r}; "
+                             f"columns: {', '.join(columns.values())}")
+        arity = OPERATORS[cond.op]
+        if arity == 0:
+            parts.append(f"{quote(real)} {cond.op.upper()}")
+        elif arity is None:
+            values = list(cond.value)
+            parts.append(f"{quote(real)} {cond.op.upper()} ({', '.join([mark] * len(values))})")
+            params.extend(values)
+        else:
+            parts.append(f"{quote(real)} {cond.op.upper()} {mark}")
+            params.append(cond.value)
+    if rule.unsafe_where:
+        parts.append(f"({rule.unsafe_where})")
+    return "".join(f" AND {p}" for p in parts), params
 
 
 @dataclass(frozen=True)
@@ -265,6 +316,8 @@ class PurgeBatch:
     deleted: int
     last_key: Any
     timings: dict[str, float]
+    #: rows copied to the archive table in the same transaction
+    archived: int = 0
 
 
 def iter_batches(first: Any, fetch: Callable[[Any], PurgeBatch]) -> Iterator[PurgeBatch]:

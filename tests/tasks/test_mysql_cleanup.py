@@ -124,3 +124,19 @@ def test_a_row_lock_held_elsewhere_gives_a_clean_failure(my: Any, run: Any,
     assert record.status is RunStatus.FAILED, record.message
     assert "lock_wait_timeout" in record.message
     assert q(my, "SELECT count(*) FROM events")[0][0] == 55
+
+
+def test_archive_mode_copies_exactly_the_deleted_rows(my: Any, run: Any) -> None:
+    fill(my, old=1500, fresh=100)
+    expected = set(q(my, "SELECT id, body, created_at FROM events WHERE body = 'old' "
+                         "AND id NOT IN (1, 2)"))
+    rule = {**RULE, "mode": "archive", "archive_to": "events_archive", "batch_size": 400,
+            "where": [{"column": "id", "op": "not in", "value": [1, 2]}]}
+    dry = run(dict(rule), dry_run=True)
+    assert dry.metrics["rows_matched"] == len(expected)
+    assert q(my, "SHOW TABLES LIKE 'events_archive'") == []
+    done = run(dict(rule))
+    assert done.status is RunStatus.COMPLETED, done.message
+    assert done.metrics["rows_deleted"] == done.metrics["rows_archived"] == len(expected)
+    assert set(q(my, "SELECT id, body, created_at FROM events_archive")) == expected
+    assert q(my, "SELECT count(*) FROM events")[0][0] == 102

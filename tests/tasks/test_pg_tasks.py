@@ -431,3 +431,30 @@ def test_an_interrupted_wellkept_leaves_no_statement_running(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
+
+
+def test_cleanup_archives_to_a_table_in_the_same_transaction(pg: Any, run: Any) -> None:
+    pg.execute("CREATE TABLE django_admin_log (id serial PRIMARY KEY, action_time timestamptz "
+               "NOT NULL, object_repr varchar(200), change_message text)")
+    pg.execute("INSERT INTO django_admin_log (action_time, object_repr, change_message) "
+               "SELECT now() - (g % 200) * interval '1 day', 'obj ' || g, 'msg ' || g "
+               "FROM generate_series(1, 5000) g")
+    expected = {r[0]: r for r in pg.execute(
+        "SELECT * FROM django_admin_log WHERE action_time < now() - interval '90 days' "
+        "AND object_repr <> 'obj 500'").fetchall()}
+    rule = {"kind": "cleanup", "table": "django_admin_log", "date_column": "action_time",
+            "retention": "90d", "mode": "archive", "archive_to": "admin_log_archive",
+            "where": [{"column": "object_repr", "op": "!=", "value": "obj 500"}],
+            "batch_size": 700, "target_batch_seconds": 0}
+    dry = run(dict(rule), dry_run=True)
+    assert dry.metrics["rows_matched"] == len(expected)
+    assert pg.execute("SELECT to_regclass('admin_log_archive')").fetchone()[0] is None
+    record = run(dict(rule))
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert record.metrics["rows_deleted"] == record.metrics["rows_archived"] == len(expected)
+    archived = {r[0]: r for r in pg.execute("SELECT * FROM admin_log_archive").fetchall()}
+    assert archived == expected
+    assert pg.execute("SELECT count(*) FROM django_admin_log WHERE object_repr = 'obj 500'"
+                      ).fetchone()[0] == 1
+    assert pg.execute("SELECT count(*) FROM django_admin_log").fetchone()[0] == \
+        5000 - len(expected)

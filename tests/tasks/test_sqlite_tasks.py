@@ -619,3 +619,28 @@ def test_next_batch_size_is_bounded() -> None:
     assert next_batch_size(1000, 0.4, 0.5) == 1250           # proportional in between
     assert next_batch_size(1000, 0.5, 0) == 1000             # 0: fixed size
     assert next_batch_size(12, 10.0, 0.5) == MIN_BATCH
+
+
+def test_archive_mode_copies_exactly_the_deleted_rows(tmp_path: Path) -> None:
+    db = make_app_db(tmp_path / "app.sqlite3", old=1200, fresh=100)
+    before = {r[0]: r for r in sql(db, "SELECT * FROM events WHERE kind = 'old' AND id > 10")}
+    rule = {**cleanup(batch_size=250), "mode": "archive", "archive_to": 'arc"hive; x',
+            "where": [{"column": "id", "op": ">", "value": 10}]}
+    dry = run_task(tmp_path, rule, dry_run=True)
+    assert dry.metrics["rows_matched"] == len(before) and "would archive" in dry.message
+    assert 'arc"hive; x' not in tables(db)  # a dry run creates nothing
+    r = run_task(tmp_path, rule)
+    assert r.status == "completed", r.message
+    assert r.metrics["rows_deleted"] == r.metrics["rows_archived"] == len(before)
+    archived = {row[0]: row for row in sql(db, 'SELECT * FROM "arc""hive; x"')}
+    assert archived == before  # same keys, same content, no duplicates
+    assert one(db, "SELECT count(*) FROM events WHERE kind = 'old'") == 10  # where kept them
+    assert one(db, "SELECT count(*) FROM events WHERE kind = 'fresh'") == 100
+
+
+def test_archive_into_an_incompatible_table_is_refused(tmp_path: Path) -> None:
+    db = make_app_db(tmp_path / "app.sqlite3", old=50, fresh=5)
+    sql(db, "CREATE TABLE narrow (id INTEGER)")
+    r = run_task(tmp_path, {**cleanup(), "mode": "archive", "archive_to": "narrow"})
+    assert r.status == "failed" and "lacks column" in r.message
+    assert one(db, "SELECT count(*) FROM events") == 55

@@ -64,9 +64,9 @@ def tasks(
 
     out = console()
     out.print(f"[bold]{kind}[/] — {escape(cls.summary())}\n")
-    body = cls.documentation().split("\n", 1)
-    if len(body) > 1:
-        out.print(escape(body[1].strip()) + "\n")
+    paragraphs = cls.documentation().split("\n\n")[1:]
+    for paragraph in paragraphs:  # reflowed: the terminal, not the docstring, sets the width
+        out.print(escape(" ".join(paragraph.split())) + "\n")
     out.print(f"engines: {', '.join(registry.engines_for(kind)) or '(none installed)'}; "
               f"mutating: {'yes (honours --dry-run)' if cls.mutating else 'no'}; "
               f"default timeout: {_default(cls.default_timeout)}\n")

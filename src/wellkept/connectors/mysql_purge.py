@@ -13,7 +13,7 @@ import time
 from datetime import UTC
 from typing import Any
 
-from wellkept.connector import PurgeBatch, PurgeEstimate, PurgeRule
+from wellkept.connector import PurgeBatch, PurgeEstimate, PurgeRule, render_conditions
 from wellkept.errors import TaskFailed
 
 TIME_TYPES = ("date", "datetime", "timestamp")
@@ -41,7 +41,8 @@ def _one(conn: Any, sql: str, args: tuple[Any, ...]) -> Any:
         return cur.fetchone()
 
 
-def _plan(conn: Any, rule: PurgeRule) -> tuple[str, str, str, str]:
+def _plan(conn: Any, rule: PurgeRule) -> tuple[str, str, str, str, str, list[Any], list[str]]:
+    """The quoted table, column and key, the extra conditions and the columns."""
     row = _one(conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
                      "DATABASE() AND TABLE_NAME = %s AND TABLE_TYPE = 'BASE TABLE'",
                (rule.table,))
@@ -69,7 +70,8 @@ def _plan(conn: Any, rule: PurgeRule) -> tuple[str, str, str, str]:
     if key is None:
         raise TaskFailed(f"table {table!r} has no single-column primary or unique NOT NULL key "
                          "to walk in batches; refusing to clean it")
-    return quote(table), quote(column), quote(key[0]), key[0]
+    extra, extra_args = render_conditions(rule, {c.lower(): c for c in types}, quote, "%s")
+    return quote(table), quote(column), quote(key[0]), key[0], extra, extra_args, list(types)
 
 
 def _cutoff(rule: PurgeRule) -> Any:
@@ -77,28 +79,59 @@ def _cutoff(rule: PurgeRule) -> Any:
 
 
 def estimate(conn: Any, rule: PurgeRule) -> PurgeEstimate:
-    table, column, key, key_name = _plan(conn, rule)
-    count_sql = f"SELECT count(*), min({column}), max({column}) FROM {table} WHERE {column} < %s"
-    count, oldest, newest = _one(conn, count_sql, (_cutoff(rule),))
-    select_sql, delete_sql = _batch_sql(table, column, key, first=False)
+    table, column, key, key_name, extra, extra_args, columns = _plan(conn, rule)
+    count_sql = (f"SELECT count(*), min({column}), max({column}) FROM {table} "
+                 f"WHERE {column} < %s{extra}")
+    count, oldest, newest = _one(conn, count_sql, (_cutoff(rule), *extra_args))
+    select_sql, delete_sql = _batch_sql(table, column, key, extra, first=False)
+    batch_sql = [select_sql, delete_sql]
+    if rule.archive_table:
+        batch_sql.insert(1, _archive_sql(quote(rule.archive_table), table, column, key, extra,
+                                         columns))
     return PurgeEstimate(rows=int(count), oldest=oldest, newest=newest, key=key_name,
-                         statements=[count_sql, "START TRANSACTION", select_sql, delete_sql,
-                                     "COMMIT"], cutoff=_cutoff(rule).isoformat())
+                         statements=[count_sql, "START TRANSACTION", *batch_sql, "COMMIT"],
+                         cutoff=_cutoff(rule).isoformat())
 
 
-def _batch_sql(table: str, column: str, key: str, first: bool) -> tuple[str, str]:
+def _batch_sql(table: str, column: str, key: str, extra: str,
+               first: bool) -> tuple[str, str]:
     after = "" if first else f"{key} > %s AND "
-    select = (f"SELECT {key} FROM {table} WHERE {after}{column} < %s ORDER BY {key} "
+    select = (f"SELECT {key} FROM {table} WHERE {after}{column} < %s{extra} ORDER BY {key} "
               "LIMIT %s FOR UPDATE")
-    delete = f"DELETE FROM {table} WHERE {key} BETWEEN %s AND %s AND {column} < %s"
+    delete = f"DELETE FROM {table} WHERE {key} BETWEEN %s AND %s AND {column} < %s{extra}"
     return select, delete
 
 
+def _archive_sql(archive: str, table: str, column: str, key: str, extra: str,
+                 columns: list[str]) -> str:
+    cols = ", ".join(quote(c) for c in columns)
+    return (f"INSERT INTO {archive} ({cols}) SELECT {cols} FROM {table} "
+            f"WHERE {key} BETWEEN %s AND %s AND {column} < %s{extra}")
+
+
+def _ensure_archive(cur: Any, archive: str, table: str, columns: list[str]) -> None:
+    """Create the archive like the source when missing; an existing one needs every column.
+    (CREATE TABLE commits implicitly in MySQL, so this runs before the batch's transaction.)"""
+    cur.execute(f"CREATE TABLE IF NOT EXISTS {archive} LIKE {table}")
+    cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                "DATABASE() AND TABLE_NAME = %s", (archive.strip("`").replace("``", "`"),))
+    have = {r[0].lower() for r in cur.fetchall()}
+    missing = [c for c in columns if c.lower() not in have]
+    if missing:
+        raise TaskFailed(f"archive table {archive} lacks column(s) of the source: "
+                         + ", ".join(missing))
+
+
 def batch(conn: Any, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
-    table, column, key, _ = _plan(conn, rule)
-    select_sql, delete_sql = _batch_sql(table, column, key, first=after is None)
+    table, column, key, _, extra, extra_args, columns = _plan(conn, rule)
+    select_sql, delete_sql = _batch_sql(table, column, key, extra, first=after is None)
     cutoff = _cutoff(rule)
-    args = (cutoff, limit) if after is None else (after, cutoff, limit)
+    args = (cutoff, *extra_args, limit) if after is None else \
+        (after, cutoff, *extra_args, limit)
+    archive = quote(rule.archive_table) if rule.archive_table else None
+    if archive is not None:
+        with conn.cursor() as cur:
+            _ensure_archive(cur, archive, table, columns)
     t0 = time.perf_counter()
     conn.begin()
     try:
@@ -109,12 +142,23 @@ def batch(conn: Any, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
             if not keys:
                 conn.commit()
                 return PurgeBatch(0, None, {"select": t1 - t0})
-            cur.execute(delete_sql, (keys[0], keys[-1], cutoff))
+            span = (keys[0], keys[-1], cutoff, *extra_args)
+            archived = 0
+            if archive is not None:
+                cur.execute(_archive_sql(archive, table, column, key, extra, columns), span)
+                archived = cur.rowcount
+            t2 = time.perf_counter()
+            cur.execute(delete_sql, span)
             deleted = cur.rowcount
-        t2 = time.perf_counter()
+            if archive is not None and archived != deleted:
+                raise TaskFailed(f"the archive got {archived} rows but the delete removed "
+                                 f"{deleted}; the batch was rolled back")
+        t3 = time.perf_counter()
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
-    return PurgeBatch(deleted, keys[-1], {"select": t1 - t0, "delete": t2 - t1,
-                                          "commit": time.perf_counter() - t2})
+    timings = {"select": t1 - t0, "delete": t3 - t2, "commit": time.perf_counter() - t3}
+    if archive is not None:
+        timings["archive"] = t2 - t1
+    return PurgeBatch(deleted, keys[-1], timings, archived=archived)

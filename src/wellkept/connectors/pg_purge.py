@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from wellkept.connector import PurgeBatch, PurgeEstimate, PurgeRule
+from wellkept.connector import PurgeBatch, PurgeEstimate, PurgeRule, render_conditions
 from wellkept.connectors.pg_maintenance import resolve
 from wellkept.errors import TaskFailed
 
@@ -23,7 +23,9 @@ ORDER BY i.indisprimary DESC LIMIT 1
 """
 
 
-def _plan(conn: Any, rule: PurgeRule) -> tuple[Any, Any, Any, str]:
+def _plan(conn: Any, rule: PurgeRule) -> tuple[Any, Any, Any, str, Any, list[Any], list[str],
+                                                 dict[str, Any]]:
+    """The quoted table, column and key; the extra conditions; the columns; the table."""
     from psycopg import sql
 
     (table,) = resolve(conn, [rule.table], "rp")
@@ -44,44 +46,94 @@ def _plan(conn: Any, rule: PurgeRule) -> tuple[Any, Any, Any, str]:
     if key is None:
         raise TaskFailed(f"table {table['schema']}.{table['name']} has no single-column primary "
                          "or unique NOT NULL key to walk in batches; refusing to clean it")
+    extra, extra_args = render_conditions(
+        rule, {c.lower(): c for c in columns},
+        lambda name: str(sql.Identifier(name).as_string(conn)), "%s")
     return (sql.Identifier(table["schema"], table["name"]), sql.Identifier(column),
-            sql.Identifier(key[0]), key[0])
+            sql.Identifier(key[0]), key[0], sql.SQL(extra), extra_args, columns, table)
 
 
 def estimate(conn: Any, rule: PurgeRule) -> PurgeEstimate:
     from psycopg import sql
 
-    table, column, key, key_name = _plan(conn, rule)
-    count_sql = sql.SQL("SELECT count(*), min({c}), max({c}) FROM {t} WHERE {c} < %s").format(
-        c=column, t=table)
-    count, oldest, newest = conn.execute(count_sql, (rule.cutoff,)).fetchone()
-    _, delete_sql = _batch_sql(table, column, key, first=False)
+    table, column, key, key_name, extra, extra_args, columns, info = _plan(conn, rule)
+    count_sql = sql.SQL("SELECT count(*), min({c}), max({c}) FROM {t} WHERE {c} < %s{x}").format(
+        c=column, t=table, x=extra)
+    count, oldest, newest = conn.execute(count_sql, (rule.cutoff, *extra_args)).fetchone()
+    archive = _archive_ident(rule, info) if rule.archive_table else None
+    delete_sql = _batch_sql(table, column, key, extra, columns, archive, first=False)
     return PurgeEstimate(rows=count, oldest=oldest, newest=newest, key=key_name,
                          statements=[count_sql.as_string(conn), "BEGIN",
                                      delete_sql.as_string(conn), "COMMIT"],
                          cutoff=rule.cutoff.isoformat())
 
 
-def _batch_sql(table: Any, column: Any, key: Any, first: bool) -> tuple[Any, Any]:
+def _archive_ident(rule: PurgeRule, table: dict[str, Any]) -> Any:
+    """``archive_to`` as a quoted name: ``schema.name``, or the source's schema."""
+    from psycopg import sql
+
+    assert rule.archive_table is not None
+    schema, _, name = rule.archive_table.rpartition(".")
+    return sql.Identifier(schema or table["schema"], name)
+
+
+def _batch_sql(table: Any, column: Any, key: Any, extra: Any, columns: list[str],
+               archive: Any, first: bool) -> Any:
+    """One statement per batch: delete the next keys (and, archiving, copy the deleted rows
+    to the archive table in the same statement, so both commit or neither does)."""
     from psycopg import sql
 
     after = sql.SQL("") if first else sql.SQL("{k} > %s AND ").format(k=key)
-    select = sql.SQL("SELECT {k} FROM {t} WHERE {after}{c} < %s ORDER BY {k} LIMIT %s").format(
-        k=key, t=table, c=column, after=after)
-    delete = sql.SQL("DELETE FROM {t} WHERE {k} IN ({select}) RETURNING {k}").format(
-        t=table, k=key, select=select)
-    return select, delete
+    select = sql.SQL("SELECT {k} FROM {t} WHERE {after}{c} < %s{x} ORDER BY {k} "
+                     "LIMIT %s").format(k=key, t=table, c=column, after=after, x=extra)
+    if archive is None:
+        return sql.SQL("DELETE FROM {t} WHERE {k} IN ({select}) RETURNING {k}, 0").format(
+            t=table, k=key, select=select)
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    return sql.SQL(
+        "WITH d AS (DELETE FROM {t} WHERE {k} IN ({select}) RETURNING *), "
+        "a AS (INSERT INTO {a} ({cols}) SELECT {cols} FROM d RETURNING 1) "
+        "SELECT {k}, (SELECT count(*) FROM a) FROM d").format(
+        t=table, k=key, select=select, a=archive, cols=cols)
+
+
+def _ensure_archive(conn: Any, archive: Any, table: Any, columns: list[str]) -> None:
+    """Create the archive like the source when missing; an existing one needs every column."""
+    from psycopg import sql
+
+    name = archive.as_string(conn)
+    exists = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0]
+    if exists is None:
+        conn.execute(sql.SQL("CREATE TABLE {a} (LIKE {t} INCLUDING DEFAULTS INCLUDING "
+                             "CONSTRAINTS INCLUDING INDEXES)").format(a=archive, t=table))
+        return
+    have = {r[0] for r in conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+        "AND NOT attisdropped", (name,)).fetchall()}
+    missing = [c for c in columns if c not in have]
+    if missing:
+        raise TaskFailed(f"archive table {name} lacks column(s) of the source: "
+                         + ", ".join(missing))
 
 
 def batch(conn: Any, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
-    table, column, key, _ = _plan(conn, rule)
-    _, delete_sql = _batch_sql(table, column, key, first=after is None)
-    args = (rule.cutoff, limit) if after is None else (after, rule.cutoff, limit)
+    table, column, key, _, extra, extra_args, columns, info = _plan(conn, rule)
+    archive = _archive_ident(rule, info) if rule.archive_table else None
+    delete_sql = _batch_sql(table, column, key, extra, columns, archive, first=after is None)
+    args = (rule.cutoff, *extra_args, limit) if after is None else \
+        (after, rule.cutoff, *extra_args, limit)
     t0 = time.perf_counter()
     with conn.transaction():
-        keys = [r[0] for r in conn.execute(delete_sql, args).fetchall()]
+        if archive is not None:
+            _ensure_archive(conn, archive, table, columns)
+        rows = conn.execute(delete_sql, args).fetchall()
+        archived = int(rows[0][1]) if rows and archive is not None else 0
+        if archive is not None and archived != len(rows):  # rolls the batch back
+            raise TaskFailed(f"the archive got {archived} rows but {len(rows)} were deleted")
         t1 = time.perf_counter()
     t2 = time.perf_counter()
-    if not keys:
+    if not rows:
         return PurgeBatch(0, None, {"delete": t1 - t0})
-    return PurgeBatch(len(keys), max(keys), {"delete": t1 - t0, "commit": t2 - t1})
+    name = "archive+delete" if archive is not None else "delete"
+    return PurgeBatch(len(rows), max(r[0] for r in rows), {name: t1 - t0, "commit": t2 - t1},
+                      archived=archived)

@@ -26,6 +26,7 @@ from wellkept.connector import (
     PurgeEstimate,
     PurgeRule,
     StatsReport,
+    render_conditions,
 )
 from wellkept.connectors.sqlite_catalog import Catalog, quote
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
@@ -249,39 +250,58 @@ class SQLiteConnector(Connector):
     def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate:
         with self._errors():
             plan = self._catalog().purge_plan(rule.table, rule.column)
+            extra, extra_args = render_conditions(rule, plan.columns, quote, "?")
             cutoff = plan.time_format.render(rule.cutoff)
             sql = (f"SELECT count(*), min({plan.column}), max({plan.column}) FROM {plan.table} "
-                   f"WHERE {plan.column} < ?")
-            count, oldest, newest = self.conn.execute(sql, (cutoff,)).fetchone()
-        select_sql, delete_sql = plan.batch_sql()
+                   f"WHERE {plan.column} < ?{extra}")
+            count, oldest, newest = self.conn.execute(sql, (cutoff, *extra_args)).fetchone()
+        select_sql, delete_sql = plan.batch_sql(extra)
+        batch = [select_sql, delete_sql]
+        if rule.archive_table:
+            batch.insert(1, plan.archive_sql(rule.archive_table, extra))
         return PurgeEstimate(rows=count, oldest=oldest, newest=newest, key=plan.key_label,
-                             statements=[sql, "BEGIN IMMEDIATE", select_sql, delete_sql,
-                                         "COMMIT"], cutoff=cutoff)
+                             statements=[sql, "BEGIN IMMEDIATE", *batch, "COMMIT"],
+                             cutoff=cutoff)
 
     def purge_batch(self, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
         with self._errors():
-            plan = self._catalog().purge_plan(rule.table, rule.column)
+            catalog = self._catalog()
+            plan = catalog.purge_plan(rule.table, rule.column)
+            extra, extra_args = render_conditions(rule, plan.columns, quote, "?")
             cutoff = plan.time_format.render(rule.cutoff)
-            select_sql, delete_sql = plan.batch_sql(first=after is None)
+            select_sql, delete_sql = plan.batch_sql(extra, first=after is None)
             t0 = time.perf_counter()
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                args = (cutoff, limit) if after is None else (after, cutoff, limit)
+                args = (cutoff, *extra_args, limit) if after is None else \
+                    (after, cutoff, *extra_args, limit)
                 keys = [r[0] for r in self.conn.execute(select_sql, args).fetchall()]
                 t1 = time.perf_counter()
                 if not keys:
                     self.conn.execute("COMMIT")
                     return PurgeBatch(0, None, {"select": t1 - t0})
-                deleted = self.conn.execute(delete_sql, (keys[0], keys[-1], cutoff)).rowcount
+                span = (keys[0], keys[-1], cutoff, *extra_args)
+                archived = 0
+                if rule.archive_table:
+                    catalog.ensure_archive(plan, rule.archive_table)
+                    archived = self.conn.execute(plan.archive_sql(rule.archive_table, extra),
+                                                 span).rowcount
                 t2 = time.perf_counter()
+                deleted = self.conn.execute(delete_sql, span).rowcount
+                if rule.archive_table and archived != deleted:
+                    raise TaskFailed(f"the archive got {archived} rows but the delete removed "
+                                     f"{deleted}; the batch was rolled back")
+                t3 = time.perf_counter()
                 self.conn.execute("COMMIT")
             except BaseException:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 raise
-            t3 = time.perf_counter()
-        return PurgeBatch(deleted, keys[-1], {"select": t1 - t0, "delete": t2 - t1,
-                                              "commit": t3 - t2})
+            t4 = time.perf_counter()
+        timings = {"select": t1 - t0, "delete": t3 - t2, "commit": t4 - t3}
+        if rule.archive_table:
+            timings["archive"] = t2 - t1
+        return PurgeBatch(deleted, keys[-1], timings, archived=archived)
 
     # --- backup ---------------------------------------------------------------------------------
 

@@ -62,14 +62,22 @@ class PurgePlan:
     key: str
     key_label: str
     time_format: TimeFormat
+    #: lower-case name -> the catalog's spelling, for checking `where` columns
+    columns: dict[str, str]
+    real_table: str = ""
 
-    def batch_sql(self, first: bool = False) -> tuple[str, str]:
+    def batch_sql(self, extra: str = "", first: bool = False) -> tuple[str, str]:
         after = "" if first else f"{self.key} > ? AND "
         select = (f"SELECT {self.key} FROM {self.table} NOT INDEXED WHERE {after}"
-                  f"{self.column} < ? ORDER BY {self.key} LIMIT ?")
+                  f"{self.column} < ?{extra} ORDER BY {self.key} LIMIT ?")
         delete = (f"DELETE FROM {self.table} WHERE {self.key} BETWEEN ? AND ? "
-                  f"AND {self.column} < ?")
+                  f"AND {self.column} < ?{extra}")
         return select, delete
+
+    def archive_sql(self, archive: str, extra: str = "") -> str:
+        cols = ", ".join(quote(c) for c in self.columns.values())
+        return (f"INSERT INTO {quote(archive)} ({cols}) SELECT {cols} FROM {self.table} "
+                f"WHERE {self.key} BETWEEN ? AND ? AND {self.column} < ?{extra}")
 
 
 class Catalog:
@@ -136,7 +144,23 @@ class Catalog:
             f"WHERE {quote(real_column)} IS NOT NULL LIMIT 1").fetchone()
         return PurgePlan(table=quote(real_table), column=quote(real_column), key=key,
                          key_label=label,
-                         time_format=TimeFormat.detect(sample[0] if sample else None))
+                         time_format=TimeFormat.detect(sample[0] if sample else None),
+                         columns={c.lower(): c for c, _ in cols if c}, real_table=real_table)
+
+    def ensure_archive(self, plan: PurgePlan, archive: str) -> None:
+        """Create the archive table like the source when it is missing (inside the caller's
+        transaction); when it exists, it must have every column of the source."""
+        row = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                                "lower(name) = lower(?)", (archive,)).fetchone()
+        if row is None:
+            self.conn.execute(f"CREATE TABLE {quote(archive)} AS SELECT * FROM {plan.table} "
+                              "WHERE 0")
+            return
+        have = {c.lower() for c, _ in self.columns(row[0])}
+        missing = [c for c in plan.columns.values() if c.lower() not in have]
+        if missing:
+            raise TaskFailed(f"archive table {row[0]!r} lacks column(s) of {plan.real_table!r}: "
+                             + ", ".join(missing))
 
     def _without_rowid(self, table: str) -> bool:
         """Ask SQLite (pragma table_list, 3.37+); on older versions, probe the rowid."""

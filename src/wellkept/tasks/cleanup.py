@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from wellkept.connector import Purgeable, PurgeRule
+from wellkept.connector import Condition, Purgeable, PurgeRule
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
 from wellkept.errors import ConnectorError, TaskError
@@ -18,6 +18,28 @@ from wellkept.types import RunStatus
 from wellkept.units import plural
 
 
+class WhereCondition(TaskParams):
+    column: str = Field(description="a column of the table (checked against the catalog)")
+    op: Literal["=", "!=", "<", "<=", ">", ">=", "like", "not like", "in", "not in",
+                "is null", "is not null"] = Field(description="the comparison")
+    value: Any = Field(None, description="the value (a list for in / not in; none for is null)")
+
+    @model_validator(mode="after")
+    def _value_fits(self) -> WhereCondition:
+        if self.op in ("in", "not in"):
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"op {self.op!r} needs a non-empty list as value")
+        elif self.op in ("is null", "is not null"):
+            if self.value is not None:
+                raise ValueError(f"op {self.op!r} takes no value")
+        elif self.value is None or isinstance(self.value, list | dict):
+            raise ValueError(f"op {self.op!r} needs one value")
+        return self
+
+
+ARCHIVE_FILE_SUFFIXES = (".jsonl.gz", ".csv.gz", ".parquet", ".jsonl", ".csv")
+
+
 class CleanupParams(TaskParams):
     table: str = Field(description="the table to clean (checked against the catalog)")
     date_column: str | None = Field(None, description=(
@@ -25,7 +47,15 @@ class CleanupParams(TaskParams):
     soft_delete_column: str | None = Field(None, description=(
         "instead of date_column: rows soft-deleted longer ago than `retention` are deleted"))
     retention: Duration = Field(description="how long rows are kept, e.g. 30d")
-    mode: Literal["delete"] = Field("delete", description="what happens to the old rows")
+    where: list[WhereCondition] = Field([], description=(
+        "extra conditions, all of which a row must meet: [{column, op, value}, …]"))
+    unsafe_where: str | None = Field(None, description=(
+        "raw SQL added as AND (…): not checked, not quoted; prefer `where`"))
+    mode: Literal["delete", "archive"] = Field("delete", description=(
+        "delete the rows, or archive them (copy to `archive_to`, then delete, in one "
+        "transaction)"))
+    archive_to: str | None = Field(None, description=(
+        "archive mode: a table in the same database, created like the source when missing"))
     batch_size: int = Field(5000, ge=1, le=1_000_000, description=(
         "rows in the first batch (transaction); later batches adapt to target_batch_seconds"))
     target_batch_seconds: float = Field(0.5, ge=0, le=60, description=(
@@ -41,6 +71,15 @@ class CleanupParams(TaskParams):
     def _one_column(self) -> CleanupParams:
         if bool(self.date_column) == bool(self.soft_delete_column):
             raise ValueError("give exactly one of date_column or soft_delete_column")
+        if self.mode == "archive" and not self.archive_to:
+            raise ValueError("mode: archive needs archive_to (a table name)")
+        if self.mode == "delete" and self.archive_to:
+            raise ValueError("archive_to is only used with mode: archive")
+        if self.archive_to and self.archive_to.lower().endswith(ARCHIVE_FILE_SUFFIXES):
+            raise ValueError("archive_to: archiving to files is not supported yet; give a "
+                             "table in the same database")
+        if self.archive_to and self.archive_to.lower() == self.table.lower():
+            raise ValueError("archive_to must differ from table")
         return self
 
     @property
@@ -51,18 +90,24 @@ class CleanupParams(TaskParams):
 class Cleanup(Task):
     """Delete rows older than a retention, in short keyset batches, one transaction each.
 
-    Rows match when `date_column` (or `soft_delete_column`) is older than `now - retention`;
-    NULLs never match. The table and column are checked against the catalog and quoted; the
-    cutoff is passed as a parameter, in the column's own storage format so an index on it
-    stays usable. Each batch selects the next keys past the last one done (no rescans), deletes
-    exactly those rows, and commits, so locks are short and work survives an interruption.
-    The first batch has `batch_size` rows; then the size adapts (at most halving or doubling
-    each time) to hold each batch near `target_batch_seconds`. Between batches it pauses
-    `sleep` plus `sleep_coefficient` times the last batch's duration, with no transaction
-    open. After each batch it records a checkpoint (the last key done and the counts)
-    in the history; a run that was interrupted (killed, connection lost, timed out) is resumed
-    by the next run of the same task with the same parameters, from that key. Tables without a
-    usable key are refused.
+    Rows match when `date_column` (or `soft_delete_column`) is older than `now - retention`
+    (NULLs never match) and meet every `where` condition ({column, op, value}; columns are
+    checked, values are parameters; `unsafe_where` adds raw SQL for what `where` cannot
+    say). With `mode: archive`, each batch copies its rows to the `archive_to` table
+    (created like the source when missing) and deletes them in the same transaction, so a
+    row is never deleted without being archived and never archived twice.
+
+    The table and column are checked against the catalog and quoted; the cutoff is passed as
+    a parameter, in the column's own storage format so an index on it stays usable. Each
+    batch selects the next keys past the last one done (no rescans), deletes exactly those
+    rows, and commits, so locks are short and work survives an interruption. The first batch
+    has `batch_size` rows; then the size adapts (at most halving or doubling each time) to
+    hold each batch near `target_batch_seconds`. Between batches it pauses `sleep` plus
+    `sleep_coefficient` times the last batch's duration, with no transaction open. After
+    each batch it records a checkpoint (the last key done and the counts) in the history; a
+    run that was interrupted (killed, connection lost, timed out) is resumed by the next run
+    of the same task with the same parameters, from that key. Tables without a usable key
+    are refused.
 
     A dry run reports the exact number of matching rows, the oldest and newest matching
     values, the batches it expects and the statements, and deletes nothing.
@@ -79,13 +124,17 @@ class Cleanup(Task):
         """The rule, not its pace: a killed run resumes even after batch_size or sleep change."""
         dumped = self.params.model_dump(mode="json")
         return {k: dumped.get(k) for k in ("table", "date_column", "soft_delete_column",
-                                           "retention", "mode")}
+                                           "retention", "mode", "where", "unsafe_where",
+                                           "archive_to")}
 
     def run(self, ctx: RunContext) -> TaskResult:
         assert isinstance(ctx.connector, Purgeable)
         p: Any = self.params
         rule = PurgeRule(table=p.table, column=p.column, cutoff=utcnow() - p.retention,
-                         retention=p.retention)
+                         retention=p.retention,
+                         conditions=tuple(Condition(c.column, c.op, c.value) for c in p.where),
+                         unsafe_where=p.unsafe_where,
+                         archive_table=p.archive_to if p.mode == "archive" else None)
         estimate = ctx.connector.purge_estimate(rule)
         expected = -(-estimate.rows // p.batch_size)
         details: dict[str, Any] = {
@@ -96,7 +145,8 @@ class Cleanup(Task):
         age = format_duration(p.retention)
         if ctx.dry_run:
             return TaskResult(
-                message=(f"would delete {plural(estimate.rows, 'row')} older than {age} from "
+                message=(f"would {'archive to ' + p.archive_to + ' and ' if p.archive_to else ''}"
+                         f"delete {plural(estimate.rows, 'row')} older than {age} from "
                          f"{p.table} in {plural(expected, 'batch')}" if estimate.rows else
                          f"nothing to delete: no rows in {p.table} older than {age}"),
                 metrics={"rows_matched": estimate.rows, "rows_deleted": 0, "rows_archived": 0,
@@ -107,7 +157,7 @@ class Cleanup(Task):
                age: str) -> TaskResult:
         p: Any = self.params
         connector: Any = ctx.connector
-        deleted = batches = 0
+        deleted = batches = archived = 0
         size = p.batch_size
         sizes: list[int] = []
         last: Any = None
@@ -139,6 +189,7 @@ class Cleanup(Task):
             if batch.last_key is None:
                 break
             deleted += batch.deleted
+            archived += batch.archived
             batches += 1
             last = batch.last_key
             for name, spent in batch.timings.items():
@@ -150,7 +201,7 @@ class Cleanup(Task):
             percent = 100.0 * deleted / matched if matched else 100.0
             ctx.checkpoint("batch", min(percent, 100.0),
                            {"last_key": _plain(last), "rows_deleted": deleted,
-                            "batches": batches})
+                            "rows_archived": archived, "batches": batches})
             ctx.progress(percent, "deleting", f"{deleted} of {matched} rows")
             pause = p.sleep.total_seconds() + p.sleep_coefficient * took
             if pause > 0 and not ctx.cancelled:
@@ -166,9 +217,10 @@ class Cleanup(Task):
                                         "last": sizes[-1] if sizes else size}})
         if stopped_by:
             details["stopped_by"] = stopped_by
-        metrics: Metrics = {"rows_matched": matched, "rows_deleted": deleted, "rows_archived": 0,
-                   "batches": batches}
-        message = (f"deleted {plural(deleted, 'row')} older than {age} from {p.table} in "
+        metrics: Metrics = {"rows_matched": matched, "rows_deleted": deleted,
+                            "rows_archived": archived, "batches": batches}
+        verb = f"archived to {p.archive_to} and deleted" if p.mode == "archive" else "deleted"
+        message = (f"{verb} {plural(deleted, 'row')} older than {age} from {p.table} in "
                    f"{plural(batches, 'batch')}" if deleted else
                    f"nothing to delete: no rows in {p.table} older than {age}")
         if stopped_by == "max_runtime":

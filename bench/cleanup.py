@@ -1,0 +1,645 @@
+"""Retention cleanup: is wellkept's batched `cleanup` nearly as fast as one big DELETE, without
+its long transaction, and faster than pt-archiver?
+
+PostgreSQL. Builds (dropped and recreated, dropped again at the end unless --keep) a database
+with one table `events (id bigint primary key, created_at timestamptz, n int, payload text)` of
+--rows rows: odd ids are expired (31+ days old), even ids are fresh (under 23 days), so the
+expired half is spread over every page. A btree index on created_at, VACUUM ANALYZE, CHECKPOINT;
+autovacuum is off on the table so no method gets a vacuum the others do not. The table is rebuilt
+the same way (same reference time, same rows) before each of:
+
+- baseline: the concurrent writer alone for --baseline-seconds, nothing deleting;
+- wellkept: `wellkept run <task> -o json` through the installed CLI (cleanup, retention 30d,
+  default batch_size and target_batch_seconds), its peak RSS read from /proc and wait4();
+- single DELETE: `DELETE FROM events WHERE created_at < X` in one transaction;
+- ctid batches: `DELETE … WHERE ctid = ANY(ARRAY(SELECT ctid … LIMIT --ctid-batch))`, one
+  transaction per batch, until a batch deletes nothing.
+
+During each one, a separate process with its own connection makes single-row UPDATEs of random
+fresh rows as fast as it can and records each statement's latency. After each method the table
+must hold exactly the fresh half.
+
+MariaDB. The same data shape (--mysql-rows, built with the Sequence engine), rebuilt before
+each of wellkept (`mysql://` target, same task) and `pt-archiver --purge --limit 1000
+--commit-each --bulk-delete` (Debian package percona-toolkit, installed with apt-get when
+missing). No concurrent writer here.
+
+Prints the figures against the goals (wellkept >= 0.7x the single DELETE's rows/s, longest
+transaction <= 1 s, writer p99 <= 2x baseline, >= 1.5x pt-archiver's rows/s, peak RSS < 150 MB)
+and writes bench/results/cleanup.json.
+
+    .venv/bin/python bench/cleanup.py [--rows 2000000] [--mysql-rows 2000000]
+        [--baseline-seconds 10] [--ctid-batch 5000] [--skip-postgres] [--skip-mysql] [--keep]
+        [--host 127.0.0.1] [--port 5432] [--user postgres]
+        [--mysql-host 127.0.0.1] [--mysql-port 3306] [--mysql-user root]
+        [--db wellkept_bench_cleanup]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pymysql
+
+TABLE = "events"
+RETENTION_DAYS = 30
+GOAL_VS_DELETE = 0.7          # wellkept rows/s >= 0.7x the single DELETE's
+GOAL_LONGEST_TXN = 1.0        # seconds
+GOAL_P99_FACTOR = 2.0         # writer p99 during wellkept <= 2x baseline p99
+GOAL_VS_PT_ARCHIVER = 1.5     # wellkept rows/s >= 1.5x pt-archiver's
+GOAL_RSS_MB = 150.0
+WK_TASKS = {"postgresql": "bench-cleanup-pg", "mysql": "bench-cleanup-mysql"}
+
+# odd ids: 31 days + id seconds old (expired); even ids: under 22 days old (fresh)
+PG_BUILD = [
+    f"""CREATE TABLE {TABLE} (id bigint NOT NULL, created_at timestamptz NOT NULL,
+                           n int NOT NULL DEFAULT 0, payload text NOT NULL)
+        WITH (autovacuum_enabled = off)""",
+    f"""INSERT INTO {TABLE}
+        SELECT g, CASE WHEN g %% 2 = 1 THEN %(ref)s - interval '31 days' - g * interval '1 second'
+                       ELSE %(ref)s - (g %% 1900000) * interval '1 second' END,
+               0, md5(g::text)
+        FROM generate_series(1, %(rows)s) g""",
+    f"ALTER TABLE {TABLE} ADD PRIMARY KEY (id)",
+    f"CREATE INDEX {TABLE}_created_at_idx ON {TABLE} (created_at)",
+]
+MY_BUILD = [
+    f"""CREATE TABLE {TABLE} (id BIGINT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL,
+        n INT NOT NULL DEFAULT 0, payload VARCHAR(64) NOT NULL) ENGINE=InnoDB""",
+    f"""INSERT INTO {TABLE}
+        SELECT seq, IF(seq %% 2 = 1, %(ref)s - INTERVAL 31 DAY - INTERVAL seq SECOND,
+                       %(ref)s - INTERVAL (seq %% 1900000) SECOND), 0, md5(seq)
+        FROM seq_1_to_{{rows}}""",
+    f"ALTER TABLE {TABLE} ADD INDEX {TABLE}_created_at_idx (created_at)",
+    f"ANALYZE TABLE {TABLE}",
+]
+WRITER_SQL = f"UPDATE {TABLE} SET n = n + 1 WHERE id = %s"
+CTID_SQL = (f"DELETE FROM {TABLE} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {TABLE} "
+            "WHERE created_at < %s LIMIT {limit}))")
+
+
+# --- PostgreSQL: the table ---------------------------------------------------------------------
+
+
+def pg_dsn(args: argparse.Namespace, dbname: str) -> str:
+    return f"host={args.host} port={args.port} user={args.user} dbname={dbname}"
+
+
+def pg_connect(args: argparse.Namespace, dbname: str | None = None) -> psycopg.Connection:
+    return psycopg.connect(pg_dsn(args, dbname or args.db), autocommit=True)
+
+
+def pg_recreate_database(args: argparse.Namespace, create: bool = True) -> None:
+    with pg_connect(args, "postgres") as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
+        if create:
+            conn.execute(f'CREATE DATABASE "{args.db}"')
+
+
+def pg_build(args: argparse.Namespace, ref: datetime) -> float:
+    """(Re)build the table from scratch, VACUUM ANALYZE, CHECKPOINT; returns the seconds."""
+    t0 = time.perf_counter()
+    with pg_connect(args) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        with conn.transaction():
+            for statement in PG_BUILD:
+                conn.execute(statement, {"ref": ref, "rows": args.rows} if "%(" in statement
+                             else None)
+        conn.execute(f"VACUUM (ANALYZE) {TABLE}")
+        conn.execute("CHECKPOINT")
+    return round(time.perf_counter() - t0, 2)
+
+
+def pg_effect(args: argparse.Namespace, cutoff: datetime) -> dict[str, int]:
+    """Rows left, expired rows left, fresh rows left; asserts exactly the fresh half remains."""
+    with pg_connect(args) as conn:
+        row = conn.execute(f"SELECT count(*), count(*) FILTER (WHERE created_at < %s), "
+                           f"count(*) FILTER (WHERE id %% 2 = 0) FROM {TABLE}",
+                           (cutoff,)).fetchone()
+    assert row is not None
+    left = {"rows_left": row[0], "expired_left": row[1], "fresh_left": row[2]}
+    fresh = args.rows // 2
+    assert left == {"rows_left": fresh, "expired_left": 0, "fresh_left": fresh}, left
+    return left
+
+
+def pg_wal_lsn(args: argparse.Namespace) -> str:
+    with pg_connect(args) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def pg_wal_bytes(args: argparse.Namespace, start: str) -> int:
+    with pg_connect(args) as conn:
+        row = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)",
+                           (start,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# --- PostgreSQL: the concurrent writer -----------------------------------------------------------
+
+
+def writer_main(dsn: str, rows: int, seed: int, ready: Any, stop: Any, out: Any) -> None:
+    """In its own process: UPDATE random fresh (even-id) rows until told to stop, then send
+    back the start time and latency of every statement."""
+    rng = random.Random(seed)
+    stamps, latencies = array("d"), array("d")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(200):  # warm up: connection, prepared statement, caches
+            conn.execute(WRITER_SQL, (2 * rng.randint(1, rows // 2),))
+        ready.set()
+        while not stop.is_set():
+            key = 2 * rng.randint(1, rows // 2)
+            t0 = time.monotonic()
+            conn.execute(WRITER_SQL, (key,))
+            stamps.append(t0)
+            latencies.append(time.monotonic() - t0)
+    out.send((stamps.tobytes(), latencies.tobytes()))
+    out.close()
+
+
+class Writer:
+    """The concurrent writer process; `stop()` returns the latencies inside a time window."""
+
+    def __init__(self, args: argparse.Namespace, seed: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.ready, self.halt = ctx.Event(), ctx.Event()
+        self.recv, send = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=writer_main, daemon=True, args=(
+            pg_dsn(args, args.db), args.rows, seed, self.ready, self.halt, send))
+
+    def start(self) -> Writer:
+        self.proc.start()
+        if not self.ready.wait(60):
+            sys.exit("the concurrent writer did not start")
+        return self
+
+    def stop(self, t0: float, t1: float) -> list[float]:
+        self.halt.set()
+        stamps_raw, latencies_raw = self.recv.recv()
+        self.proc.join(30)
+        stamps, latencies = array("d"), array("d")
+        stamps.frombytes(stamps_raw)
+        latencies.frombytes(latencies_raw)
+        return [lat for t, lat in zip(stamps, latencies, strict=True) if t0 <= t <= t1]
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ordered list."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def latency_summary(latencies: list[float], seconds: float) -> dict[str, Any]:
+    ordered = sorted(latencies)
+    ms = [1000 * x for x in ordered]
+    return {"updates": len(ms), "updates_per_second": round(len(ms) / seconds, 1),
+            "p50_ms": round(percentile(ms, 50), 3), "p99_ms": round(percentile(ms, 99), 3),
+            "p999_ms": round(percentile(ms, 99.9), 3), "max_ms": round(ms[-1], 3) if ms else None}
+
+
+# --- PostgreSQL: the methods ---------------------------------------------------------------------
+
+
+def pg_single_delete(args: argparse.Namespace, cutoff: datetime) -> dict[str, Any]:
+    with pg_connect(args) as conn:
+        t0 = time.perf_counter()
+        with conn.transaction():
+            deleted = conn.execute(f"DELETE FROM {TABLE} WHERE created_at < %s",
+                                   (cutoff,)).rowcount
+        took = time.perf_counter() - t0
+    return {"reported_deleted": deleted, "longest_txn_seconds": round(took, 3),
+            "batches": 1}
+
+
+def pg_ctid_batches(args: argparse.Namespace, cutoff: datetime) -> dict[str, Any]:
+    """Autocommit: each statement is its own transaction, committed before the next."""
+    sql = CTID_SQL.format(limit=int(args.ctid_batch))
+    deleted = batches = 0
+    longest = 0.0
+    with pg_connect(args) as conn:
+        while True:
+            t0 = time.perf_counter()
+            n = conn.execute(sql, (cutoff,)).rowcount
+            longest = max(longest, time.perf_counter() - t0)
+            if n <= 0:
+                break
+            deleted += n
+            batches += 1
+    return {"reported_deleted": deleted, "longest_txn_seconds": round(longest, 3),
+            "batches": batches}
+
+
+def pg_measure(args: argparse.Namespace, ref: datetime, name: str,
+               method: Callable[[], dict[str, Any]] | None, seed: int) -> dict[str, Any]:
+    """Rebuild, start the writer, run the method (or just wait: the baseline), stop the writer,
+    check what is left."""
+    print(f"PostgreSQL {name}: rebuilding {args.rows:,} rows ...", flush=True)
+    build_seconds = pg_build(args, ref)
+    lsn = pg_wal_lsn(args)
+    writer = Writer(args, seed).start()
+    print(f"PostgreSQL {name}: running (built in {build_seconds}s) ...", flush=True)
+    t0 = time.monotonic()
+    if method is None:
+        time.sleep(args.baseline_seconds)
+        outcome: dict[str, Any] = {}
+    else:
+        outcome = method()
+    t1 = time.monotonic()
+    latencies = writer.stop(t0, t1)
+    wall = t1 - t0
+    row: dict[str, Any] = {"method": name, "build_seconds": build_seconds,
+                           "wall_seconds": round(wall, 3),
+                           "writer": latency_summary(latencies, wall),
+                           "wal_bytes": pg_wal_bytes(args, lsn), **outcome}
+    if method is not None:
+        row.update(pg_effect(args, ref - timedelta(days=RETENTION_DAYS)))
+        row["rows_deleted"] = args.rows - row["rows_left"]
+        row["rows_per_second"] = round(row["rows_deleted"] / wall, 1)
+    return row
+
+
+# --- wellkept through its CLI --------------------------------------------------------------------
+
+
+def write_config(folder: Path, args: argparse.Namespace) -> Path:
+    """One cleanup instance per engine, defaults for batch_size and target_batch_seconds."""
+    task = {"kind": "cleanup", "table": TABLE, "date_column": "created_at",
+            "retention": f"{RETENTION_DAYS}d"}
+    config = {
+        "state": f"sqlite:///{folder / 'state.db'}",
+        "targets": {
+            "pg": {"url": f"postgresql://{args.user}@{args.host}:{args.port}/{args.db}"},
+            "my": {"url": f"mysql://{args.mysql_user}@{args.mysql_host}:{args.mysql_port}/"
+                          f"{args.db}"},
+        },
+        "tasks": {WK_TASKS["postgresql"]: {**task, "target": "pg"},
+                  WK_TASKS["mysql"]: {**task, "target": "my"}},
+    }
+    path = folder / "wellkept.yml"
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+def vm_hwm_kb(pid: int) -> int:
+    """The process's peak resident set so far (VmHWM), 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_wellkept(exe: str, config: Path, task: str) -> dict[str, Any]:
+    """`wellkept run TASK -o json`; peak RSS from /proc VmHWM polling and from wait4()."""
+    cmd = [exe, "-c", str(config), "run", task, "-o", "json"]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        hwm_kb = 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            hwm_kb = max(hwm_kb, vm_hwm_kb(proc.pid))
+            time.sleep(0.05)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    try:
+        result = json.loads(stdout)["results"][0]
+    except (ValueError, KeyError, IndexError):
+        result = {"status": "no JSON", "message": (stderr or stdout).strip()[-500:]}
+    details = result.get("details") or {}
+    metrics = result.get("metrics") or {}
+    return {"command": " ".join(cmd), "wall_seconds": round(wall, 3),
+            "exit_code": proc.returncode, "status": result.get("status"),
+            "message": result.get("message"), "errors": result.get("errors", []),
+            "run_seconds": result.get("duration_seconds"),
+            "reported_deleted": metrics.get("rows_deleted"),
+            "rows_matched": metrics.get("rows_matched"), "batches": metrics.get("batches"),
+            "longest_txn_seconds": details.get("longest_batch_seconds"),
+            "batch_sizes": details.get("batch_sizes"),
+            "timings_seconds": details.get("timings_seconds"),
+            "peak_rss_mb": round(max(usage.ru_maxrss, hwm_kb) / 1024, 1),
+            "peak_rss_mb_wait4": round(usage.ru_maxrss / 1024, 1),
+            "peak_rss_mb_vmhwm": round(hwm_kb / 1024, 1),
+            "stderr_tail": stderr.strip().splitlines()[-5:], "details": details}
+
+
+def wellkept_version(exe: str) -> str:
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip()
+
+
+# --- MariaDB -------------------------------------------------------------------------------------
+
+
+def my_connect(args: argparse.Namespace, db: str | None = None) -> Any:
+    return pymysql.connect(host=args.mysql_host, port=args.mysql_port, user=args.mysql_user,
+                           database=db, autocommit=True)
+
+
+def my_recreate_database(args: argparse.Namespace, create: bool = True) -> None:
+    with my_connect(args) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{args.db}`")
+        if create:
+            cur.execute(f"CREATE DATABASE `{args.db}`")
+
+
+def my_build(args: argparse.Namespace, ref: datetime) -> float:
+    t0 = time.perf_counter()
+    naive = ref.replace(tzinfo=None)
+    with my_connect(args, args.db) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        for statement in MY_BUILD:
+            sql = statement.replace("{rows}", str(int(args.mysql_rows)))
+            if "%(ref)s" in sql:
+                cur.execute(sql, {"ref": naive})
+            else:
+                cur.execute(sql)
+                cur.fetchall()
+    return round(time.perf_counter() - t0, 2)
+
+
+def my_effect(args: argparse.Namespace, cutoff: datetime) -> dict[str, int]:
+    with my_connect(args, args.db) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT count(*), coalesce(sum(created_at < %s), 0), "
+                    f"coalesce(sum(id %% 2 = 0), 0) FROM {TABLE}", (cutoff.replace(tzinfo=None),))
+        row = cur.fetchone()
+    left = {"rows_left": int(row[0]), "expired_left": int(row[1]), "fresh_left": int(row[2])}
+    fresh = args.mysql_rows // 2
+    assert left == {"rows_left": fresh, "expired_left": 0, "fresh_left": fresh}, left
+    return left
+
+
+def find_pt_archiver() -> str:
+    """pt-archiver; apt-get installs percona-toolkit when it is missing."""
+    if found := shutil.which("pt-archiver"):
+        return found
+    print("pt-archiver is missing: apt-get install -y percona-toolkit")
+    install = ["apt-get", "install", "-y", "percona-toolkit"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(install, capture_output=True, env=env, check=False).returncode:
+        subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=True)
+        subprocess.run(install, capture_output=True, env=env, check=True)
+    if not (found := shutil.which("pt-archiver")):
+        sys.exit("pt-archiver is still missing after apt-get install percona-toolkit")
+    return found
+
+
+def pt_archiver_version(exe: str) -> str:
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip().removeprefix("pt-archiver ")
+
+
+def run_pt_archiver(exe: str, args: argparse.Namespace, cutoff: datetime) -> dict[str, Any]:
+    where = f"created_at < '{cutoff.replace(tzinfo=None).isoformat(sep=' ')}'"
+    source = f"h={args.mysql_host},P={args.mysql_port},u={args.mysql_user},D={args.db},t={TABLE}"
+    cmd = [exe, "--source", source, "--where", where, "--purge", "--limit", str(args.pt_limit),
+           "--commit-each", "--bulk-delete", "--no-check-charset"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    return {"command": " ".join(cmd), "wall_seconds": round(wall, 3),
+            "exit_code": proc.returncode, "status": "completed" if proc.returncode == 0
+            else "failed", "errors": [proc.stderr.strip()[-500:]] if proc.returncode else []}
+
+
+def my_measure(args: argparse.Namespace, ref: datetime, name: str,
+               method: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    print(f"MariaDB {name}: rebuilding {args.mysql_rows:,} rows ...", flush=True)
+    build_seconds = my_build(args, ref)
+    print(f"MariaDB {name}: running (built in {build_seconds}s) ...", flush=True)
+    row = {"method": name, "build_seconds": build_seconds, **method()}
+    row.update(my_effect(args, ref - timedelta(days=RETENTION_DAYS)))
+    row["rows_deleted"] = args.mysql_rows - row["rows_left"]
+    row["rows_per_second"] = round(row["rows_deleted"] / row["wall_seconds"], 1)
+    return row
+
+
+# --- the two benchmarks --------------------------------------------------------------------------
+
+
+def bench_postgres(args: argparse.Namespace, exe: str, config: Path, ref: datetime,
+                   ) -> dict[str, Any]:
+    cutoff = ref - timedelta(days=RETENTION_DAYS)
+    pg_recreate_database(args)
+    methods: list[tuple[str, Callable[[], dict[str, Any]] | None]] = [
+        ("baseline (writer alone)", None),
+        ("wellkept cleanup", lambda: run_wellkept(exe, config, WK_TASKS["postgresql"])),
+        ("single DELETE", lambda: pg_single_delete(args, cutoff)),
+        (f"ctid batches of {args.ctid_batch}", lambda: pg_ctid_batches(args, cutoff)),
+    ]
+    rows = [pg_measure(args, ref, name, method, seed)
+            for seed, (name, method) in enumerate(methods, 1)]
+    with pg_connect(args) as conn:
+        row = conn.execute("SELECT current_setting('server_version'), "
+                           "current_setting('shared_buffers'), current_setting('autovacuum'), "
+                           "current_setting('synchronous_commit'), "
+                           f"pg_total_relation_size('{TABLE}')").fetchone()
+    assert row is not None
+    baseline, wk, single = rows[0], rows[1], rows[2]
+    goals = {
+        "throughput_vs_single_delete": goal(wk["rows_per_second"] / single["rows_per_second"],
+                                            GOAL_VS_DELETE, higher=True),
+        "longest_txn_seconds": goal(wk["longest_txn_seconds"], GOAL_LONGEST_TXN, higher=False),
+        "writer_p99_vs_baseline": goal(wk["writer"]["p99_ms"] / baseline["writer"]["p99_ms"],
+                                       GOAL_P99_FACTOR, higher=False),
+        "peak_rss_mb": goal(wk["peak_rss_mb"], GOAL_RSS_MB, higher=False, strict=True),
+    }
+    return {"rows": args.rows, "expired": args.rows - args.rows // 2,
+            "server": {"version": row[0], "shared_buffers": row[1], "autovacuum": row[2],
+                       "synchronous_commit": row[3]},
+            "table_bytes_after": row[4], "methods": rows, "goals": goals}
+
+
+def bench_mysql(args: argparse.Namespace, exe: str, config: Path, ref: datetime,
+                ) -> dict[str, Any]:
+    pt = find_pt_archiver()
+    cutoff = ref - timedelta(days=RETENTION_DAYS)
+    my_recreate_database(args)
+    rows = [my_measure(args, ref, "wellkept cleanup",
+                       lambda: run_wellkept(exe, config, WK_TASKS["mysql"])),
+            my_measure(args, ref, "pt-archiver",
+                       lambda: run_pt_archiver(pt, args, cutoff))]
+    with my_connect(args) as conn, conn.cursor() as cur:
+        cur.execute("SELECT version(), @@innodb_buffer_pool_size, "
+                    "@@innodb_flush_log_at_trx_commit")
+        version, pool, flush = cur.fetchone()
+    ratio = rows[0]["rows_per_second"] / rows[1]["rows_per_second"]
+    return {"rows": args.mysql_rows, "expired": args.mysql_rows - args.mysql_rows // 2,
+            "server": {"version": version, "innodb_buffer_pool_size": int(pool),
+                       "innodb_flush_log_at_trx_commit": int(flush)},
+            "pt_archiver": pt_archiver_version(pt), "methods": rows,
+            "goals": {"throughput_vs_pt_archiver": goal(ratio, GOAL_VS_PT_ARCHIVER,
+                                                        higher=True)}}
+
+
+# --- reporting -----------------------------------------------------------------------------------
+
+
+def goal(value: float, target: float, higher: bool, strict: bool = False) -> dict[str, Any]:
+    """met when value >= target (higher) or value <= target (< when strict)."""
+    if higher:
+        return verdict(value, target, value >= target)
+    return verdict(value, target, value < target if strict else value <= target)
+
+
+def verdict(value: float, target: float, met: bool) -> dict[str, Any]:
+    return {"value": round(value, 3), "target": target, "met": met,
+            "by_percent": round(100 * (value - target) / target, 1)}
+
+
+def fmt(value: Any, spec: str = ",.0f", unit: str = "") -> str:
+    return "-" if value is None else format(value, spec) + unit
+
+
+def print_postgres(pg: dict[str, Any]) -> None:
+    rows = pg["methods"]
+    base = rows[0]["writer"]
+    single_rate = rows[2]["rows_per_second"]
+    print(f"\nPostgreSQL {pg['server']['version']}: {pg['rows']:,} rows, {pg['expired']:,} "
+          "expired; writer = single-row UPDATEs of fresh rows")
+    print(f"{'method':<24} {'deleted':>9} {'wall':>8} {'rows/s':>9} {'vs DEL':>7} "
+          f"{'longest':>8} {'batches':>7} {'w p50':>8} {'w p99':>8} {'p99 x':>6} {'w upd/s':>8}")
+    for r in rows:
+        w = r["writer"]
+        ratio = r["rows_per_second"] / single_rate if "rows_per_second" in r else None
+        print(f"{r['method']:<24} {fmt(r.get('rows_deleted')):>9} {r['wall_seconds']:7.2f}s "
+              f"{fmt(r.get('rows_per_second')):>9} {fmt(ratio, '.2f'):>7} "
+              f"{fmt(r.get('longest_txn_seconds'), '.3f', 's'):>8} {fmt(r.get('batches')):>7} "
+              f"{w['p50_ms']:6.2f}ms {w['p99_ms']:6.2f}ms {w['p99_ms'] / base['p99_ms']:6.2f} "
+              f"{w['updates_per_second']:8,.0f}")
+    wk = rows[1]
+    print(f"wellkept: status {wk['status']}, {fmt(wk['batches'])} batches, sizes "
+          f"{wk['batch_sizes']}, run {wk['run_seconds']}s of {wk['wall_seconds']}s wall, "
+          f"peak RSS {wk['peak_rss_mb']} MB")
+
+
+def print_mysql(my: dict[str, Any]) -> None:
+    rows = my["methods"]
+    print(f"\nMariaDB {my['server']['version']}: {my['rows']:,} rows, {my['expired']:,} expired; "
+          f"pt-archiver {my['pt_archiver']}")
+    print(f"{'method':<20} {'deleted':>9} {'wall':>8} {'rows/s':>9} {'vs pt':>6} {'longest':>8}")
+    for r in rows:
+        ratio = r["rows_per_second"] / rows[1]["rows_per_second"]
+        print(f"{r['method']:<20} {fmt(r['rows_deleted']):>9} {r['wall_seconds']:7.2f}s "
+              f"{fmt(r['rows_per_second']):>9} {ratio:6.2f} "
+              f"{fmt(r.get('longest_txn_seconds'), '.3f', 's'):>8}")
+    wk = rows[0]
+    print(f"wellkept: status {wk['status']}, {fmt(wk['batches'])} batches, sizes "
+          f"{wk['batch_sizes']}, peak RSS {wk['peak_rss_mb']} MB")
+
+
+GOAL_TEXT = {
+    "throughput_vs_single_delete": "PG: wellkept rows/s >= {t}x single DELETE",
+    "longest_txn_seconds": "PG: wellkept longest transaction <= {t}s",
+    "writer_p99_vs_baseline": "PG: writer p99 during wellkept <= {t}x baseline",
+    "peak_rss_mb": "PG: wellkept peak RSS < {t} MB",
+    "throughput_vs_pt_archiver": "MariaDB: wellkept rows/s >= {t}x pt-archiver",
+}
+
+
+def print_goals(goals: dict[str, dict[str, Any]]) -> None:
+    print("\ngoals")
+    for key, g in goals.items():
+        verdict = "met" if g["met"] else f"MISSED (by {abs(g['by_percent'])}%)"
+        print(f"  {GOAL_TEXT[key].format(t=g['target']):<48} {g['value']:>9}  {verdict}")
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=2_000_000, help="PostgreSQL table rows")
+    parser.add_argument("--mysql-rows", type=int, default=2_000_000, help="MariaDB table rows")
+    parser.add_argument("--baseline-seconds", type=float, default=10.0,
+                        help="how long the writer runs alone for the baseline")
+    parser.add_argument("--ctid-batch", type=int, default=5000, help="rows per ctid batch")
+    parser.add_argument("--pt-limit", type=int, default=1000, help="pt-archiver --limit")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-mysql", action="store_true")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5432)
+    parser.add_argument("--user", default="postgres")
+    parser.add_argument("--mysql-host", default="127.0.0.1")
+    parser.add_argument("--mysql-port", type=int, default=3306)
+    parser.add_argument("--mysql-user", default="root")
+    parser.add_argument("--db", default="wellkept_bench_cleanup",
+                        help="database created (and dropped) in both servers")
+    parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    args = parser.parse_args()
+    if args.rows < 4 or args.mysql_rows < 4:
+        parser.error("--rows and --mysql-rows must be at least 4")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    exe = shutil.which("wellkept", path=str(Path(sys.executable).parent)) or "wellkept"
+    # one reference time for every rebuild, so each method gets the same rows
+    ref = datetime.now(UTC).replace(microsecond=0)
+    report: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(), "reference_time": ref.isoformat(),
+        "retention_days": RETENTION_DAYS,
+        "machine": {"python": platform.python_version(), "wellkept": wellkept_version(exe),
+                    "psycopg": psycopg.__version__, "pymysql": pymysql.__version__,
+                    "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "load_average_at_start": os.getloadavg()},
+    }
+    goals: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="wellkept-bench-") as folder:
+        config = write_config(Path(folder), args)
+        if not args.skip_postgres:
+            try:
+                report["postgresql"] = bench_postgres(args, exe, config, ref)
+            finally:
+                if not args.keep:
+                    pg_recreate_database(args, create=False)
+            print_postgres(report["postgresql"])
+            goals.update(report["postgresql"]["goals"])
+        if not args.skip_mysql:
+            try:
+                report["mysql"] = bench_mysql(args, exe, config, ref)
+            finally:
+                if not args.keep:
+                    my_recreate_database(args, create=False)
+            print_mysql(report["mysql"])
+            goals.update(report["mysql"]["goals"])
+    print_goals(goals)
+    report["goals"] = goals
+    report["machine"]["load_average_at_end"] = os.getloadavg()
+    out = Path(__file__).parent / "results" / "cleanup.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
