@@ -51,6 +51,7 @@ import time
 from array import array
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ GOAL_P99_FACTOR = 2.0         # writer p99 during wellkept <= 2x baseline p99
 GOAL_VS_PT_ARCHIVER = 1.5     # wellkept rows/s >= 1.5x pt-archiver's
 GOAL_RSS_MB = 150.0
 WK_TASKS = {"postgresql": "bench-cleanup-pg", "mysql": "bench-cleanup-mysql"}
+LABELS = {"postgresql": "PostgreSQL", "mysql": "MariaDB"}
 
 # odd ids: 31 days + id seconds old (expired); even ids: under 22 days old (fresh)
 PG_BUILD = [
@@ -157,34 +159,55 @@ def pg_wal_bytes(args: argparse.Namespace, start: str) -> int:
 # --- PostgreSQL: the concurrent writer -----------------------------------------------------------
 
 
-def writer_main(dsn: str, rows: int, seed: int, ready: Any, stop: Any, out: Any) -> None:
+def open_writer(engine: str, conninfo: dict[str, Any]) -> tuple[Any, Callable[[int], Any]]:
+    """An autocommit connection and a function that updates one row by id."""
+    if engine == "postgresql":
+        pg = psycopg.connect(conninfo["dsn"], autocommit=True)
+        return pg, lambda key: pg.execute(WRITER_SQL, (key,))
+    my = pymysql.connect(**conninfo, autocommit=True)
+    cur = my.cursor()
+    return my, lambda key: cur.execute(WRITER_SQL, (key,))
+
+
+def writer_main(engine: str, conninfo: dict[str, Any], rows: int, seed: int, ready: Any,
+                stop: Any, out: Any) -> None:
     """In its own process: UPDATE random fresh (even-id) rows until told to stop, then send
-    back the start time and latency of every statement."""
+    back the start time and latency of every statement, and how many failed."""
     rng = random.Random(seed)
     stamps, latencies = array("d"), array("d")
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    failed = 0
+    conn, update = open_writer(engine, conninfo)
+    with conn:
         for _ in range(200):  # warm up: connection, prepared statement, caches
-            conn.execute(WRITER_SQL, (2 * rng.randint(1, rows // 2),))
+            update(2 * rng.randint(1, rows // 2))
         ready.set()
         while not stop.is_set():
             key = 2 * rng.randint(1, rows // 2)
             t0 = time.monotonic()
-            conn.execute(WRITER_SQL, (key,))
+            try:
+                update(key)
+            except Exception:  # a lock wait timeout, say: count it, keep writing
+                failed += 1
             stamps.append(t0)
             latencies.append(time.monotonic() - t0)
-    out.send((stamps.tobytes(), latencies.tobytes()))
+    out.send((stamps.tobytes(), latencies.tobytes(), failed))
     out.close()
 
 
 class Writer:
     """The concurrent writer process; `stop()` returns the latencies inside a time window."""
 
-    def __init__(self, args: argparse.Namespace, seed: int) -> None:
+    def __init__(self, args: argparse.Namespace, engine: str, seed: int) -> None:
+        if engine == "postgresql":
+            conninfo: dict[str, Any] = {"dsn": pg_dsn(args, args.db)}
+        else:
+            conninfo = {"host": args.mysql_host, "port": args.mysql_port,
+                        "user": args.mysql_user, "database": args.db}
         ctx = mp.get_context("spawn")
         self.ready, self.halt = ctx.Event(), ctx.Event()
         self.recv, send = ctx.Pipe(duplex=False)
         self.proc = ctx.Process(target=writer_main, daemon=True, args=(
-            pg_dsn(args, args.db), args.rows, seed, self.ready, self.halt, send))
+            engine, conninfo, table_rows(args, engine), seed, self.ready, self.halt, send))
 
     def start(self) -> Writer:
         self.proc.start()
@@ -192,14 +215,14 @@ class Writer:
             sys.exit("the concurrent writer did not start")
         return self
 
-    def stop(self, t0: float, t1: float) -> list[float]:
+    def stop(self, t0: float, t1: float) -> tuple[list[float], int]:
         self.halt.set()
-        stamps_raw, latencies_raw = self.recv.recv()
+        stamps_raw, latencies_raw, failed = self.recv.recv()
         self.proc.join(30)
         stamps, latencies = array("d"), array("d")
         stamps.frombytes(stamps_raw)
         latencies.frombytes(latencies_raw)
-        return [lat for t, lat in zip(stamps, latencies, strict=True) if t0 <= t <= t1]
+        return [lat for t, lat in zip(stamps, latencies, strict=True) if t0 <= t <= t1], failed
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -209,10 +232,11 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def latency_summary(latencies: list[float], seconds: float) -> dict[str, Any]:
+def latency_summary(latencies: list[float], failed: int, seconds: float) -> dict[str, Any]:
     ordered = sorted(latencies)
     ms = [1000 * x for x in ordered]
-    return {"updates": len(ms), "updates_per_second": round(len(ms) / seconds, 1),
+    return {"updates": len(ms), "failed": failed,
+            "updates_per_second": round(len(ms) / seconds, 1),
             "p50_ms": round(percentile(ms, 50), 3), "p99_ms": round(percentile(ms, 99), 3),
             "p999_ms": round(percentile(ms, 99.9), 3), "max_ms": round(ms[-1], 3) if ms else None}
 
@@ -249,15 +273,20 @@ def pg_ctid_batches(args: argparse.Namespace, cutoff: datetime) -> dict[str, Any
             "batches": batches}
 
 
-def pg_measure(args: argparse.Namespace, ref: datetime, name: str,
-               method: Callable[[], dict[str, Any]] | None, seed: int) -> dict[str, Any]:
+def table_rows(args: argparse.Namespace, engine: str) -> int:
+    return int(args.rows if engine == "postgresql" else args.mysql_rows)
+
+
+def measure(args: argparse.Namespace, ref: datetime, engine: str, name: str,
+            method: Callable[[], dict[str, Any]] | None, seed: int) -> dict[str, Any]:
     """Rebuild, start the writer, run the method (or just wait: the baseline), stop the writer,
-    check what is left."""
-    print(f"PostgreSQL {name}: rebuilding {args.rows:,} rows ...", flush=True)
-    build_seconds = pg_build(args, ref)
-    lsn = pg_wal_lsn(args)
-    writer = Writer(args, seed).start()
-    print(f"PostgreSQL {name}: running (built in {build_seconds}s) ...", flush=True)
+    check that exactly the fresh half is left."""
+    label, rows = LABELS[engine], table_rows(args, engine)
+    print(f"{label} {name}: rebuilding {rows:,} rows ...", flush=True)
+    build_seconds = pg_build(args, ref) if engine == "postgresql" else my_build(args, ref)
+    lsn = pg_wal_lsn(args) if engine == "postgresql" else None
+    writer = Writer(args, engine, seed).start()
+    print(f"{label} {name}: running (built in {build_seconds}s) ...", flush=True)
     t0 = time.monotonic()
     if method is None:
         time.sleep(args.baseline_seconds)
@@ -265,15 +294,17 @@ def pg_measure(args: argparse.Namespace, ref: datetime, name: str,
     else:
         outcome = method()
     t1 = time.monotonic()
-    latencies = writer.stop(t0, t1)
+    latencies, failed = writer.stop(t0, t1)
     wall = t1 - t0
     row: dict[str, Any] = {"method": name, "build_seconds": build_seconds,
-                           "wall_seconds": round(wall, 3),
-                           "writer": latency_summary(latencies, wall),
-                           "wal_bytes": pg_wal_bytes(args, lsn), **outcome}
+                           "wall_seconds": round(wall, 3), **outcome,
+                           "writer": latency_summary(latencies, failed, wall)}
+    if lsn is not None:
+        row["wal_bytes"] = pg_wal_bytes(args, lsn)
     if method is not None:
-        row.update(pg_effect(args, ref - timedelta(days=RETENTION_DAYS)))
-        row["rows_deleted"] = args.rows - row["rows_left"]
+        cutoff = ref - timedelta(days=RETENTION_DAYS)
+        row.update(pg_effect(args, cutoff) if engine == "postgresql" else my_effect(args, cutoff))
+        row["rows_deleted"] = rows - row["rows_left"]
         row["rows_per_second"] = round(row["rows_deleted"] / wall, 1)
     return row
 
@@ -335,7 +366,7 @@ def run_wellkept(exe: str, config: Path, task: str) -> dict[str, Any]:
         result = {"status": "no JSON", "message": (stderr or stdout).strip()[-500:]}
     details = result.get("details") or {}
     metrics = result.get("metrics") or {}
-    return {"command": " ".join(cmd), "wall_seconds": round(wall, 3),
+    return {"command": " ".join(cmd), "command_seconds": round(wall, 3),
             "exit_code": proc.returncode, "status": result.get("status"),
             "message": result.get("message"), "errors": result.get("errors", []),
             "run_seconds": result.get("duration_seconds"),
@@ -348,6 +379,17 @@ def run_wellkept(exe: str, config: Path, task: str) -> dict[str, Any]:
             "peak_rss_mb_wait4": round(usage.ru_maxrss / 1024, 1),
             "peak_rss_mb_vmhwm": round(hwm_kb / 1024, 1),
             "stderr_tail": stderr.strip().splitlines()[-5:], "details": details}
+
+
+def source_state() -> dict[str, Any]:
+    """The commit under test and the files in src/ that differ from it (read-only git)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    git = ["git", "--no-optional-locks", "-C", root]
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=False).stdout.strip()
+    changed = subprocess.run([*git, "status", "--porcelain", "--", "src"], capture_output=True,
+                             text=True, check=False).stdout.splitlines()
+    return {"commit": head or None, "src_changed": [line[3:] for line in changed]}
 
 
 def wellkept_version(exe: str) -> str:
@@ -424,21 +466,9 @@ def run_pt_archiver(exe: str, args: argparse.Namespace, cutoff: datetime) -> dic
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
-    return {"command": " ".join(cmd), "wall_seconds": round(wall, 3),
+    return {"command": " ".join(cmd), "command_seconds": round(wall, 3),
             "exit_code": proc.returncode, "status": "completed" if proc.returncode == 0
             else "failed", "errors": [proc.stderr.strip()[-500:]] if proc.returncode else []}
-
-
-def my_measure(args: argparse.Namespace, ref: datetime, name: str,
-               method: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    print(f"MariaDB {name}: rebuilding {args.mysql_rows:,} rows ...", flush=True)
-    build_seconds = my_build(args, ref)
-    print(f"MariaDB {name}: running (built in {build_seconds}s) ...", flush=True)
-    row = {"method": name, "build_seconds": build_seconds, **method()}
-    row.update(my_effect(args, ref - timedelta(days=RETENTION_DAYS)))
-    row["rows_deleted"] = args.mysql_rows - row["rows_left"]
-    row["rows_per_second"] = round(row["rows_deleted"] / row["wall_seconds"], 1)
-    return row
 
 
 # --- the two benchmarks --------------------------------------------------------------------------
@@ -454,7 +484,7 @@ def bench_postgres(args: argparse.Namespace, exe: str, config: Path, ref: dateti
         ("single DELETE", lambda: pg_single_delete(args, cutoff)),
         (f"ctid batches of {args.ctid_batch}", lambda: pg_ctid_batches(args, cutoff)),
     ]
-    rows = [pg_measure(args, ref, name, method, seed)
+    rows = [measure(args, ref, "postgresql", name, method, seed)
             for seed, (name, method) in enumerate(methods, 1)]
     with pg_connect(args) as conn:
         row = conn.execute("SELECT current_setting('server_version'), "
@@ -482,15 +512,18 @@ def bench_mysql(args: argparse.Namespace, exe: str, config: Path, ref: datetime,
     pt = find_pt_archiver()
     cutoff = ref - timedelta(days=RETENTION_DAYS)
     my_recreate_database(args)
-    rows = [my_measure(args, ref, "wellkept cleanup",
-                       lambda: run_wellkept(exe, config, WK_TASKS["mysql"])),
-            my_measure(args, ref, "pt-archiver",
-                       lambda: run_pt_archiver(pt, args, cutoff))]
+    methods: list[tuple[str, Callable[[], dict[str, Any]] | None]] = [
+        ("baseline (writer alone)", None),
+        ("wellkept cleanup", lambda: run_wellkept(exe, config, WK_TASKS["mysql"])),
+        ("pt-archiver", lambda: run_pt_archiver(pt, args, cutoff)),
+    ]
+    rows = [measure(args, ref, "mysql", name, method, seed)
+            for seed, (name, method) in enumerate(methods, 11)]
     with my_connect(args) as conn, conn.cursor() as cur:
         cur.execute("SELECT version(), @@innodb_buffer_pool_size, "
                     "@@innodb_flush_log_at_trx_commit")
         version, pool, flush = cur.fetchone()
-    ratio = rows[0]["rows_per_second"] / rows[1]["rows_per_second"]
+    ratio = rows[1]["rows_per_second"] / rows[2]["rows_per_second"]
     return {"rows": args.mysql_rows, "expired": args.mysql_rows - args.mysql_rows // 2,
             "server": {"version": version, "innodb_buffer_pool_size": int(pool),
                        "innodb_flush_log_at_trx_commit": int(flush)},
@@ -518,17 +551,14 @@ def fmt(value: Any, spec: str = ",.0f", unit: str = "") -> str:
     return "-" if value is None else format(value, spec) + unit
 
 
-def print_postgres(pg: dict[str, Any]) -> None:
-    rows = pg["methods"]
+def print_methods(rows: list[dict[str, Any]], peer: dict[str, Any], peer_name: str) -> None:
+    """One line per method; the first row is the writer's baseline."""
     base = rows[0]["writer"]
-    single_rate = rows[2]["rows_per_second"]
-    print(f"\nPostgreSQL {pg['server']['version']}: {pg['rows']:,} rows, {pg['expired']:,} "
-          "expired; writer = single-row UPDATEs of fresh rows")
-    print(f"{'method':<24} {'deleted':>9} {'wall':>8} {'rows/s':>9} {'vs DEL':>7} "
+    print(f"{'method':<24} {'deleted':>9} {'wall':>8} {'rows/s':>9} {peer_name:>7} "
           f"{'longest':>8} {'batches':>7} {'w p50':>8} {'w p99':>8} {'p99 x':>6} {'w upd/s':>8}")
     for r in rows:
         w = r["writer"]
-        ratio = r["rows_per_second"] / single_rate if "rows_per_second" in r else None
+        ratio = r["rows_per_second"] / peer["rows_per_second"] if "rows_per_second" in r else None
         print(f"{r['method']:<24} {fmt(r.get('rows_deleted')):>9} {r['wall_seconds']:7.2f}s "
               f"{fmt(r.get('rows_per_second')):>9} {fmt(ratio, '.2f'):>7} "
               f"{fmt(r.get('longest_txn_seconds'), '.3f', 's'):>8} {fmt(r.get('batches')):>7} "
@@ -536,23 +566,22 @@ def print_postgres(pg: dict[str, Any]) -> None:
               f"{w['updates_per_second']:8,.0f}")
     wk = rows[1]
     print(f"wellkept: status {wk['status']}, {fmt(wk['batches'])} batches, sizes "
-          f"{wk['batch_sizes']}, run {wk['run_seconds']}s of {wk['wall_seconds']}s wall, "
+          f"{wk['batch_sizes']}, run {wk['run_seconds']}s of {wk['command_seconds']}s command, "
           f"peak RSS {wk['peak_rss_mb']} MB")
+    if wk["status"] != "completed" or wk["errors"]:
+        print(f"wellkept: {wk['message']} {wk['errors']}")
+
+
+def print_postgres(pg: dict[str, Any]) -> None:
+    print(f"\nPostgreSQL {pg['server']['version']}: {pg['rows']:,} rows, {pg['expired']:,} "
+          "expired; writer = single-row UPDATEs of random fresh rows")
+    print_methods(pg["methods"], pg["methods"][2], "vs DEL")
 
 
 def print_mysql(my: dict[str, Any]) -> None:
-    rows = my["methods"]
     print(f"\nMariaDB {my['server']['version']}: {my['rows']:,} rows, {my['expired']:,} expired; "
-          f"pt-archiver {my['pt_archiver']}")
-    print(f"{'method':<20} {'deleted':>9} {'wall':>8} {'rows/s':>9} {'vs pt':>6} {'longest':>8}")
-    for r in rows:
-        ratio = r["rows_per_second"] / rows[1]["rows_per_second"]
-        print(f"{r['method']:<20} {fmt(r['rows_deleted']):>9} {r['wall_seconds']:7.2f}s "
-              f"{fmt(r['rows_per_second']):>9} {ratio:6.2f} "
-              f"{fmt(r.get('longest_txn_seconds'), '.3f', 's'):>8}")
-    wk = rows[0]
-    print(f"wellkept: status {wk['status']}, {fmt(wk['batches'])} batches, sizes "
-          f"{wk['batch_sizes']}, peak RSS {wk['peak_rss_mb']} MB")
+          f"pt-archiver {my['pt_archiver']}; same writer")
+    print_methods(my["methods"], my["methods"][2], "vs pt")
 
 
 GOAL_TEXT = {
@@ -607,9 +636,9 @@ def main() -> None:
     ref = datetime.now(UTC).replace(microsecond=0)
     report: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(), "reference_time": ref.isoformat(),
-        "retention_days": RETENTION_DAYS,
+        "retention_days": RETENTION_DAYS, "source": source_state(),
         "machine": {"python": platform.python_version(), "wellkept": wellkept_version(exe),
-                    "psycopg": psycopg.__version__, "pymysql": pymysql.__version__,
+                    "psycopg": version("psycopg"), "pymysql": version("PyMySQL"),
                     "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average_at_start": os.getloadavg()},
     }

@@ -49,10 +49,10 @@ def test_unknown_key_inside_a_task_lists_the_kind_params_and_common_keys(
         write_config: WriteConfig) -> None:
     path = write_config(LOCAL + """tasks:
       purge-sessions: {kind: cleanup, target: local, table: s, date_column: d,
-                       retention: 30d, retention_days: 30}
+                       retention: 30d, retention_dayz: 30}
     """)
     text = config_error(path)
-    assert "tasks.purge-sessions.retention_days: unknown key; valid keys: " in text
+    assert "tasks.purge-sessions.retention_dayz: unknown key; valid keys: " in text
     keys = text.split("valid keys: ", 1)[1].split(", ")
     assert keys == sorted(keys)
     assert {"table", "date_column", "soft_delete_column", "retention", "mode", "batch_size",
@@ -423,3 +423,30 @@ def test_failed_run_json_never_shows_the_password(write_config: WriteConfig,
     (run,) = json.loads(proc.stdout)["results"]
     assert run["status"] == "failed"
     assert "wk:***@127.0.0.1" in run["message"]
+
+
+def test_cleanup_presets_and_seed_rule_aliases(write_config: WriteConfig) -> None:
+    path = write_config(LOCAL + """tasks:
+  s: {kind: cleanup, target: local, preset: django_sessions}
+  a: {kind: cleanup, target: local, preset: django_admin_log}
+  a-del: {kind: cleanup, target: local, preset: django_admin_log, mode: delete}
+  seed: {kind: cleanup, target: local, table: t, date_column: d, retention_days: 7,
+         cleanup_type: archive}
+""")
+    tasks = load_config(path).tasks
+    s, a, a_del, seed = (tasks[n].params for n in ("s", "a", "a-del", "seed"))
+    assert (s.table, s.date_column, s.mode) == ("django_session", "expire_date", "delete")
+    assert s.retention.days == 30
+    assert (a.table, a.mode, a.archive_to) == ("django_admin_log", "archive",
+                                               "django_admin_log_archive")
+    assert (a_del.mode, a_del.archive_to) == ("delete", None)
+    assert (seed.retention.days, seed.mode, seed.archive_to) == (7, "archive", "t_archive")
+    bad = write_config(LOCAL + "tasks:\n  b: {kind: cleanup, target: local, table: t, "
+                               "date_column: d, retention: 1d, retention_days: 2}\n")
+    with pytest.raises(ConfigError, match=r"tasks\.b: give retention or retention_days"):
+        load_config(bad)
+    files = write_config(LOCAL + "tasks:\n  f: {kind: cleanup, target: local, table: t, "
+                                 "date_column: d, retention: 1d, mode: archive, "
+                                 "archive_to: a.jsonl.gz}\n")
+    with pytest.raises(ConfigError, match="archiving to files is not supported yet"):
+        load_config(files)

@@ -40,7 +40,20 @@ class WhereCondition(TaskParams):
 ARCHIVE_FILE_SUFFIXES = (".jsonl.gz", ".csv.gz", ".parquet", ".jsonl", ".csv")
 
 
+#: seed 001's DATABASE_CLEANUP_RULES, as presets (`preset: NAME`; any key overrides them)
+PRESETS: dict[str, dict[str, Any]] = {
+    "django_sessions": {"table": "django_session", "date_column": "expire_date",
+                        "retention": "30d", "mode": "delete"},
+    "django_admin_log": {"table": "django_admin_log", "date_column": "action_time",
+                         "retention": "90d", "mode": "archive",
+                         "archive_to": "django_admin_log_archive"},
+}
+
+
 class CleanupParams(TaskParams):
+    preset: Literal["django_sessions", "django_admin_log"] | None = Field(None, description=(
+        "start from a preset rule (django_sessions: 30d delete; django_admin_log: 90d archive "
+        "to django_admin_log_archive); keys given next to it override it"))
     table: str = Field(description="the table to clean (checked against the catalog)")
     date_column: str | None = Field(None, description=(
         "rows whose value here is older than `retention` are deleted"))
@@ -66,6 +79,34 @@ class CleanupParams(TaskParams):
         "also pause this many times the last batch's duration (pt-archiver's --sleep-coef)"))
     max_runtime: Duration | None = Field(None, description=(
         "stop starting new batches after this long; the rest waits for the next run"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _presets_and_aliases(cls, data: Any) -> Any:
+        """Apply a preset, and accept seed 001's rule shape: `retention_days: 30` and
+        `cleanup_type: delete|archive`."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        preset = out.get("preset")
+        if isinstance(preset, str) and preset in PRESETS:
+            out = {**PRESETS[preset], **out}
+            if out.get("mode") == "delete" and "mode" in data and "archive_to" not in data:
+                out.pop("archive_to", None)  # the preset's archive table, not asked for
+        if "retention_days" in out:
+            if "retention" in data:
+                raise ValueError("give retention or retention_days, not both")
+            days = out.pop("retention_days")
+            if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
+                raise ValueError("retention_days must be a number of days")
+            out["retention"] = f"{days:g}d"
+        if "cleanup_type" in out:
+            if "mode" in data:
+                raise ValueError("give mode or cleanup_type, not both")
+            out["mode"] = out.pop("cleanup_type")
+            if out["mode"] == "archive" and not out.get("archive_to"):
+                out["archive_to"] = f"{out.get('table', 'table')}_archive"
+        return out
 
     @model_validator(mode="after")
     def _one_column(self) -> CleanupParams:
