@@ -494,3 +494,96 @@ def test_django_presets_and_the_seed_rule_shape(pg: Any, run: Any) -> None:
         == old_log
     assert pg.execute("SELECT count(*) FROM django_admin_log WHERE action_time < now() - "
                       "interval '90 days'").fetchone()[0] == 0
+
+
+def test_a_session_terminated_mid_batch_keeps_its_checkpoint_and_resumes(
+        pg: Any, run: Any) -> None:
+    pg.execute("CREATE TABLE ev (id bigint PRIMARY KEY, at timestamptz NOT NULL)")
+    pg.execute("INSERT INTO ev SELECT g, now() - interval '100 days' FROM "
+               "generate_series(1, 20000) g")
+    pg.execute("INSERT INTO ev SELECT g, now() FROM generate_series(20001, 20500) g")
+    # each batch takes 0.3 s inside its DELETE, so the session can be killed mid-batch
+    pg.execute("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
+               "$$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$")
+    pg.execute("CREATE TRIGGER slow AFTER DELETE ON ev FOR EACH STATEMENT EXECUTE FUNCTION slow()")
+    killed = threading.Event()
+
+    def killer() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            rows = pg.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'wellkept' AND "
+                "datname = current_database() AND state = 'active' AND query LIKE '%%DELETE%%'"
+                ).fetchall()
+            done = pg.execute("SELECT count(*) FROM ev").fetchone()[0]
+            if rows and done <= 20500 - 3000:  # a few batches are in
+                pg.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
+                killed.set()
+                return
+            time.sleep(0.02)
+
+    rule = {"kind": "cleanup", "table": "ev", "date_column": "at", "retention": "30d",
+            "batch_size": 1000, "target_batch_seconds": 0}
+    t = threading.Thread(target=killer)
+    t.start()
+    first = run(dict(rule))
+    t.join()
+    assert killed.is_set()
+    assert first.status is RunStatus.PARTIAL_FAILURE, first.message
+    assert "lost the connection" in first.message
+    deleted = first.metrics["rows_deleted"]
+    assert deleted >= 3000 and deleted % 1000 == 0  # whole batches only: the killed one rolled back
+    assert pg.execute("SELECT count(*) FROM ev").fetchone()[0] == 20500 - deleted
+    second = run(dict(rule))
+    assert second.status is RunStatus.COMPLETED, second.message
+    assert second.details["resumed_from"]["run_id"] and second.details["resumed_from"]["status"] \
+        == "partial_failure"
+    assert second.metrics["rows_deleted"] == 20000 - deleted
+    assert pg.execute("SELECT count(*), min(id) FROM ev").fetchone() == (500, 20001)
+
+
+def test_kill_9_mid_archive_cleanup_of_500k_rows_resumes_exactly(
+        pg: Any, postgres_db: str, write_config: Callable[..., Path]) -> None:
+    import signal
+    import subprocess
+
+    from tests.helpers import wellkept_bin
+
+    pg.execute("CREATE TABLE big (id bigint PRIMARY KEY, at timestamptz NOT NULL, v text)")
+    pg.execute("INSERT INTO big SELECT g, now() - CASE WHEN g % 10 = 0 THEN interval '1 day' "
+               "ELSE interval '100 days' END, md5(g::text) FROM generate_series(1, 500000) g")
+    expired = pg.execute("SELECT count(*) FROM big WHERE at < now() - interval '30 days'"
+                         ).fetchone()[0]
+    cfg = write_config(f"""
+        targets:
+          db: {{url: "{postgres_db}"}}
+        tasks:
+          purge: {{kind: cleanup, target: db, table: big, date_column: at, retention: 30d,
+                  mode: archive, archive_to: big_archive, batch_size: 2000,
+                  target_batch_seconds: 0, sleep: 20ms}}
+        """)
+    proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: pg.execute("SELECT count(*) FROM pg_stat_activity WHERE "
+                                       "application_name = 'wellkept' AND datname = "
+                                       "current_database()").fetchone()[0] > 0, 20)
+    time.sleep(2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    moved = pg.execute("SELECT count(*) FROM big_archive").fetchone()[0]
+    assert 0 < moved < expired, moved
+    # every archived row is gone from the source, every deleted row is in the archive
+    assert pg.execute("SELECT count(*) FROM big WHERE id IN (SELECT id FROM big_archive)"
+                      ).fetchone()[0] == 0
+    assert pg.execute("SELECT count(*) FROM big").fetchone()[0] == 500000 - moved
+
+    cfg.write_text(cfg.read_text().replace("sleep: 20ms", "sleep: 0s"))
+    rerun = run_cli("-c", str(cfg), "run", "purge", "-o", "json", timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    record = json.loads(rerun.stdout)["results"][0]
+    assert record["details"]["resumed_from"]["status"] == "running"  # the killed run
+    assert record["metrics"]["rows_archived"] == expired - moved
+    archive = pg.execute("SELECT count(*), count(DISTINCT id) FROM big_archive").fetchone()
+    assert archive == (expired, expired)  # no duplicates, no gaps
+    assert pg.execute("SELECT count(*), bool_and(at > now() - interval '30 days') FROM big"
+                      ).fetchone() == (500000 - expired, True)
