@@ -63,15 +63,32 @@ def _progress_reporter(enabled: bool) -> ProgressCallback | None:
     """A callback that shows the current step on a terminal (stderr), or None."""
     if not enabled or not sys.stderr.isatty():
         return None
-    from rich.status import Status
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    status = Status("starting…", console=err_console())
-    status.start()
-    _live["status"] = status
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                        TaskProgressColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                        TimeRemainingColumn(), console=err_console(), transient=True)
+    progress.start()
+    _live["status"] = progress
+    task = progress.add_task("starting…", total=100)
+    last = {"percent": 0.0}
 
     def report(step: str, percent: float | None, description: str) -> None:
-        pct = f"{percent:5.1f}% " if percent is not None else ""
-        status.update(f"{pct}{step}: {description}")
+        from rich.markup import escape
+
+        if percent is not None and percent < last["percent"]:
+            progress.reset(task)  # the next run of the batch started
+        last["percent"] = percent or 0.0
+        progress.update(task, completed=percent or 0.0,
+                        description=escape(f"{step}: {description}"))
 
     return report
 

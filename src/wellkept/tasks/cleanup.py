@@ -243,7 +243,9 @@ class Cleanup(Task):
             ctx.checkpoint("batch", min(percent, 100.0),
                            {"last_key": _plain(last), "rows_deleted": deleted,
                             "rows_archived": archived, "batches": batches})
-            ctx.progress(percent, "deleting", f"{deleted} of {matched} rows")
+            rate = deleted / max(time.monotonic() - started, 1e-6)
+            ctx.progress(percent, "deleting", f"{deleted:,} of {matched:,} rows, "
+                                              f"{rate:,.0f} rows/s")
             pause = p.sleep.total_seconds() + p.sleep_coefficient * took
             if pause > 0 and not ctx.cancelled:
                 t0 = time.monotonic()
