@@ -44,6 +44,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,11 @@ GOAL_VS_PT_ARCHIVER = 1.5     # wellkept rows/s >= 1.5x pt-archiver's
 GOAL_RSS_MB = 150.0
 WK_TASKS = {"postgresql": "bench-cleanup-pg", "mysql": "bench-cleanup-mysql"}
 LABELS = {"postgresql": "PostgreSQL", "mysql": "MariaDB"}
+# how rounds are summarized: medians, except the worst case where a goal is a ceiling
+MEDIAN_KEYS = ("wall_seconds", "rows_per_second", "rows_deleted", "batches", "command_seconds",
+               "run_seconds", "build_seconds", "wal_bytes")
+MAX_KEYS = ("longest_txn_seconds", "peak_rss_mb")
+WRITER_KEYS = ("updates_per_second", "p50_ms", "p99_ms", "p999_ms")
 
 # odd ids: 31 days + id seconds old (expired); even ids: under 22 days old (fresh)
 PG_BUILD = [
@@ -474,23 +480,59 @@ def run_pt_archiver(exe: str, args: argparse.Namespace, cutoff: datetime) -> dic
 # --- the two benchmarks --------------------------------------------------------------------------
 
 
+def run_rounds(args: argparse.Namespace, ref: datetime, engine: str,
+               methods: list[tuple[str, Callable[[], dict[str, Any]] | None]],
+               ) -> list[dict[str, Any]]:
+    """--runs rounds of every method in turn (each on a rebuilt table), then one summary per
+    method: medians, and the worst longest transaction and peak RSS of all rounds."""
+    rounds: list[list[dict[str, Any]]] = []
+    for n in range(args.runs):
+        print(f"--- {LABELS[engine]} round {n + 1} of {args.runs}", flush=True)
+        rounds.append([measure(args, ref, engine, name, method, 100 * n + seed)
+                       for seed, (name, method) in enumerate(methods, 1)])
+    return [summarize([r[i] for r in rounds]) for i in range(len(methods))]
+
+
+def median_of(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    first = runs[0]
+    row: dict[str, Any] = {"method": first["method"], "runs": len(runs)}
+    for key in MEDIAN_KEYS:
+        if key in first:
+            row[key] = median_of([r.get(key) for r in runs])
+    for key in MAX_KEYS:
+        if key in first:
+            row[key] = max((r[key] for r in runs if r.get(key) is not None), default=None)
+    writers = [r["writer"] for r in runs]
+    row["writer"] = {k: median_of([w[k] for w in writers]) for k in WRITER_KEYS}
+    row["writer"]["max_ms"] = max(w["max_ms"] or 0 for w in writers)
+    row["writer"]["failed"] = sum(w["failed"] for w in writers)
+    if "status" in first:
+        row["statuses"] = [r["status"] for r in runs]
+        row["errors"] = [e for r in runs for e in r.get("errors") or []]
+    row["each_run"] = runs
+    return row
+
+
 def bench_postgres(args: argparse.Namespace, exe: str, config: Path, ref: datetime,
                    ) -> dict[str, Any]:
     cutoff = ref - timedelta(days=RETENTION_DAYS)
     pg_recreate_database(args)
-    methods: list[tuple[str, Callable[[], dict[str, Any]] | None]] = [
+    rows = run_rounds(args, ref, "postgresql", [
         ("baseline (writer alone)", None),
         ("wellkept cleanup", lambda: run_wellkept(exe, config, WK_TASKS["postgresql"])),
         ("single DELETE", lambda: pg_single_delete(args, cutoff)),
         (f"ctid batches of {args.ctid_batch}", lambda: pg_ctid_batches(args, cutoff)),
-    ]
-    rows = [measure(args, ref, "postgresql", name, method, seed)
-            for seed, (name, method) in enumerate(methods, 1)]
+    ])
     with pg_connect(args) as conn:
         row = conn.execute("SELECT current_setting('server_version'), "
                            "current_setting('shared_buffers'), current_setting('autovacuum'), "
                            "current_setting('synchronous_commit'), "
-                           f"pg_total_relation_size('{TABLE}')").fetchone()
+                           "current_setting('max_wal_size')").fetchone()
     assert row is not None
     baseline, wk, single = rows[0], rows[1], rows[2]
     goals = {
@@ -503,8 +545,8 @@ def bench_postgres(args: argparse.Namespace, exe: str, config: Path, ref: dateti
     }
     return {"rows": args.rows, "expired": args.rows - args.rows // 2,
             "server": {"version": row[0], "shared_buffers": row[1], "autovacuum": row[2],
-                       "synchronous_commit": row[3]},
-            "table_bytes_after": row[4], "methods": rows, "goals": goals}
+                       "synchronous_commit": row[3], "max_wal_size": row[4]},
+            "methods": rows, "goals": goals}
 
 
 def bench_mysql(args: argparse.Namespace, exe: str, config: Path, ref: datetime,
@@ -512,21 +554,19 @@ def bench_mysql(args: argparse.Namespace, exe: str, config: Path, ref: datetime,
     pt = find_pt_archiver()
     cutoff = ref - timedelta(days=RETENTION_DAYS)
     my_recreate_database(args)
-    methods: list[tuple[str, Callable[[], dict[str, Any]] | None]] = [
+    rows = run_rounds(args, ref, "mysql", [
         ("baseline (writer alone)", None),
         ("wellkept cleanup", lambda: run_wellkept(exe, config, WK_TASKS["mysql"])),
         ("pt-archiver", lambda: run_pt_archiver(pt, args, cutoff)),
-    ]
-    rows = [measure(args, ref, "mysql", name, method, seed)
-            for seed, (name, method) in enumerate(methods, 11)]
+    ])
     with my_connect(args) as conn, conn.cursor() as cur:
         cur.execute("SELECT version(), @@innodb_buffer_pool_size, "
-                    "@@innodb_flush_log_at_trx_commit")
-        version, pool, flush = cur.fetchone()
+                    "@@innodb_flush_log_at_trx_commit, @@tx_isolation")
+        server_version, pool, flush, isolation = cur.fetchone()
     ratio = rows[1]["rows_per_second"] / rows[2]["rows_per_second"]
     return {"rows": args.mysql_rows, "expired": args.mysql_rows - args.mysql_rows // 2,
-            "server": {"version": version, "innodb_buffer_pool_size": int(pool),
-                       "innodb_flush_log_at_trx_commit": int(flush)},
+            "server": {"version": server_version, "innodb_buffer_pool_size": int(pool),
+                       "innodb_flush_log_at_trx_commit": int(flush), "isolation": isolation},
             "pt_archiver": pt_archiver_version(pt), "methods": rows,
             "goals": {"throughput_vs_pt_archiver": goal(ratio, GOAL_VS_PT_ARCHIVER,
                                                         higher=True)}}
@@ -610,6 +650,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mysql-rows", type=int, default=2_000_000, help="MariaDB table rows")
     parser.add_argument("--baseline-seconds", type=float, default=10.0,
                         help="how long the writer runs alone for the baseline")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="rounds of every method (medians; worst longest txn and RSS)")
     parser.add_argument("--ctid-batch", type=int, default=5000, help="rows per ctid batch")
     parser.add_argument("--pt-limit", type=int, default=1000, help="pt-archiver --limit")
     parser.add_argument("--skip-postgres", action="store_true")

@@ -65,6 +65,11 @@ class Connector(ABC):
     def ping(self) -> Ping:
         """Connect (if needed) and answer a trivial query; raise ConnectionFailed/Unavailable."""
 
+    def replication_lag(self) -> float | None:
+        """The worst replication lag in seconds this target can see, or None (no replicas,
+        or an engine that cannot tell)."""
+        return None
+
     def write_blocker(self) -> str | None:
         """Why this target cannot take changes now (a replica in recovery), or None."""
         return None

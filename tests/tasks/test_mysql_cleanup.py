@@ -140,3 +140,10 @@ def test_archive_mode_copies_exactly_the_deleted_rows(my: Any, run: Any) -> None
     assert done.metrics["rows_deleted"] == done.metrics["rows_archived"] == len(expected)
     assert set(q(my, "SELECT id, body, created_at FROM events_archive")) == expected
     assert q(my, "SELECT count(*) FROM events")[0][0] == 102
+
+
+def test_no_replicas_means_no_pause(my: Any, run: Any) -> None:
+    fill(my, old=100, fresh=5)
+    done = run({**RULE, "max_replica_lag": "1s"})
+    assert done.status is RunStatus.COMPLETED, done.message
+    assert done.details["timings_seconds"]["replica_wait"] < 1

@@ -587,3 +587,13 @@ def test_kill_9_mid_archive_cleanup_of_500k_rows_resumes_exactly(
     assert archive == (expired, expired)  # no duplicates, no gaps
     assert pg.execute("SELECT count(*), bool_and(at > now() - interval '30 days') FROM big"
                       ).fetchone() == (500000 - expired, True)
+
+
+def test_no_replicas_means_no_pause_on_postgres(pg: Any, run: Any) -> None:
+    bloated_table(pg, "t", rows=100)
+    pg.execute("ALTER TABLE t ADD COLUMN at timestamptz NOT NULL DEFAULT now() - interval '9d'")
+    record = run({"kind": "cleanup", "table": "t", "date_column": "at", "retention": "1d",
+                  "max_replica_lag": "1s"})
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert record.metrics["rows_deleted"] == 50
+    assert record.details["timings_seconds"]["replica_wait"] < 1

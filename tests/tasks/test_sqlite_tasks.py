@@ -644,3 +644,24 @@ def test_archive_into_an_incompatible_table_is_refused(tmp_path: Path) -> None:
     r = run_task(tmp_path, {**cleanup(), "mode": "archive", "archive_to": "narrow"})
     assert r.status == "failed" and "lacks column" in r.message
     assert one(db, "SELECT count(*) FROM events") == 55
+
+
+def test_cleanup_pauses_while_replicas_lag(tmp_path: Path) -> None:
+    from tests.tasks import lagging
+    from wellkept.registry import Registry
+
+    db = make_app_db(tmp_path / "app.sqlite3", old=300, fresh=10)
+    cfg = tmp_path / "wellkept.yml"
+    cfg.write_text(yaml.safe_dump({
+        "targets": {"app": {"url": "lagsqlite:///app.sqlite3"}},
+        "tasks": {"t": {**cleanup(batch_size=100), "target": "app", "max_replica_lag": "5s"}}}))
+    registry = Registry.default()
+    registry.connectors["lagsqlite"] = "tests.tasks.lagging:LaggingSQLite"
+    lagging.SCRIPT[:] = [30.0, 12.0, 2.0]  # lagging twice, then caught up; later: unknown
+    engine = Engine(load_config(cfg, registry=registry), registry=registry)
+    r = engine.run(engine.resolve(["t"])).results[0]
+    assert r.status == "completed", r.message
+    assert r.metrics["rows_deleted"] == 300
+    assert lagging.CALLS[:3] == [30.0, 12.0, 2.0]
+    assert r.details["timings_seconds"]["replica_wait"] >= 1.9  # two 1 s pauses
+    assert one(db, "SELECT count(*) FROM events") == 10

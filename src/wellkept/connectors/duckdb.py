@@ -30,7 +30,8 @@ class DuckDBConnector(Connector):
     def resolve_url(cls, url: str, base_dir: Path) -> str:
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and not Path(path).is_absolute():
-            return f"duckdb:///{(base_dir / path).resolve()}"
+            scheme = url.split(":", 1)[0]  # keep it: a plugin may subclass us
+            return f"{scheme}:///{(base_dir / path).resolve()}"
         return url
 
     @property

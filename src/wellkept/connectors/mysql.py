@@ -79,6 +79,21 @@ class MySQLConnector(Connector):
         except pymysql.MySQLError as exc:
             raise TaskFailed(f"{prefix}{redact(str(exc))}") from None
 
+    def replication_lag(self) -> float | None:
+        """Seconds_Behind_Master of this server's replication channels (when the target is
+        itself a replica); None when it replicates from nothing."""
+        with self.errors("replication lag"), self.conn.cursor() as cur:
+            try:
+                cur.execute("SHOW ALL SLAVES STATUS")  # MariaDB: every channel
+            except Exception:
+                cur.execute("SHOW REPLICA STATUS")  # MySQL 8
+            names = [d[0] for d in cur.description or ()]
+            lags = [row[names.index(col)] for row in cur.fetchall()
+                    for col in ("Seconds_Behind_Master", "Seconds_Behind_Source")
+                    if col in names]
+        values = [float(v) for v in lags if v is not None]
+        return max(values) if values else None
+
     def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate:
         from wellkept.connectors import mysql_purge
 

@@ -141,6 +141,14 @@ class PostgresConnector(Connector):
                     "true), where VACUUM, ANALYZE and writes are not allowed")
         return None
 
+    def replication_lag(self) -> float | None:
+        """The replay lag of the slowest streaming replica (pg_stat_replication)."""
+        with self.errors("replication lag"):
+            row = self.conn.execute(
+                "SELECT max(extract(epoch FROM coalesce(replay_lag, write_lag, flush_lag))) "
+                "FROM pg_stat_replication").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def interrupt(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):

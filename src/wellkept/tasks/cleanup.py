@@ -77,6 +77,9 @@ class CleanupParams(TaskParams):
         "pause between batches, with no transaction open"))
     sleep_coefficient: float = Field(0.0, ge=0, le=100, description=(
         "also pause this many times the last batch's duration (pt-archiver's --sleep-coef)"))
+    max_replica_lag: Duration | None = Field(None, description=(
+        "pause before each batch while replication lags more than this (PostgreSQL: "
+        "pg_stat_replication; MySQL/MariaDB: the target's replica status)"))
     max_runtime: Duration | None = Field(None, description=(
         "stop starting new batches after this long; the rest waits for the next run"))
 
@@ -217,6 +220,12 @@ class Cleanup(Task):
             if p.max_runtime and time.monotonic() - started >= p.max_runtime.total_seconds():
                 stopped_by = "max_runtime"
                 break
+            if p.max_replica_lag is not None:
+                waited = wait_for_replicas(ctx, p.max_replica_lag.total_seconds())
+                timings["replica_wait"] = timings.get("replica_wait", 0.0) + waited
+                if ctx.cancelled:
+                    stopped_by = "cancelled"
+                    break
             try:
                 batch = connector.purge_batch(rule, last, size)
             except (ConnectorError, TaskError) as exc:
@@ -282,6 +291,20 @@ class Cleanup(Task):
 
 
 MIN_BATCH, MAX_BATCH = 10, 1_000_000
+LAG_CHECK_SECONDS = 1.0
+
+
+def wait_for_replicas(ctx: RunContext, max_lag: float) -> float:
+    """Pause (with no transaction open) while the replicas lag more than ``max_lag``;
+    return the seconds spent waiting. Unknown lag (no replicas) does not hold the run."""
+    started = time.monotonic()
+    while not ctx.cancelled:
+        lag = ctx.connector.replication_lag()
+        if lag is None or lag <= max_lag:
+            break
+        ctx.progress(None, "waiting for replicas", f"lag {lag:.1f}s > {max_lag:g}s")
+        ctx.cancelled_wait(LAG_CHECK_SECONDS)
+    return time.monotonic() - started
 
 
 def next_batch_size(size: int, took: float, target: float) -> int:
