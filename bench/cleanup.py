@@ -592,10 +592,12 @@ def fmt(value: Any, spec: str = ",.0f", unit: str = "") -> str:
 
 
 def print_methods(rows: list[dict[str, Any]], peer: dict[str, Any], peer_name: str) -> None:
-    """One line per method; the first row is the writer's baseline."""
+    """One line per method (medians of the rounds; longest: the worst round); the first row is
+    the writer's baseline. Then each wellkept run."""
     base = rows[0]["writer"]
     print(f"{'method':<24} {'deleted':>9} {'wall':>8} {'rows/s':>9} {peer_name:>7} "
-          f"{'longest':>8} {'batches':>7} {'w p50':>8} {'w p99':>8} {'p99 x':>6} {'w upd/s':>8}")
+          f"{'longest':>8} {'batches':>7} {'w p50':>8} {'w p99':>8} {'p99 x':>6} "
+          f"{'w max':>9} {'w upd/s':>8}")
     for r in rows:
         w = r["writer"]
         ratio = r["rows_per_second"] / peer["rows_per_second"] if "rows_per_second" in r else None
@@ -603,13 +605,14 @@ def print_methods(rows: list[dict[str, Any]], peer: dict[str, Any], peer_name: s
               f"{fmt(r.get('rows_per_second')):>9} {fmt(ratio, '.2f'):>7} "
               f"{fmt(r.get('longest_txn_seconds'), '.3f', 's'):>8} {fmt(r.get('batches')):>7} "
               f"{w['p50_ms']:6.2f}ms {w['p99_ms']:6.2f}ms {w['p99_ms'] / base['p99_ms']:6.2f} "
-              f"{w['updates_per_second']:8,.0f}")
-    wk = rows[1]
-    print(f"wellkept: status {wk['status']}, {fmt(wk['batches'])} batches, sizes "
-          f"{wk['batch_sizes']}, run {wk['run_seconds']}s of {wk['command_seconds']}s command, "
-          f"peak RSS {wk['peak_rss_mb']} MB")
-    if wk["status"] != "completed" or wk["errors"]:
-        print(f"wellkept: {wk['message']} {wk['errors']}")
+              f"{w['max_ms']:7.1f}ms {w['updates_per_second']:8,.0f}")
+    for n, wk in enumerate(rows[1]["each_run"], 1):
+        print(f"  wellkept run {n}: {wk['status']}, {wk['command_seconds']}s "
+              f"(task {wk['run_seconds']}s), {fmt(wk['batches'])} batches, longest "
+              f"{wk['longest_txn_seconds']}s, sizes {wk['batch_sizes']}, "
+              f"peak RSS {wk['peak_rss_mb']} MB")
+        if wk["status"] != "completed" or wk["errors"]:
+            print(f"    {wk['message']} {wk['errors']}")
 
 
 def print_postgres(pg: dict[str, Any]) -> None:

@@ -155,13 +155,21 @@ class StatsProvider(Protocol):
     def collect_stats(self, params: Any) -> StatsReport: ...
 
 
+#: receives a batch's rows (and its first and last key) inside the batch's transaction, before
+#: the DELETE; it must make them durable before it returns (raising rolls the batch back)
+RowSink = Callable[[list[dict[str, Any]], Any, Any], None]
+
+
 @runtime_checkable
 class Purgeable(Protocol):
     """Can delete old rows in short keyset batches."""
 
     def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate: ...
 
-    def purge_batch(self, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch: ...
+    def purge_batch(self, rule: PurgeRule, after: Any, limit: int,
+                    sink: RowSink | None = None) -> PurgeBatch: ...
+
+    def key_exists(self, rule: PurgeRule, key: Any) -> bool: ...
 
 
 @runtime_checkable

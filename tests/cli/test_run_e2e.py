@@ -210,3 +210,32 @@ def test_a_killed_cleanup_resumes_from_its_checkpoint(write_config: Callable[...
     # a completed run is not resumed again
     third = json.loads(run_cli("-c", str(cfg), "run", "purge-events", "-o", "json").stdout)
     assert "resumed_from" not in third["results"][0]["details"]
+
+
+def test_kill_9_mid_file_archive_leaves_no_duplicate_and_no_gap(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    import gzip
+
+    db = make_app_db(tmp_path / "app.sqlite3", old=60000, fresh=100, padding=20)
+    cfg = write_config(CONFIG.replace("""    batch_size: 500
+    target_batch_seconds: 0""", """    batch_size: 500
+    target_batch_seconds: 0
+    sleep: 10ms
+    mode: archive
+    archive_to: "archive/{table}-{date}.jsonl.gz\""""))
+    for attempt in range(3):  # kill it several times, at different points
+        proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge-events"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0 + attempt * 0.37)
+        proc.kill()
+        proc.wait()
+    final = run_cli("-c", str(cfg), "run", "purge-events", "-o", "json", timeout=300)
+    assert final.returncode == 0, final.stderr
+    history = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
+    assert any("resumed_from" in h["details"] for h in history)  # at least one resumed
+    (archive,) = (tmp_path / "archive").glob("*.jsonl.gz")
+    with gzip.open(archive, "rt") as fh:
+        ids = [json.loads(line)["id"] for line in fh]
+    assert len(ids) == len(set(ids)) == 60000  # no duplicate, no gap
+    assert counts(db) == {"fresh": 100}
+    assert sorted(ids) == list(range(1, 60001))

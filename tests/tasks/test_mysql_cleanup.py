@@ -147,3 +147,19 @@ def test_no_replicas_means_no_pause(my: Any, run: Any) -> None:
     done = run({**RULE, "max_replica_lag": "1s"})
     assert done.status is RunStatus.COMPLETED, done.message
     assert done.details["timings_seconds"]["replica_wait"] < 1
+
+
+def test_archive_to_a_csv_file(my: Any, run: Any, tmp_path: Path) -> None:
+    import csv
+    import gzip
+
+    fill(my, old=700, fresh=20)
+    done = run({**RULE, "mode": "archive", "archive_to": str(tmp_path / "ev-{date}.csv.gz"),
+                "batch_size": 300})
+    assert done.status is RunStatus.COMPLETED, done.message
+    (path,) = tmp_path.glob("ev-*.csv.gz")
+    with gzip.open(path, "rt") as fh:
+        got = list(csv.DictReader(fh))
+    assert len(got) == 700 and {r["body"] for r in got} == {"old"}
+    assert len({r["id"] for r in got}) == 700
+    assert q(my, "SELECT count(*) FROM events")[0][0] == 20

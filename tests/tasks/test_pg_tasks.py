@@ -597,3 +597,24 @@ def test_no_replicas_means_no_pause_on_postgres(pg: Any, run: Any) -> None:
     assert record.status is RunStatus.COMPLETED, record.message
     assert record.metrics["rows_deleted"] == 50
     assert record.details["timings_seconds"]["replica_wait"] < 1
+
+
+def test_cleanup_archives_to_a_file_before_deleting(pg: Any, run: Any, tmp_path: Path) -> None:
+    import gzip
+
+    pg.execute("CREATE TABLE audit (id bigint PRIMARY KEY, at timestamptz NOT NULL, "
+               "payload jsonb, amount numeric(10,2))")
+    pg.execute("INSERT INTO audit SELECT g, now() - (g % 100) * interval '1 day', "
+               "jsonb_build_object('n', g), g / 3.0 FROM generate_series(1, 3000) g")
+    expected = {r[0] for r in pg.execute("SELECT id FROM audit WHERE at < now() - "
+                                         "interval '50 days'").fetchall()}
+    record = run({"kind": "cleanup", "table": "audit", "date_column": "at", "retention": "50d",
+                  "mode": "archive", "archive_to": str(tmp_path / "{table}.jsonl.gz"),
+                  "batch_size": 400})
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert record.metrics["rows_archived"] == record.metrics["rows_deleted"] == len(expected)
+    with gzip.open(tmp_path / "audit.jsonl.gz", "rt") as fh:
+        lines = [json.loads(line) for line in fh]
+    assert {r["id"] for r in lines} == expected and len(lines) == len(expected)
+    assert isinstance(lines[0]["payload"], dict) and isinstance(lines[0]["amount"], str)
+    assert pg.execute("SELECT count(*) FROM audit").fetchone()[0] == 3000 - len(expected)

@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from wellkept.connector import Connector, Ping, PurgeBatch, PurgeEstimate, PurgeRule
+from wellkept.connector import (
+    Connector,
+    Ping,
+    PurgeBatch,
+    PurgeEstimate,
+    PurgeRule,
+    RowSink,
+)
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.redact import redact
@@ -100,11 +107,18 @@ class MySQLConnector(Connector):
         with self.errors(rule.table):
             return mysql_purge.estimate(self.conn, rule)
 
-    def purge_batch(self, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
+    def purge_batch(self, rule: PurgeRule, after: Any, limit: int,
+                    sink: RowSink | None = None) -> PurgeBatch:
         from wellkept.connectors import mysql_purge
 
         with self.errors(rule.table):
-            return mysql_purge.batch(self.conn, rule, after, limit)
+            return mysql_purge.batch(self.conn, rule, after, limit, sink)
+
+    def key_exists(self, rule: PurgeRule, key: Any) -> bool:
+        from wellkept.connectors import mysql_purge
+
+        with self.errors(rule.table):
+            return mysql_purge.key_exists(self.conn, rule, key)
 
     def close(self) -> None:
         if self._conn is not None:

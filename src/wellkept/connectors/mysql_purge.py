@@ -13,7 +13,13 @@ import time
 from datetime import UTC
 from typing import Any
 
-from wellkept.connector import PurgeBatch, PurgeEstimate, PurgeRule, render_conditions
+from wellkept.connector import (
+    PurgeBatch,
+    PurgeEstimate,
+    PurgeRule,
+    RowSink,
+    render_conditions,
+)
 from wellkept.errors import TaskFailed
 
 TIME_TYPES = ("date", "datetime", "timestamp")
@@ -122,7 +128,55 @@ def _ensure_archive(cur: Any, archive: str, table: str, columns: list[str]) -> N
                          + ", ".join(missing))
 
 
-def batch(conn: Any, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
+def key_exists(conn: Any, rule: PurgeRule, key: Any) -> bool:
+    table, _, key_q, *_ = _plan(conn, rule)
+    return _one(conn, f"SELECT 1 FROM {table} WHERE {key_q} = %s", (key,)) is not None
+
+
+def _batch_to_sink(conn: Any, rule: PurgeRule, after: Any, limit: int,
+                   sink: RowSink) -> PurgeBatch:
+    """Lock the batch's rows, hand them to the sink (which makes them durable), then delete
+    exactly those keys, all in one transaction."""
+    table, column, key, _, extra, extra_args, _ = _plan(conn, rule)
+    after_sql = "" if after is None else f"{key} > %s AND "
+    cutoff = _cutoff(rule)
+    args = (cutoff, *extra_args, limit) if after is None else (after, cutoff, *extra_args, limit)
+    t0 = time.perf_counter()
+    conn.begin()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {key}, {table}.* FROM {table} WHERE {after_sql}{column} < %s"
+                        f"{extra} ORDER BY {key} LIMIT %s FOR UPDATE", args)
+            fetched = cur.fetchall()
+            t1 = time.perf_counter()
+            if not fetched:
+                conn.commit()
+                return PurgeBatch(0, None, {"select": t1 - t0})
+            names = [d[0] for d in cur.description][1:]
+            keys = [r[0] for r in fetched]
+            sink([dict(zip(names, r[1:], strict=True)) for r in fetched], keys[0], keys[-1])
+            t2 = time.perf_counter()
+            cur.execute(f"DELETE FROM {table} WHERE {key} IN "
+                        f"({', '.join(['%s'] * len(keys))})", keys)
+            deleted = cur.rowcount
+            if deleted != len(keys):
+                raise TaskFailed(f"archived {len(keys)} rows but the delete removed {deleted}; "
+                                 "the batch was rolled back")
+        t3 = time.perf_counter()
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return PurgeBatch(deleted, keys[-1], {"select": t1 - t0, "archive": t2 - t1,
+                                          "delete": t3 - t2,
+                                          "commit": time.perf_counter() - t3},
+                      archived=deleted)
+
+
+def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
+          sink: RowSink | None = None) -> PurgeBatch:
+    if sink is not None:
+        return _batch_to_sink(conn, rule, after, limit, sink)
     table, column, key, _, extra, extra_args, columns = _plan(conn, rule)
     select_sql, delete_sql = _batch_sql(table, column, key, extra, first=after is None)
     cutoff = _cutoff(rule)

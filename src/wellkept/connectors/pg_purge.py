@@ -10,7 +10,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from wellkept.connector import PurgeBatch, PurgeEstimate, PurgeRule, render_conditions
+from wellkept.connector import (
+    PurgeBatch,
+    PurgeEstimate,
+    PurgeRule,
+    RowSink,
+    render_conditions,
+)
 from wellkept.connectors.pg_maintenance import resolve
 from wellkept.errors import TaskFailed
 
@@ -116,7 +122,53 @@ def _ensure_archive(conn: Any, archive: Any, table: Any, columns: list[str]) -> 
                          + ", ".join(missing))
 
 
-def batch(conn: Any, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
+def key_exists(conn: Any, rule: PurgeRule, key: Any) -> bool:
+    from psycopg import sql
+
+    table, _, key_ident, *_ = _plan(conn, rule)
+    return conn.execute(sql.SQL("SELECT 1 FROM {t} WHERE {k} = %s").format(
+        t=table, k=key_ident), (key,)).fetchone() is not None
+
+
+def _batch_to_sink(conn: Any, rule: PurgeRule, after: Any, limit: int,
+                   sink: RowSink) -> PurgeBatch:
+    """Lock the batch's rows, hand them to the sink (which makes them durable), then delete
+    exactly those keys, all in one transaction."""
+    from psycopg import sql
+
+    table, column, key, _, extra, extra_args, _, _ = _plan(conn, rule)
+    after_sql = sql.SQL("") if after is None else sql.SQL("{k} > %s AND ").format(k=key)
+    select = sql.SQL("SELECT {k}, * FROM {t} WHERE {a}{c} < %s{x} ORDER BY {k} LIMIT %s "
+                     "FOR UPDATE").format(k=key, t=table, a=after_sql, c=column, x=extra)
+    args = (rule.cutoff, *extra_args, limit) if after is None else \
+        (after, rule.cutoff, *extra_args, limit)
+    t0 = time.perf_counter()
+    with conn.transaction():
+        cur = conn.execute(select, args)
+        fetched = cur.fetchall()
+        t1 = time.perf_counter()
+        if not fetched:
+            return PurgeBatch(0, None, {"select": t1 - t0})
+        names = [d.name for d in cur.description][1:]
+        keys = [r[0] for r in fetched]
+        sink([dict(zip(names, r[1:], strict=True)) for r in fetched], keys[0], keys[-1])
+        t2 = time.perf_counter()
+        deleted = conn.execute(sql.SQL("DELETE FROM {t} WHERE {k} = ANY(%s)").format(
+            t=table, k=key), (keys,)).rowcount
+        if deleted != len(keys):
+            raise TaskFailed(f"archived {len(keys)} rows but the delete removed {deleted}; "
+                             "the batch was rolled back")
+        t3 = time.perf_counter()
+    return PurgeBatch(deleted, keys[-1], {"select": t1 - t0, "archive": t2 - t1,
+                                          "delete": t3 - t2,
+                                          "commit": time.perf_counter() - t3},
+                      archived=deleted)
+
+
+def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
+          sink: RowSink | None = None) -> PurgeBatch:
+    if sink is not None:
+        return _batch_to_sink(conn, rule, after, limit, sink)
     table, column, key, _, extra, extra_args, columns, info = _plan(conn, rule)
     archive = _archive_ident(rule, info) if rule.archive_table else None
     delete_sql = _batch_sql(table, column, key, extra, columns, archive, first=after is None)

@@ -29,6 +29,7 @@ from wellkept.connector import (
     PurgeBatch,
     PurgeEstimate,
     PurgeRule,
+    RowSink,
     StatsReport,
 )
 from wellkept.connectors._drivers import require
@@ -229,11 +230,18 @@ class PostgresConnector(Connector):
 
             return pg_purge.estimate(self.conn, rule)
 
-    def purge_batch(self, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
+    def purge_batch(self, rule: PurgeRule, after: Any, limit: int,
+                    sink: RowSink | None = None) -> PurgeBatch:
         with self.errors(rule.table):
             from wellkept.connectors import pg_purge
 
-            return pg_purge.batch(self.conn, rule, after, limit)
+            return pg_purge.batch(self.conn, rule, after, limit, sink)
+
+    def key_exists(self, rule: PurgeRule, key: Any) -> bool:
+        with self.errors(rule.table):
+            from wellkept.connectors import pg_purge
+
+            return pg_purge.key_exists(self.conn, rule, key)
 
     # --- advice ---------------------------------------------------------------------------------
 

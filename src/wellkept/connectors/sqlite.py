@@ -25,6 +25,7 @@ from wellkept.connector import (
     PurgeBatch,
     PurgeEstimate,
     PurgeRule,
+    RowSink,
     StatsReport,
     render_conditions,
 )
@@ -264,32 +265,49 @@ class SQLiteConnector(Connector):
                              statements=[sql, "BEGIN IMMEDIATE", *batch, "COMMIT"],
                              cutoff=cutoff)
 
-    def purge_batch(self, rule: PurgeRule, after: Any, limit: int) -> PurgeBatch:
+    def key_exists(self, rule: PurgeRule, key: Any) -> bool:
+        with self._errors():
+            plan = self._catalog().purge_plan(rule.table, rule.column)
+            return self.conn.execute(f"SELECT 1 FROM {plan.table} WHERE {plan.key} = ?",
+                                     (key,)).fetchone() is not None
+
+    def purge_batch(self, rule: PurgeRule, after: Any, limit: int,
+                    sink: RowSink | None = None) -> PurgeBatch:
         with self._errors():
             catalog = self._catalog()
             plan = catalog.purge_plan(rule.table, rule.column)
             extra, extra_args = render_conditions(rule, plan.columns, quote, "?")
             cutoff = plan.time_format.render(rule.cutoff)
             select_sql, delete_sql = plan.batch_sql(extra, first=after is None)
+            if sink is not None:  # the whole rows, for the archive file
+                select_sql = select_sql.replace(f"SELECT {plan.key} FROM",
+                                                f"SELECT {plan.key}, * FROM", 1)
             t0 = time.perf_counter()
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 args = (cutoff, *extra_args, limit) if after is None else \
                     (after, cutoff, *extra_args, limit)
-                keys = [r[0] for r in self.conn.execute(select_sql, args).fetchall()]
+                cur = self.conn.execute(select_sql, args)
+                fetched = cur.fetchall()
+                keys = [r[0] for r in fetched]
                 t1 = time.perf_counter()
                 if not keys:
                     self.conn.execute("COMMIT")
                     return PurgeBatch(0, None, {"select": t1 - t0})
                 span = (keys[0], keys[-1], cutoff, *extra_args)
                 archived = 0
-                if rule.archive_table:
+                if sink is not None:
+                    names = [d[0] for d in cur.description][1:]
+                    sink([dict(zip(names, r[1:], strict=True)) for r in fetched], keys[0],
+                         keys[-1])
+                    archived = len(fetched)
+                elif rule.archive_table:
                     catalog.ensure_archive(plan, rule.archive_table)
                     archived = self.conn.execute(plan.archive_sql(rule.archive_table, extra),
                                                  span).rowcount
                 t2 = time.perf_counter()
                 deleted = self.conn.execute(delete_sql, span).rowcount
-                if rule.archive_table and archived != deleted:
+                if (rule.archive_table or sink is not None) and archived != deleted:
                     raise TaskFailed(f"the archive got {archived} rows but the delete removed "
                                      f"{deleted}; the batch was rolled back")
                 t3 = time.perf_counter()
@@ -300,7 +318,7 @@ class SQLiteConnector(Connector):
                 raise
             t4 = time.perf_counter()
         timings = {"select": t1 - t0, "delete": t3 - t2, "commit": t4 - t3}
-        if rule.archive_table:
+        if rule.archive_table or sink is not None:
             timings["archive"] = t2 - t1
         return PurgeBatch(deleted, keys[-1], timings, archived=archived)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from wellkept.archive_file import ArchiveFile, file_format
 from wellkept.connector import Condition, Purgeable, PurgeRule
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
@@ -68,7 +70,8 @@ class CleanupParams(TaskParams):
         "delete the rows, or archive them (copy to `archive_to`, then delete, in one "
         "transaction)"))
     archive_to: str | None = Field(None, description=(
-        "archive mode: a table in the same database, created like the source when missing"))
+        "archive mode: a table in the same database (created like the source when missing), "
+        "or a file ending in .jsonl.gz or .csv.gz, with {date}, {time}, {table}, {target}"))
     batch_size: int = Field(5000, ge=1, le=1_000_000, description=(
         "rows in the first batch (transaction); later batches adapt to target_batch_seconds"))
     target_batch_seconds: float = Field(0.5, ge=0, le=60, description=(
@@ -119,9 +122,16 @@ class CleanupParams(TaskParams):
             raise ValueError("mode: archive needs archive_to (a table name)")
         if self.mode == "delete" and self.archive_to:
             raise ValueError("archive_to is only used with mode: archive")
-        if self.archive_to and self.archive_to.lower().endswith(ARCHIVE_FILE_SUFFIXES):
-            raise ValueError("archive_to: archiving to files is not supported yet; give a "
-                             "table in the same database")
+        if (self.archive_to and file_format(self.archive_to) is None
+                and self.archive_to.lower().endswith(ARCHIVE_FILE_SUFFIXES)):
+            raise ValueError("archive_to: archive files end in .jsonl.gz or .csv.gz "
+                             "(.parquet is not supported yet)")
+        if self.archive_to and file_format(self.archive_to):
+            try:
+                self.archive_to.format(date="d", time="t", table="x", target="y")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"archive_to: unknown token {exc}; use {{date}}, {{time}}, "
+                                 "{table} or {target}") from None
         if self.archive_to and self.archive_to.lower() == self.table.lower():
             raise ValueError("archive_to must differ from table")
         return self
@@ -178,7 +188,10 @@ class Cleanup(Task):
                          retention=p.retention,
                          conditions=tuple(Condition(c.column, c.op, c.value) for c in p.where),
                          unsafe_where=p.unsafe_where,
-                         archive_table=p.archive_to if p.mode == "archive" else None)
+                         archive_table=(p.archive_to if p.mode == "archive"
+                                        and not file_format(p.archive_to) else None))
+        archive_path = self._archive_path(ctx) if p.mode == "archive" and \
+            file_format(p.archive_to) else None
         estimate = ctx.connector.purge_estimate(rule)
         expected = -(-estimate.rows // p.batch_size)
         details: dict[str, Any] = {
@@ -186,19 +199,46 @@ class Cleanup(Task):
             "key": estimate.key, "oldest_match": _plain(estimate.oldest),
             "newest_match": _plain(estimate.newest), "expected_batches": expected,
             "batch_size": p.batch_size, "statements": estimate.statements}
+        if archive_path is not None:
+            details["archive_file"] = str(archive_path)
         age = format_duration(p.retention)
         if ctx.dry_run:
             return TaskResult(
-                message=(f"would {'archive to ' + p.archive_to + ' and ' if p.archive_to else ''}"
-                         f"delete {plural(estimate.rows, 'row')} older than {age} from "
+                message=(f"would {_archive_phrase(details, p)}delete "
+                         f"{plural(estimate.rows, 'row')} older than {age} from "
                          f"{p.table} in {plural(expected, 'batch')}" if estimate.rows else
                          f"nothing to delete: no rows in {p.table} older than {age}"),
                 metrics={"rows_matched": estimate.rows, "rows_deleted": 0, "rows_archived": 0,
                          "batches": 0}, details=details)
-        return self._purge(ctx, rule, estimate.rows, details, age)
+        return self._purge(ctx, rule, estimate.rows, details, age, archive_path)
+
+    def _archive_path(self, ctx: RunContext) -> Path:
+        p: Any = self.params
+        now = utcnow()
+        name = p.archive_to.format(date=now.strftime("%Y-%m-%d"), time=now.strftime("%H%M%S"),
+                                   table=p.table, target=ctx.target_name)
+        return ctx.resolve_path(name)
+
+    def _open_archive(self, ctx: RunContext, rule: PurgeRule, path: Path,
+                      details: dict[str, Any]) -> ArchiveFile:
+        """Reconcile the archive files a crash may have left ahead of the source: the one
+        the interrupted run wrote (its name may carry another date) and today's."""
+        connector: Any = ctx.connector
+
+        def committed(key: Any) -> bool:
+            return not connector.key_exists(rule, key)
+
+        previous = (ctx.resumed_from or {}).get("data", {}).get("archive_file")
+        dropped = 0
+        if previous and Path(previous) != path and Path(previous).exists():
+            dropped += ArchiveFile(Path(previous)).open(committed)
+        archive = ArchiveFile(path)
+        dropped += archive.open(committed)
+        details["archive_rows_dropped"] = dropped  # written, never deleted: taken back out
+        return archive
 
     def _purge(self, ctx: RunContext, rule: PurgeRule, matched: int, details: dict[str, Any],
-               age: str) -> TaskResult:
+               age: str, archive_path: Path | None) -> TaskResult:
         p: Any = self.params
         connector: Any = ctx.connector
         deleted = batches = archived = 0
@@ -212,6 +252,12 @@ class Cleanup(Task):
         longest = 0.0
         started = time.monotonic()
         stopped_by = None
+        sink = None
+        if archive_path is not None:
+            archive = self._open_archive(ctx, rule, archive_path, details)
+
+            def sink(rows: list[dict[str, Any]], first: Any, last_key: Any) -> None:
+                archive.append(rows, first, last_key)
         error: str | None = None
         while True:
             if ctx.cancelled:
@@ -227,7 +273,7 @@ class Cleanup(Task):
                     stopped_by = "cancelled"
                     break
             try:
-                batch = connector.purge_batch(rule, last, size)
+                batch = connector.purge_batch(rule, last, size, sink)
             except (ConnectorError, TaskError) as exc:
                 if ctx.cancelled:  # the statement was interrupted because time ran out
                     stopped_by = "cancelled"
@@ -249,9 +295,11 @@ class Cleanup(Task):
             sizes.append(size)
             size = next_batch_size(size, took, p.target_batch_seconds)
             percent = 100.0 * deleted / matched if matched else 100.0
-            ctx.checkpoint("batch", min(percent, 100.0),
-                           {"last_key": _plain(last), "rows_deleted": deleted,
-                            "rows_archived": archived, "batches": batches})
+            point = {"last_key": _plain(last), "rows_deleted": deleted,
+                     "rows_archived": archived, "batches": batches}
+            if archive_path is not None:
+                point["archive_file"] = str(archive_path)
+            ctx.checkpoint("batch", min(percent, 100.0), point)
             rate = deleted / max(time.monotonic() - started, 1e-6)
             ctx.progress(percent, "deleting", f"{deleted:,} of {matched:,} rows, "
                                               f"{rate:,.0f} rows/s")
@@ -271,7 +319,8 @@ class Cleanup(Task):
             details["stopped_by"] = stopped_by
         metrics: Metrics = {"rows_matched": matched, "rows_deleted": deleted,
                             "rows_archived": archived, "batches": batches}
-        verb = f"archived to {p.archive_to} and deleted" if p.mode == "archive" else "deleted"
+        target = details.get("archive_file", p.archive_to)
+        verb = f"archived to {target} and deleted" if p.mode == "archive" else "deleted"
         message = (f"{verb} {plural(deleted, 'row')} older than {age} from {p.table} in "
                    f"{plural(batches, 'batch')}" if deleted else
                    f"nothing to delete: no rows in {p.table} older than {age}")
@@ -314,6 +363,12 @@ def next_batch_size(size: int, took: float, target: float) -> int:
         return size
     factor = min(2.0, max(0.5, target / took))
     return max(MIN_BATCH, min(MAX_BATCH, int(size * factor)))
+
+
+def _archive_phrase(details: dict[str, Any], p: Any) -> str:
+    if p.mode != "archive":
+        return ""
+    return f"archive to {details.get('archive_file', p.archive_to)} and "
 
 
 def _plain(value: Any) -> Any:

@@ -1,0 +1,56 @@
+"""Archive files: what a crash leaves ahead of the source is taken back out, nothing more."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+from wellkept.archive_file import ArchiveFile
+
+
+def rows(first: int, n: int) -> list[dict[str, object]]:
+    return [{"id": i, "v": f"row {i}"} for i in range(first, first + n)]
+
+
+def keys_in(path: Path) -> list[int]:
+    with gzip.open(path, "rt") as fh:
+        return [json.loads(line)["id"] for line in fh]
+
+
+def test_uncommitted_batches_at_the_end_are_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl.gz"
+    arc = ArchiveFile(path)
+    assert arc.open(lambda k: True) == 0
+    for first in (1, 11, 21):
+        arc.append(rows(first, 10), first, first + 9)
+    gone = {1, 11}  # the third batch's DELETE never committed: its first key still exists
+    again = ArchiveFile(path)
+    assert again.open(lambda k: k in gone) == 10
+    assert keys_in(path) == list(range(1, 21))
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+
+
+def test_a_torn_tail_and_a_torn_index_line_are_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv.gz"
+    arc = ArchiveFile(path)
+    arc.open(lambda k: True)
+    arc.append(rows(1, 5), 1, 5)
+    with path.open("ab") as fh:  # a crash in the middle of writing the next member
+        fh.write(gzip.compress(b"id,v\n6,row 6\n")[:9])
+    with arc.index.open("a") as fh:
+        fh.write('{"start": 40, "end"')
+    ArchiveFile(path).open(lambda k: True)
+    with gzip.open(path, "rt") as fh:
+        lines = fh.read().splitlines()
+    assert lines == ["id,v", *[f"{i},row {i}" for i in range(1, 6)]]
+
+
+def test_nothing_is_dropped_when_every_batch_committed(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl.gz"
+    arc = ArchiveFile(path)
+    arc.open(lambda k: True)
+    arc.append(rows(1, 3), 1, 3)
+    assert ArchiveFile(path).open(lambda k: True) == 0
+    assert keys_in(path) == [1, 2, 3]
