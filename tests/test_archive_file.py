@@ -54,3 +54,21 @@ def test_nothing_is_dropped_when_every_batch_committed(tmp_path: Path) -> None:
     arc.append(rows(1, 3), 1, 3)
     assert ArchiveFile(path).open(lambda k: True) == 0
     assert keys_in(path) == [1, 2, 3]
+
+
+def test_parquet_parts_of_uncommitted_batches_are_removed(tmp_path: Path) -> None:
+    import duckdb
+
+    from wellkept.archive_file import open_archive
+
+    path = tmp_path / "a.parquet"
+    arc = open_archive(path)
+    arc.open(lambda k: True)
+    for first in (1, 11, 21):
+        arc.append(rows(first, 10), first, first + 9)
+    (path / ".part-000004.parquet.tmp").write_bytes(b"half written")
+    assert open_archive(path).open(lambda k: k in {1, 11}) == 10
+    assert sorted(p.name for p in path.iterdir()) == [
+        ".wkindex", "part-000001.parquet", "part-000002.parquet"]
+    got = duckdb.sql(f"SELECT id, v FROM read_parquet('{path}/*.parquet') ORDER BY id").fetchall()
+    assert got == [(i, f"row {i}") for i in range(1, 21)]

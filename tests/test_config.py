@@ -447,6 +447,6 @@ def test_cleanup_presets_and_seed_rule_aliases(write_config: WriteConfig) -> Non
         load_config(bad)
     files = write_config(LOCAL + "tasks:\n  f: {kind: cleanup, target: local, table: t, "
                                  "date_column: d, retention: 1d, mode: archive, "
-                                 "archive_to: a.parquet}\n")
-    with pytest.raises(ConfigError, match=r"\.parquet is not supported yet"):
+                                 "archive_to: a.jsonl}\n")
+    with pytest.raises(ConfigError, match=r"archive files end in \.jsonl\.gz, \.csv\.gz or"):
         load_config(files)

@@ -1,5 +1,9 @@
 """Archive files for `cleanup`: rows written, made durable, and only then deleted.
 
+A `.parquet` archive is a folder of part files, one per batch (what DuckDB, pyarrow and Spark
+read as one dataset), written through DuckDB under a temporary name, fsynced and renamed; the
+same index records the parts, and the same reconciliation deletes uncommitted ones.
+
 Each batch is appended to the file as one gzip member (`.jsonl.gz`: one JSON object per row;
 `.csv.gz`: a header in the file's first member, then rows) and fsynced, and a line describing
 it (byte range, first and last key, row count) is appended to a sidecar index, also fsynced.
@@ -30,7 +34,7 @@ from uuid import UUID
 
 from wellkept.errors import TaskFailed
 
-SUFFIXES = {".jsonl.gz": "jsonl", ".csv.gz": "csv"}
+SUFFIXES = {".jsonl.gz": "jsonl", ".csv.gz": "csv", ".parquet": "parquet"}
 
 
 def file_format(name: str) -> str | None:
@@ -152,3 +156,79 @@ class ArchiveFile:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.index)
+
+
+class ParquetArchive(ArchiveFile):
+    """A folder of Parquet part files (``part-000001.parquet``…), one per batch."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.index = path / ".wkindex"
+
+    def _size(self) -> int:
+        return len(self.entries)
+
+    def open(self, committed: Callable[[Any], bool]) -> int:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.entries = self._read_index()
+        dropped = 0
+        while self.entries and not committed(self.entries[-1].first_key):
+            dropped += self.entries.pop().rows
+        keep = {self._part(e.start) for e in self.entries}
+        for part in self.path.iterdir():  # uncommitted, orphaned or half-written parts
+            if part.name != self.index.name and part.name not in keep:
+                part.unlink()
+        self._write_index()
+        return dropped
+
+    def _read_index(self) -> list[Entry]:
+        entries = []
+        if self.index.exists():
+            for line in self.index.read_text(encoding="utf-8").splitlines():
+                try:
+                    entries.append(Entry(**json.loads(line)))
+                except (ValueError, TypeError):
+                    break
+        return [e for e in entries if (self.path / self._part(e.start)).exists()]
+
+    @staticmethod
+    def _part(number: int) -> str:
+        return f"part-{number:06d}.parquet"
+
+    def append(self, rows: list[dict[str, Any]], first_key: Any, last_key: Any) -> int:
+        from wellkept.connectors._drivers import require
+
+        duckdb = require("duckdb", "duckdb", "Archiving to Parquet")
+        number = (self.entries[-1].start + 1) if self.entries else 1
+        final = self.path / self._part(number)
+        staging = self.path / f".{final.name}.jsonl"
+        tmp = self.path / f".{final.name}.tmp"
+        staging.write_text("".join(json.dumps({k: plain(v) for k, v in r.items()},
+                                              ensure_ascii=False) + "\n" for r in rows),
+                           encoding="utf-8")
+        try:
+            con = duckdb.connect()
+            try:
+                con.execute("COPY (SELECT * FROM read_json_auto(?)) TO '"
+                            + str(tmp).replace("'", "''") + "' (FORMAT parquet)",
+                            [str(staging)])
+            finally:
+                con.close()
+        finally:
+            staging.unlink(missing_ok=True)
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, final)
+        entry = Entry(number, number, plain(first_key), plain(last_key), len(rows))
+        with self.index.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry.__dict__) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.entries.append(entry)
+        return number
+
+
+def open_archive(path: Path) -> ArchiveFile:
+    """The archive writer for ``path``'s format."""
+    return ParquetArchive(path) if file_format(path.name) == "parquet" else ArchiveFile(path)

@@ -15,7 +15,8 @@ def human_bytes(value: float) -> str:
 
 def plural(count: float, noun: str, many: str | None = None) -> str:
     """``plural(2, "batch", "batches")`` -> ``2 batches``."""
+    shown = f"{int(count)}" if float(count).is_integer() else f"{count:g}"  # never 1e+06
     if count == 1:
-        return f"{count:g} {noun}"
-    return f"{count:g} " + (many or (noun + "es" if noun.endswith(("s", "ch", "sh", "x"))
+        return f"{shown} {noun}"
+    return f"{shown} " + (many or (noun + "es" if noun.endswith(("s", "ch", "sh", "x"))
                                        else noun + "s"))

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import make_app_db, run_cli, wellkept_bin
 
 CONFIG = """\
@@ -212,9 +214,12 @@ def test_a_killed_cleanup_resumes_from_its_checkpoint(write_config: Callable[...
     assert "resumed_from" not in third["results"][0]["details"]
 
 
+@pytest.mark.parametrize("suffix", [".jsonl.gz", ".parquet"])
 def test_kill_9_mid_file_archive_leaves_no_duplicate_and_no_gap(
-        write_config: Callable[..., Path], tmp_path: Path) -> None:
+        write_config: Callable[..., Path], tmp_path: Path, suffix: str) -> None:
     import gzip
+
+    import duckdb
 
     db = make_app_db(tmp_path / "app.sqlite3", old=60000, fresh=100, padding=20)
     cfg = write_config(CONFIG.replace("""    batch_size: 500
@@ -222,7 +227,7 @@ def test_kill_9_mid_file_archive_leaves_no_duplicate_and_no_gap(
     target_batch_seconds: 0
     sleep: 10ms
     mode: archive
-    archive_to: "archive/{table}-{date}.jsonl.gz\""""))
+    archive_to: "archive/{table}-{date}SUFFIX\"""").replace("SUFFIX", suffix))
     for attempt in range(3):  # kill it several times, at different points
         proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge-events"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -233,9 +238,13 @@ def test_kill_9_mid_file_archive_leaves_no_duplicate_and_no_gap(
     assert final.returncode == 0, final.stderr
     history = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
     assert any("resumed_from" in h["details"] for h in history)  # at least one resumed
-    (archive,) = (tmp_path / "archive").glob("*.jsonl.gz")
-    with gzip.open(archive, "rt") as fh:
-        ids = [json.loads(line)["id"] for line in fh]
+    (archive,) = (tmp_path / "archive").glob("*" + suffix)
+    if suffix == ".parquet":
+        ids = [r[0] for r in duckdb.sql(
+            f"SELECT id FROM read_parquet('{archive}/*.parquet')").fetchall()]
+    else:
+        with gzip.open(archive, "rt") as fh:
+            ids = [json.loads(line)["id"] for line in fh]
     assert len(ids) == len(set(ids)) == 60000  # no duplicate, no gap
     assert counts(db) == {"fresh": 100}
     assert sorted(ids) == list(range(1, 60001))

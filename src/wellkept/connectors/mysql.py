@@ -54,6 +54,10 @@ class MySQLConnector(Connector):
                     init_command=f"SET SESSION lock_wait_timeout = {lock_s}, "
                                  f"SESSION innodb_lock_wait_timeout = {lock_s}, "
                                  "SESSION time_zone = '+00:00'")
+                with self._conn.cursor() as cur:
+                    # READ COMMITTED: InnoDB then keeps locks only on the rows a batch really
+                    # deletes, not on every row its scan passed
+                    cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
             except pymysql.MySQLError as exc:
                 raise ConnectionFailed(f"cannot connect to {self.identity()}: "
                                        f"{redact(str(exc))}") from None

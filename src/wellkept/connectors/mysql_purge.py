@@ -104,7 +104,8 @@ def _batch_sql(table: str, column: str, key: str, extra: str,
     after = "" if first else f"{key} > %s AND "
     select = (f"SELECT {key} FROM {table} WHERE {after}{column} < %s{extra} ORDER BY {key} "
               "LIMIT %s FOR UPDATE")
-    delete = f"DELETE FROM {table} WHERE {key} BETWEEN %s AND %s AND {column} < %s{extra}"
+    # the exact keys, not their range: a range would also lock the fresh rows between them
+    delete = f"DELETE FROM {table} WHERE {key} IN ({{keys}}) AND {column} < %s{extra}"
     return select, delete
 
 
@@ -112,7 +113,7 @@ def _archive_sql(archive: str, table: str, column: str, key: str, extra: str,
                  columns: list[str]) -> str:
     cols = ", ".join(quote(c) for c in columns)
     return (f"INSERT INTO {archive} ({cols}) SELECT {cols} FROM {table} "
-            f"WHERE {key} BETWEEN %s AND %s AND {column} < %s{extra}")
+            f"WHERE {key} IN ({{keys}}) AND {column} < %s{extra}")
 
 
 def _ensure_archive(cur: Any, archive: str, table: str, columns: list[str]) -> None:
@@ -196,13 +197,15 @@ def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
             if not keys:
                 conn.commit()
                 return PurgeBatch(0, None, {"select": t1 - t0})
-            span = (keys[0], keys[-1], cutoff, *extra_args)
+            marks = ", ".join(["%s"] * len(keys))
+            span = (*keys, cutoff, *extra_args)
             archived = 0
             if archive is not None:
-                cur.execute(_archive_sql(archive, table, column, key, extra, columns), span)
+                cur.execute(_archive_sql(archive, table, column, key, extra, columns)
+                            .replace("{keys}", marks), span)
                 archived = cur.rowcount
             t2 = time.perf_counter()
-            cur.execute(delete_sql, span)
+            cur.execute(delete_sql.replace("{keys}", marks), span)
             deleted = cur.rowcount
             if archive is not None and archived != deleted:
                 raise TaskFailed(f"the archive got {archived} rows but the delete removed "

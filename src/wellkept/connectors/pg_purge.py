@@ -92,12 +92,14 @@ def _batch_sql(table: Any, column: Any, key: Any, extra: Any, columns: list[str]
     after = sql.SQL("") if first else sql.SQL("{k} > %s AND ").format(k=key)
     select = sql.SQL("SELECT {k} FROM {t} WHERE {after}{c} < %s{x} ORDER BY {k} "
                      "LIMIT %s").format(k=key, t=table, c=column, after=after, x=extra)
+    # = ANY(ARRAY(…)) rather than IN (…): with IN, large batches get planned as a hash over
+    # the whole table; the array form stays an index probe per key at any batch size
     if archive is None:
-        return sql.SQL("DELETE FROM {t} WHERE {k} IN ({select}) RETURNING {k}, 0").format(
-            t=table, k=key, select=select)
+        return sql.SQL("DELETE FROM {t} WHERE {k} = ANY(ARRAY({select})) RETURNING {k}, 0"
+                       ).format(t=table, k=key, select=select)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     return sql.SQL(
-        "WITH d AS (DELETE FROM {t} WHERE {k} IN ({select}) RETURNING *), "
+        "WITH d AS (DELETE FROM {t} WHERE {k} = ANY(ARRAY({select})) RETURNING *), "
         "a AS (INSERT INTO {a} ({cols}) SELECT {cols} FROM d RETURNING 1) "
         "SELECT {k}, (SELECT count(*) FROM a) FROM d").format(
         t=table, k=key, select=select, a=archive, cols=cols)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from wellkept.archive_file import ArchiveFile, file_format
+from wellkept.archive_file import ArchiveFile, file_format, open_archive
 from wellkept.connector import Condition, Purgeable, PurgeRule
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
@@ -39,7 +39,7 @@ class WhereCondition(TaskParams):
         return self
 
 
-ARCHIVE_FILE_SUFFIXES = (".jsonl.gz", ".csv.gz", ".parquet", ".jsonl", ".csv")
+ARCHIVE_FILE_SUFFIXES = (".jsonl.gz", ".csv.gz", ".parquet", ".jsonl", ".csv", ".json", ".gz")
 
 
 #: seed 001's DATABASE_CLEANUP_RULES, as presets (`preset: NAME`; any key overrides them)
@@ -71,7 +71,8 @@ class CleanupParams(TaskParams):
         "transaction)"))
     archive_to: str | None = Field(None, description=(
         "archive mode: a table in the same database (created like the source when missing), "
-        "or a file ending in .jsonl.gz or .csv.gz, with {date}, {time}, {table}, {target}"))
+        "or a file ending in .jsonl.gz, .csv.gz or .parquet, with {date}, {time}, {table}, "
+        "{target}"))
     batch_size: int = Field(5000, ge=1, le=1_000_000, description=(
         "rows in the first batch (transaction); later batches adapt to target_batch_seconds"))
     target_batch_seconds: float = Field(0.5, ge=0, le=60, description=(
@@ -124,8 +125,7 @@ class CleanupParams(TaskParams):
             raise ValueError("archive_to is only used with mode: archive")
         if (self.archive_to and file_format(self.archive_to) is None
                 and self.archive_to.lower().endswith(ARCHIVE_FILE_SUFFIXES)):
-            raise ValueError("archive_to: archive files end in .jsonl.gz or .csv.gz "
-                             "(.parquet is not supported yet)")
+            raise ValueError("archive_to: archive files end in .jsonl.gz, .csv.gz or .parquet")
         if self.archive_to and file_format(self.archive_to):
             try:
                 self.archive_to.format(date="d", time="t", table="x", target="y")
@@ -206,7 +206,9 @@ class Cleanup(Task):
             return TaskResult(
                 message=(f"would {_archive_phrase(details, p)}delete "
                          f"{plural(estimate.rows, 'row')} older than {age} from "
-                         f"{p.table} in {plural(expected, 'batch')}" if estimate.rows else
+                         f"{p.table} in {plural(expected, 'batch')}"
+                         + (f" of {p.batch_size} at first (sizes then adapt)"
+                            if p.target_batch_seconds else "") if estimate.rows else
                          f"nothing to delete: no rows in {p.table} older than {age}"),
                 metrics={"rows_matched": estimate.rows, "rows_deleted": 0, "rows_archived": 0,
                          "batches": 0}, details=details)
@@ -231,8 +233,8 @@ class Cleanup(Task):
         previous = (ctx.resumed_from or {}).get("data", {}).get("archive_file")
         dropped = 0
         if previous and Path(previous) != path and Path(previous).exists():
-            dropped += ArchiveFile(Path(previous)).open(committed)
-        archive = ArchiveFile(path)
+            dropped += open_archive(Path(previous)).open(committed)
+        archive = open_archive(path)
         dropped += archive.open(committed)
         details["archive_rows_dropped"] = dropped  # written, never deleted: taken back out
         return archive
