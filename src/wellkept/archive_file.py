@@ -115,13 +115,16 @@ class ArchiveFile:
             fh.flush()
             os.fsync(fh.fileno())
             end = fh.tell()
-        entry = Entry(start, end, plain(first_key), plain(last_key), len(rows))
+        self._record(Entry(start, end, plain(first_key), plain(last_key), len(rows)))
+        return end
+
+    def _record(self, entry: Entry) -> None:
+        """Append the batch's line to the index, durably, once its data is durable."""
         with self.index.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry.__dict__) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         self.entries.append(entry)
-        return end
 
     def _size(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0
@@ -220,12 +223,7 @@ class ParquetArchive(ArchiveFile):
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, final)
-        entry = Entry(number, number, plain(first_key), plain(last_key), len(rows))
-        with self.index.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry.__dict__) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        self.entries.append(entry)
+        self._record(Entry(number, number, plain(first_key), plain(last_key), len(rows)))
         return number
 
 

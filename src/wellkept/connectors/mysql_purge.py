@@ -104,16 +104,24 @@ def _batch_sql(table: str, column: str, key: str, extra: str,
     after = "" if first else f"{key} > %s AND "
     select = (f"SELECT {key} FROM {table} WHERE {after}{column} < %s{extra} ORDER BY {key} "
               "LIMIT %s FOR UPDATE")
-    # the exact keys, not their range: a range would also lock the fresh rows between them
-    delete = f"DELETE FROM {table} WHERE {key} IN ({{keys}}) AND {column} < %s{extra}"
+    # a key range with the age condition checked again; at READ COMMITTED, InnoDB releases
+    # its lock on each row of the range the condition rejects (the fresh rows) at once
+    delete = f"DELETE FROM {table} WHERE {key} BETWEEN %s AND %s AND {column} < %s{extra}"
     return select, delete
+
+
+def _last_key_sql(table: str, column: str, key: str, extra: str, first: bool) -> str:
+    """The batch's last key and size, without sending every key back to wellkept."""
+    after = "" if first else f"{key} > %s AND "
+    return (f"SELECT MIN(k), MAX(k), COUNT(*) FROM (SELECT {key} AS k FROM {table} WHERE "
+            f"{after}{column} < %s{extra} ORDER BY {key} LIMIT %s) AS batch")
 
 
 def _archive_sql(archive: str, table: str, column: str, key: str, extra: str,
                  columns: list[str]) -> str:
     cols = ", ".join(quote(c) for c in columns)
     return (f"INSERT INTO {archive} ({cols}) SELECT {cols} FROM {table} "
-            f"WHERE {key} IN ({{keys}}) AND {column} < %s{extra}")
+            f"WHERE {key} BETWEEN %s AND %s AND {column} < %s{extra}")
 
 
 def _ensure_archive(cur: Any, archive: str, table: str, columns: list[str]) -> None:
@@ -157,8 +165,8 @@ def _batch_to_sink(conn: Any, rule: PurgeRule, after: Any, limit: int,
             keys = [r[0] for r in fetched]
             sink([dict(zip(names, r[1:], strict=True)) for r in fetched], keys[0], keys[-1])
             t2 = time.perf_counter()
-            cur.execute(f"DELETE FROM {table} WHERE {key} IN "
-                        f"({', '.join(['%s'] * len(keys))})", keys)
+            cur.execute(f"DELETE FROM {table} WHERE {key} BETWEEN %s AND %s AND {column} < %s"
+                        f"{extra}", (keys[0], keys[-1], cutoff, *extra_args))
             deleted = cur.rowcount
             if deleted != len(keys):
                 raise TaskFailed(f"archived {len(keys)} rows but the delete removed {deleted}; "
@@ -191,21 +199,24 @@ def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
     conn.begin()
     try:
         with conn.cursor() as cur:
-            cur.execute(select_sql, args)
-            keys = [r[0] for r in cur.fetchall()]
+            if archive is not None:  # lock the batch's rows: the copy and the delete must agree
+                cur.execute(select_sql, args)
+                keys = [r[0] for r in cur.fetchall()]
+                first_key, last_key = (keys[0], keys[-1]) if keys else (None, None)
+            else:
+                cur.execute(_last_key_sql(table, column, key, extra, after is None), args)
+                first_key, last_key, _count = cur.fetchone()
             t1 = time.perf_counter()
-            if not keys:
+            if last_key is None:
                 conn.commit()
                 return PurgeBatch(0, None, {"select": t1 - t0})
-            marks = ", ".join(["%s"] * len(keys))
-            span = (*keys, cutoff, *extra_args)
+            span = (first_key, last_key, cutoff, *extra_args)
             archived = 0
             if archive is not None:
-                cur.execute(_archive_sql(archive, table, column, key, extra, columns)
-                            .replace("{keys}", marks), span)
+                cur.execute(_archive_sql(archive, table, column, key, extra, columns), span)
                 archived = cur.rowcount
             t2 = time.perf_counter()
-            cur.execute(delete_sql.replace("{keys}", marks), span)
+            cur.execute(delete_sql, span)
             deleted = cur.rowcount
             if archive is not None and archived != deleted:
                 raise TaskFailed(f"the archive got {archived} rows but the delete removed "
@@ -218,4 +229,4 @@ def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
     timings = {"select": t1 - t0, "delete": t3 - t2, "commit": time.perf_counter() - t3}
     if archive is not None:
         timings["archive"] = t2 - t1
-    return PurgeBatch(deleted, keys[-1], timings, archived=archived)
+    return PurgeBatch(deleted, last_key, timings, archived=archived)

@@ -255,11 +255,12 @@ class Cleanup(Task):
         started = time.monotonic()
         stopped_by = None
         sink = None
+        offset = {"archive_offset": 0}
         if archive_path is not None:
             archive = self._open_archive(ctx, rule, archive_path, details)
 
             def sink(rows: list[dict[str, Any]], first: Any, last_key: Any) -> None:
-                archive.append(rows, first, last_key)
+                offset["archive_offset"] = archive.append(rows, first, last_key)
         error: str | None = None
         while True:
             if ctx.cancelled:
@@ -301,6 +302,7 @@ class Cleanup(Task):
                      "rows_archived": archived, "batches": batches}
             if archive_path is not None:
                 point["archive_file"] = str(archive_path)
+                point["archive_offset"] = offset["archive_offset"]  # bytes (Parquet: parts)
             ctx.checkpoint("batch", min(percent, 100.0), point)
             rate = deleted / max(time.monotonic() - started, 1e-6)
             ctx.progress(percent, "deleting", f"{deleted:,} of {matched:,} rows, "
