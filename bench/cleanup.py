@@ -61,6 +61,7 @@ from typing import Any
 
 import psycopg
 import pymysql
+from _peers import find_or_install
 
 TABLE = "events"
 RETENTION_DAYS = 30
@@ -449,17 +450,7 @@ def my_effect(args: argparse.Namespace, cutoff: datetime) -> dict[str, int]:
 
 def find_pt_archiver() -> str:
     """pt-archiver; apt-get installs percona-toolkit when it is missing."""
-    if found := shutil.which("pt-archiver"):
-        return found
-    print("pt-archiver is missing: apt-get install -y percona-toolkit")
-    install = ["apt-get", "install", "-y", "percona-toolkit"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if subprocess.run(install, capture_output=True, env=env, check=False).returncode:
-        subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=True)
-        subprocess.run(install, capture_output=True, env=env, check=True)
-    if not (found := shutil.which("pt-archiver")):
-        sys.exit("pt-archiver is still missing after apt-get install percona-toolkit")
-    return found
+    return find_or_install("percona-toolkit", "pt-archiver")
 
 
 def pt_archiver_version(exe: str) -> str:

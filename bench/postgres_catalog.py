@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from _peers import find_or_install
 
 GOAL_SECONDS = 10.0
 DELETE_SHARES = (0, 10, 30, 50, 70)
@@ -179,19 +180,7 @@ def run_wellkept(exe: str, config: Path, check: str, runs: int) -> dict[str, Any
 
 def find_check_postgres() -> str:
     """The check_postgres executable; apt-get installs the Debian package when it is missing."""
-    for name in ("check_postgres", "check_postgres.pl"):
-        if found := shutil.which(name):
-            return found
-    print("check_postgres is missing: apt-get install -y check-postgres")
-    install = ["apt-get", "install", "-y", "check-postgres"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if subprocess.run(install, capture_output=True, env=env, check=False).returncode:
-        subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=True)
-        subprocess.run(install, capture_output=True, env=env, check=True)
-    found = shutil.which("check_postgres") or shutil.which("check_postgres.pl")
-    if not found:
-        sys.exit("check_postgres is still missing after apt-get install check-postgres")
-    return found
+    return find_or_install("check-postgres", "check_postgres", "check_postgres.pl")
 
 
 def check_postgres_version(exe: str) -> str:
