@@ -376,7 +376,7 @@ def run_wellkept(exe: str, config: Path, task: str) -> dict[str, Any]:
         result = {"status": "no JSON", "message": (stderr or stdout).strip()[-500:]}
     details = result.get("details") or {}
     metrics = result.get("metrics") or {}
-    return {"command": " ".join(cmd), "command_seconds": round(wall, 3),
+    return {"command": shown(cmd), "command_seconds": round(wall, 3),
             "exit_code": proc.returncode, "status": result.get("status"),
             "message": result.get("message"), "errors": result.get("errors", []),
             "run_seconds": result.get("duration_seconds"),
@@ -448,6 +448,12 @@ def my_effect(args: argparse.Namespace, cutoff: datetime) -> dict[str, int]:
     return left
 
 
+def shown(cmd: list[str]) -> str:
+    """The command as recorded: programs by name, the config as CONFIG (no local paths)."""
+    parts = [Path(cmd[0]).name, *cmd[1:]]
+    return " ".join("CONFIG" if p.endswith((".yml", ".yaml")) else p for p in parts)
+
+
 def find_pt_archiver() -> str:
     """pt-archiver; apt-get installs percona-toolkit when it is missing."""
     return find_or_install("percona-toolkit", "pt-archiver")
@@ -466,7 +472,7 @@ def run_pt_archiver(exe: str, args: argparse.Namespace, cutoff: datetime) -> dic
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
-    return {"command": " ".join(cmd), "command_seconds": round(wall, 3),
+    return {"command": shown(cmd), "command_seconds": round(wall, 3),
             "exit_code": proc.returncode, "status": "completed" if proc.returncode == 0
             else "failed", "errors": [proc.stderr.strip()[-500:]] if proc.returncode else []}
 
