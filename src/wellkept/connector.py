@@ -8,7 +8,7 @@ run at a time, and is closed by the engine when the run ends.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -333,12 +333,21 @@ class PurgeBatch:
     archived: int = 0
 
 
-def iter_batches(first: Any, fetch: Callable[[Any], PurgeBatch]) -> Iterator[PurgeBatch]:
-    """Walk keyset batches until one comes back empty."""
-    key = first
-    while True:
-        batch = fetch(key)
-        if batch.deleted == 0 and batch.last_key is None:
-            return
-        yield batch
-        key = batch.last_key
+def check_sunk(keys: list[Any], deleted: int) -> None:
+    """Inside the batch's transaction: every row handed to the sink must be the row deleted,
+    or the batch is rolled back (raise) rather than leave the archive and the table apart."""
+    if deleted != len(keys):
+        from wellkept.errors import TaskFailed
+
+        raise TaskFailed(f"archived {len(keys)} rows but the delete removed {deleted}; "
+                         "the batch was rolled back")
+
+
+def sunk_batch(keys: list[Any], deleted: int, marks: tuple[float, float, float, float],
+               committed: float) -> PurgeBatch:
+    """The record of a batch written to an archive sink: ``marks`` are the times before the
+    select, after it, after the sink and after the delete; ``committed`` after the commit."""
+    t0, t1, t2, t3 = marks
+    return PurgeBatch(deleted, keys[-1], {"select": t1 - t0, "archive": t2 - t1,
+                                          "delete": t3 - t2, "commit": committed - t3},
+                      archived=deleted)

@@ -18,7 +18,9 @@ from wellkept.connector import (
     PurgeEstimate,
     PurgeRule,
     RowSink,
+    check_sunk,
     render_conditions,
+    sunk_batch,
 )
 from wellkept.errors import TaskFailed
 
@@ -168,18 +170,13 @@ def _batch_to_sink(conn: Any, rule: PurgeRule, after: Any, limit: int,
             cur.execute(f"DELETE FROM {table} WHERE {key} BETWEEN %s AND %s AND {column} < %s"
                         f"{extra}", (keys[0], keys[-1], cutoff, *extra_args))
             deleted = cur.rowcount
-            if deleted != len(keys):
-                raise TaskFailed(f"archived {len(keys)} rows but the delete removed {deleted}; "
-                                 "the batch was rolled back")
+            check_sunk(keys, deleted)
         t3 = time.perf_counter()
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
-    return PurgeBatch(deleted, keys[-1], {"select": t1 - t0, "archive": t2 - t1,
-                                          "delete": t3 - t2,
-                                          "commit": time.perf_counter() - t3},
-                      archived=deleted)
+    return sunk_batch(keys, deleted, (t0, t1, t2, t3), time.perf_counter())
 
 
 def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,

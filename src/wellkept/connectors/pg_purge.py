@@ -15,7 +15,9 @@ from wellkept.connector import (
     PurgeEstimate,
     PurgeRule,
     RowSink,
+    check_sunk,
     render_conditions,
+    sunk_batch,
 )
 from wellkept.connectors.pg_maintenance import resolve
 from wellkept.errors import TaskFailed
@@ -157,14 +159,9 @@ def _batch_to_sink(conn: Any, rule: PurgeRule, after: Any, limit: int,
         t2 = time.perf_counter()
         deleted = conn.execute(sql.SQL("DELETE FROM {t} WHERE {k} = ANY(%s)").format(
             t=table, k=key), (keys,)).rowcount
-        if deleted != len(keys):
-            raise TaskFailed(f"archived {len(keys)} rows but the delete removed {deleted}; "
-                             "the batch was rolled back")
+        check_sunk(keys, deleted)
         t3 = time.perf_counter()
-    return PurgeBatch(deleted, keys[-1], {"select": t1 - t0, "archive": t2 - t1,
-                                          "delete": t3 - t2,
-                                          "commit": time.perf_counter() - t3},
-                      archived=deleted)
+    return sunk_batch(keys, deleted, (t0, t1, t2, t3), time.perf_counter())
 
 
 def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
