@@ -162,7 +162,7 @@ RowSink = Callable[[list[dict[str, Any]], Any, Any], None]
 
 @runtime_checkable
 class Purgeable(Protocol):
-    """Can delete old rows in short keyset batches."""
+    """Can delete old rows in short batches."""
 
     def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate: ...
 

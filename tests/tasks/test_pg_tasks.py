@@ -498,7 +498,9 @@ def test_django_presets_and_the_seed_rule_shape(pg: Any, run: Any) -> None:
 
 def test_a_session_terminated_mid_batch_keeps_its_checkpoint_and_resumes(
         pg: Any, run: Any) -> None:
-    pg.execute("CREATE TABLE ev (id bigint PRIMARY KEY, at timestamptz NOT NULL)")
+    # never analyzed (and kept so), so the walk is by key and batches are whole thousands
+    pg.execute("CREATE TABLE ev (id bigint PRIMARY KEY, at timestamptz NOT NULL) "
+               "WITH (autovacuum_enabled = off)")
     pg.execute("INSERT INTO ev SELECT g, now() - interval '100 days' FROM "
                "generate_series(1, 20000) g")
     pg.execute("INSERT INTO ev SELECT g, now() FROM generate_series(20001, 20500) g")
@@ -540,6 +542,96 @@ def test_a_session_terminated_mid_batch_keeps_its_checkpoint_and_resumes(
         == "partial_failure"
     assert second.metrics["rows_deleted"] == 20000 - deleted
     assert pg.execute("SELECT count(*), min(id) FROM ev").fetchone() == (500, 20001)
+
+
+def _half_expired(pg: Any, rows: int, expired_every: int = 2) -> set[int]:
+    """``ev``: every ``expired_every``-th row 100 days old, on every page; analyzed, so the
+    planner knows the share. Returns the ids of the fresh rows."""
+    pg.execute("CREATE TABLE ev (id bigint PRIMARY KEY, at timestamptz NOT NULL, v text) "
+               "WITH (autovacuum_enabled = off)")
+    pg.execute("INSERT INTO ev SELECT g, CASE WHEN g %% %s = 0 THEN now() - interval '100 days' "
+               "ELSE now() END, md5(g::text) FROM generate_series(1, %s) g",
+               (expired_every, rows))
+    pg.execute("ANALYZE ev")
+    return {r[0] for r in pg.execute("SELECT id FROM ev WHERE at > now() - interval '1 day'")}
+
+
+def test_cleanup_walks_heap_pages_when_most_rows_match(pg: Any, run: Any) -> None:
+    fresh = _half_expired(pg, 30000)
+    rule = {"kind": "cleanup", "table": "ev", "date_column": "at", "retention": "30d",
+            "batch_size": 1000, "target_batch_seconds": 0}
+    dry = run(dict(rule), dry_run=True)
+    assert dry.metrics["rows_matched"] == 15000
+    record = run(dict(rule))
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert record.metrics["rows_deleted"] == 15000
+    cursor = record.details["last_key"]
+    pages = pg.execute("SELECT pg_relation_size('ev') / 8192").fetchone()[0]
+    assert isinstance(cursor, dict) and cursor["page"] >= pages, cursor
+    assert record.metrics["batches"] >= 10  # about 1000 rows (a few pages) per batch
+    assert {r[0] for r in pg.execute("SELECT id FROM ev")} == fresh
+
+
+def test_cleanup_walks_the_key_when_few_rows_match(pg: Any, run: Any) -> None:
+    fresh = _half_expired(pg, 30000, expired_every=50)
+    record = run({"kind": "cleanup", "table": "ev", "date_column": "at", "retention": "30d",
+                  "batch_size": 100, "target_batch_seconds": 0})
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert record.metrics["rows_deleted"] == 600 and record.metrics["batches"] == 6
+    assert record.details["last_key"] == 30000
+    assert {r[0] for r in pg.execute("SELECT id FROM ev")} == fresh
+
+
+def test_page_walk_archives_to_a_table_and_resumes_after_a_terminated_session(
+        pg: Any, run: Any) -> None:
+    fresh = _half_expired(pg, 40000)
+    expired = {r[0]: r for r in pg.execute("SELECT * FROM ev WHERE at < now() - "
+                                           "interval '30 days'").fetchall()}
+    pg.execute("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
+               "$$ BEGIN PERFORM pg_sleep(0.2); RETURN NULL; END $$")
+    pg.execute("CREATE TRIGGER slow AFTER DELETE ON ev FOR EACH STATEMENT EXECUTE FUNCTION slow()")
+    killed = threading.Event()
+
+    def killer() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            rows = pg.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'wellkept' AND "
+                "datname = current_database() AND state = 'active' AND query LIKE '%%DELETE%%'"
+                ).fetchall()
+            done = pg.execute("SELECT count(*) FROM ev_archive").fetchone()[0] \
+                if pg.execute("SELECT to_regclass('ev_archive')").fetchone()[0] else 0
+            if rows and done >= 3000:
+                pg.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
+                killed.set()
+                return
+            time.sleep(0.02)
+
+    rule = {"kind": "cleanup", "table": "ev", "date_column": "at", "retention": "30d",
+            "mode": "archive", "archive_to": "ev_archive", "batch_size": 1000,
+            "target_batch_seconds": 0}
+    t = threading.Thread(target=killer)
+    t.start()
+    first = run(dict(rule))
+    t.join()
+    assert killed.is_set()
+    assert first.status is RunStatus.PARTIAL_FAILURE, first.message
+    done = first.metrics["rows_deleted"]
+    assert done == first.metrics["rows_archived"] >= 3000
+    assert isinstance(first.details["last_key"], dict)
+    assert pg.execute("SELECT count(*) FROM ev_archive").fetchone()[0] == done
+    second = run(dict(rule))
+    assert second.status is RunStatus.COMPLETED, second.message
+    assert second.details["resumed_from"]["status"] == "partial_failure"
+    assert second.metrics["rows_deleted"] == len(expired) - done
+    # it went on from the first run's page, not from the start
+    cursor = first.details["last_key"]
+    span = -(-1000 // int(cursor["per_page"]))
+    pages = pg.execute("SELECT pg_relation_size('ev') / 8192").fetchone()[0]
+    assert second.metrics["batches"] <= -(-(pages - cursor["page"]) // span) + 1
+    archived = {r[0]: r for r in pg.execute("SELECT * FROM ev_archive").fetchall()}
+    assert archived == expired  # every expired row once, with its content
+    assert {r[0] for r in pg.execute("SELECT id FROM ev")} == fresh
 
 
 def test_kill_9_mid_archive_cleanup_of_500k_rows_resumes_exactly(

@@ -1,13 +1,24 @@
-"""PostgreSQL batched deletes: keyset batches on the primary key, one short transaction each.
+"""PostgreSQL batched deletes, one short transaction each, in one of two walks.
+
+- **Key walk**: the next ``limit`` matching keys past the last one done, deleted by key. It
+  costs an index probe per row, which is cheap when few rows match.
+- **Page walk**: when a large share of the table matches (and the server has TID range
+  scans, PostgreSQL 14+), each batch deletes the matching rows of the next run of heap pages
+  (``ctid`` between two page numbers). That reads each page once, as a single DELETE does,
+  with no key lookups. Its cursor is ``{"page": N, "per_page": rows}``; the number of pages
+  per batch is ``limit`` divided by the expected matches per page, so the task's adaptive
+  batch size works the same in both walks. A resumed run keeps the walk its cursor names.
 
 The table is found with to_regclass and the column in pg_attribute; both are quoted with
 psycopg.sql.Identifier. The walk key is a single-column primary key, or failing that a
-single-column unique index on a NOT NULL column; tables without one are refused.
+single-column unique index on a NOT NULL column; tables without one are refused (the page
+walk needs none, but the archive-file path and resume checks do, so the rule is the same).
 """
 
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 from wellkept.connector import (
@@ -31,8 +42,23 @@ ORDER BY i.indisprimary DESC LIMIT 1
 """
 
 
-def _plan(conn: Any, rule: PurgeRule) -> tuple[Any, Any, Any, str, Any, list[Any], list[str],
-                                                 dict[str, Any]]:
+Plan = tuple[Any, Any, Any, str, Any, list[Any], list[str], dict[str, Any]]
+
+#: the last plan per connection, for the rule it was made for: a run's batches share one rule
+#: object, so the catalog is read once per run rather than once per batch
+_plans: weakref.WeakKeyDictionary[Any, tuple[PurgeRule, Plan]] = weakref.WeakKeyDictionary()
+
+
+def _plan(conn: Any, rule: PurgeRule) -> Plan:
+    cached = _plans.get(conn)
+    if cached is not None and cached[0] is rule:
+        return cached[1]
+    plan = _lookup(conn, rule)
+    _plans[conn] = (rule, plan)
+    return plan
+
+
+def _lookup(conn: Any, rule: PurgeRule) -> Plan:
     """The quoted table, column and key; the extra conditions; the columns; the table."""
     from psycopg import sql
 
@@ -164,12 +190,87 @@ def _batch_to_sink(conn: Any, rule: PurgeRule, after: Any, limit: int,
     return sunk_batch(keys, deleted, (t0, t1, t2, t3), time.perf_counter())
 
 
+#: walk pages rather than keys when at least this share of the table's rows match
+PAGE_WALK_SHARE = 0.1
+
+
+def _page_walk(conn: Any, info: dict[str, Any], where: Any,
+               args: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The first page-walk cursor, when walking pages beats walking the key: a plain table
+    with no inheritance children, a server with TID range scans, and by the planner's
+    estimate at least PAGE_WALK_SHARE of its rows matching."""
+    from psycopg import sql
+
+    if info["relkind"] != "r" or conn.info.server_version < 140000:
+        return None
+    pages, tuples, children = conn.execute(
+        "SELECT relpages, reltuples, relhassubclass FROM pg_class WHERE oid = %s",
+        (info["oid"],)).fetchone()
+    if children or pages <= 0 or tuples <= 0:  # never analyzed: no basis to choose
+        return None
+    plan = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {t} WHERE {w}").format(
+        t=sql.Identifier(info["schema"], info["name"]), w=where), args).fetchone()[0]
+    matches = float(plan[0]["Plan"]["Plan Rows"])
+    if matches < PAGE_WALK_SHARE * tuples:
+        return None
+    return {"page": 0, "per_page": max(matches / pages, 1.0)}
+
+
+def _page_batch(conn: Any, table: Any, info: dict[str, Any], where: Any,
+                args: tuple[Any, ...], cursor: dict[str, Any], limit: int,
+                archive: Any, columns: list[str]) -> PurgeBatch:
+    """Delete the matching rows of the next pages; done once the cursor passes the table's
+    current end (rows appended meanwhile are fresh, or were met at their old place)."""
+    from psycopg import sql
+
+    start = int(cursor["page"])
+    t0 = time.perf_counter()
+    blocks = conn.execute("SELECT pg_relation_size(%s) / current_setting('block_size')::int",
+                          (info["oid"],)).fetchone()[0]
+    if start >= blocks:
+        return PurgeBatch(0, None, {"select": time.perf_counter() - t0})
+    end = start + max(1, -(-limit // max(int(cursor["per_page"]), 1)))
+    pages = sql.SQL("ctid >= %s::tid AND ctid < %s::tid AND ")
+    bounds = (f"({start},0)", f"({end},0)")
+    with conn.transaction():
+        if archive is None:
+            deleted = conn.execute(sql.SQL("DELETE FROM {t} WHERE {p}{w}").format(
+                t=table, p=pages, w=where), (*bounds, *args)).rowcount
+            archived = 0
+        else:
+            _ensure_archive(conn, archive, table, columns)
+            cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            deleted, archived = conn.execute(sql.SQL(
+                "WITH d AS (DELETE FROM {t} WHERE {p}{w} RETURNING *), "
+                "a AS (INSERT INTO {a} ({cols}) SELECT {cols} FROM d RETURNING 1) "
+                "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM a)").format(
+                t=table, p=pages, w=where, a=archive, cols=cols), (*bounds, *args)).fetchone()
+            if archived != deleted:  # rolls the batch back
+                raise TaskFailed(f"the archive got {archived} rows but {deleted} were deleted")
+        t1 = time.perf_counter()
+    t2 = time.perf_counter()
+    name = "archive+delete" if archive is not None else "delete"
+    return PurgeBatch(deleted, {"page": end, "per_page": cursor["per_page"]},
+                      {name: t1 - t0, "commit": t2 - t1}, archived=archived)
+
+
 def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
           sink: RowSink | None = None) -> PurgeBatch:
     if sink is not None:
-        return _batch_to_sink(conn, rule, after, limit, sink)
+        # archive files are reconciled by key, so they always walk the key
+        return _batch_to_sink(conn, rule, None if isinstance(after, dict) else after, limit,
+                              sink)
+    from psycopg import sql
+
     table, column, key, _, extra, extra_args, columns, info = _plan(conn, rule)
     archive = _archive_ident(rule, info) if rule.archive_table else None
+    where = sql.SQL("{c} < %s{x}").format(c=column, x=extra)
+    where_args = (rule.cutoff, *extra_args)
+    if after is None:  # the first batch chooses the walk; None still means the key's start
+        after = _page_walk(conn, info, where, where_args)
+    if isinstance(after, dict):
+        return _page_batch(conn, table, info, where, where_args, after, limit, archive,
+                           columns)
     delete_sql = _batch_sql(table, column, key, extra, columns, archive, first=after is None)
     args = (rule.cutoff, *extra_args, limit) if after is None else \
         (after, rule.cutoff, *extra_args, limit)

@@ -142,7 +142,7 @@ class CleanupParams(TaskParams):
 
 
 class Cleanup(Task):
-    """Delete rows older than a retention, in short keyset batches, one transaction each.
+    """Delete rows older than a retention, in short batches, one transaction each.
 
     Rows match when `date_column` (or `soft_delete_column`) is older than `now - retention`
     (NULLs never match) and meet every `where` condition ({column, op, value}; columns are
@@ -153,8 +153,10 @@ class Cleanup(Task):
 
     The table and column are checked against the catalog and quoted; the cutoff is passed as
     a parameter, in the column's own storage format so an index on it stays usable. Each
-    batch selects the next keys past the last one done (no rescans), deletes exactly those
-    rows, and commits, so locks are short and work survives an interruption. The first batch
+    batch takes up where the last one ended (no rescans): the next keys past the last one
+    done, or, on PostgreSQL when a large share of the table matches, the next run of heap
+    pages, read once like a single DELETE would. It deletes those rows and commits, so locks
+    are short and work survives an interruption. The first batch
     has `batch_size` rows; then the size adapts (at most halving or doubling each time) to
     hold each batch near `target_batch_seconds`. Between batches it pauses `sleep` plus
     `sleep_coefficient` times the last batch's duration, with no transaction open. After
@@ -376,4 +378,7 @@ def _archive_phrase(details: dict[str, Any], p: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
+    """A JSON-ready key or cursor (a connector's cursor may be a dict, e.g. a page walk's)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
     return value if value is None or isinstance(value, int | float | str) else str(value)
