@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 from wellkept.records import Action, Metrics
 
@@ -174,16 +175,59 @@ class Purgeable(Protocol):
 
 @runtime_checkable
 class Dumpable(Protocol):
-    """Can write a consistent copy of the whole database to a local file."""
+    """Can dump the whole database to a stream, consistently, and restore such a dump.
 
-    def backup_estimate(self) -> int: ...
+    The backup pipeline (compression, encryption, checksum, storage) wraps the stream; a
+    connector only produces and consumes its engine's own dump format. ``restore`` loads a dump
+    into the connector's own database; ``scratch`` makes an empty database like this one (on
+    the same server, or a temporary file) for restore tests and drops it afterwards."""
 
-    def backup_to(self, path: Path, progress: Callable[[int, int], None]) -> Metrics: ...
+    def dump_estimate(self) -> int: ...
 
-    def backup_suffix(self) -> str: ...
+    def dump(self, out: BinaryIO, options: DumpOptions) -> DumpInfo: ...
+
+    def list_dump(self, source: BinaryIO, fmt: str, options: DumpOptions) -> list[str]: ...
+
+    def scratch(self) -> AbstractContextManager[str]: ...
+
+    def restore(self, source: BinaryIO, fmt: str, options: DumpOptions) -> None: ...
+
+    def content_counts(self) -> dict[str, int]: ...
+
+    def is_empty(self) -> bool: ...
+
+    def smoke(self, query: str) -> Any: ...
 
 
 # --- capability payloads ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DumpOptions:
+    """How to dump or restore: a private scratch folder (mode 0700, removed by the caller) and
+    the parallel jobs the engine may use (PostgreSQL's directory format)."""
+
+    workdir: Path
+    jobs: int = 1
+    #: an engine-specific format choice (PostgreSQL: custom | directory); "" for the default
+    format: str = ""
+
+
+@dataclass(frozen=True)
+class DumpInfo:
+    """What a dump holds: its format, where it came from, and the figures a restore test
+    compares (rows per table, or keys per database), taken in the dump's own snapshot where
+    the engine allows it (``counts_exact``)."""
+
+    format: str
+    suffix: str
+    database: str
+    server_version: str
+    tools: dict[str, str]
+    counts: dict[str, int]
+    counts_exact: bool = True
+    details: dict[str, Any] = field(default_factory=dict)
+
 
 
 @dataclass(frozen=True)

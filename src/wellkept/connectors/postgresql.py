@@ -19,11 +19,13 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from wellkept.connector import (
     AdviceReport,
     Connector,
+    DumpInfo,
+    DumpOptions,
     HealthReport,
     Ping,
     PurgeBatch,
@@ -32,6 +34,7 @@ from wellkept.connector import (
     RowSink,
     StatsReport,
 )
+from wellkept.connectors import _process
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.records import Action, Metrics
@@ -56,6 +59,7 @@ class PostgresConnector(Connector):
     def __init__(self, target_name: str, settings: Any) -> None:
         super().__init__(target_name, settings)
         self._conn: Any = None
+        self._children = _process.Children()
 
     # --- connection -----------------------------------------------------------------------------
 
@@ -151,6 +155,7 @@ class PostgresConnector(Connector):
         return float(row[0]) if row and row[0] is not None else None
 
     def interrupt(self) -> None:
+        self._children.kill()  # pg_dump / pg_restore, when a backup is running
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.cancel_safe(timeout=5.0)
@@ -242,6 +247,53 @@ class PostgresConnector(Connector):
             from wellkept.connectors import pg_purge
 
             return pg_purge.key_exists(self.conn, rule, key)
+
+    # --- backup (Dumpable) ----------------------------------------------------------------------
+
+    def dump_estimate(self) -> int:
+        with self.errors("backup"):
+            return int(self.conn.execute("SELECT pg_database_size(current_database())"
+                                         ).fetchone()[0])
+
+    def dump(self, out: BinaryIO, options: DumpOptions) -> DumpInfo:
+        with self.errors("backup"):
+            from wellkept.connectors import pg_dump
+
+            return pg_dump.dump(self.conn, self.settings.url, out, options, self._children)
+
+    def list_dump(self, source: BinaryIO, fmt: str, options: DumpOptions) -> list[str]:
+        from wellkept.connectors import pg_dump
+
+        return pg_dump.list_dump(source, fmt, options, self._children)
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[str]:
+        from wellkept.connectors import pg_dump
+
+        with self.errors("scratch database"), pg_dump.scratch(self.conn, self.settings.url) as url:
+            yield url
+
+    def restore(self, source: BinaryIO, fmt: str, options: DumpOptions) -> None:
+        from wellkept.connectors import pg_dump
+
+        pg_dump.restore(self.settings.url, source, fmt, options, self._children)
+
+    def content_counts(self) -> dict[str, int]:
+        with self.errors("counting rows"):
+            from wellkept.connectors import pg_dump
+
+            return pg_dump.counts(self.conn)
+
+    def is_empty(self) -> bool:
+        with self.errors("checking the database"):
+            from wellkept.connectors import pg_dump
+
+            return pg_dump.is_empty(self.conn)
+
+    def smoke(self, query: str) -> Any:
+        with self.errors("smoke query"):
+            row = self.conn.execute(query).fetchone()
+        return None if row is None else row[0]
 
     # --- advice ---------------------------------------------------------------------------------
 

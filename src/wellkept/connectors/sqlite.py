@@ -13,13 +13,16 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from wellkept.backups.artifact import copy_stream
 from wellkept.connector import (
     Connector,
+    DumpInfo,
+    DumpOptions,
     IntegrityReport,
     Ping,
     PurgeBatch,
@@ -322,27 +325,90 @@ class SQLiteConnector(Connector):
             timings["archive"] = t2 - t1
         return PurgeBatch(deleted, keys[-1], timings, archived=archived)
 
-    # --- backup ---------------------------------------------------------------------------------
+    # --- backup (Dumpable) ----------------------------------------------------------------------
 
-    def backup_suffix(self) -> str:
-        return ".sqlite3"
-
-    def backup_estimate(self) -> int:
+    def dump_estimate(self) -> int:
         with self._errors():
             page_size, page_count, _ = self._pages()
         return int(page_size * page_count)
 
-    def backup_to(self, path: Path, progress: Callable[[int, int], None]) -> Metrics:
-        """Copy the live database with SQLite's online backup API (writers may continue)."""
-        dest = sqlite3.connect(path)
+    def dump(self, out: BinaryIO, options: DumpOptions) -> DumpInfo:
+        """Copy the live database with the online backup API (writers may continue; the copy
+        is one consistent snapshot), count its rows, and stream the copy."""
+        copy = options.workdir / "copy.sqlite3"
+        with self._errors():
+            dest = sqlite3.connect(copy)
+            try:
+                self.conn.backup(dest, pages=BACKUP_STEP_PAGES)
+                counts = _counts(dest)
+            finally:
+                dest.close()
+        with copy.open("rb") as fh:
+            copy_stream(fh, out)
+        return DumpInfo(format="sqlite", suffix=".sqlite3", database=self.path.name,
+                        server_version=sqlite3.sqlite_version,
+                        tools={"sqlite": sqlite3.sqlite_version}, counts=counts)
+
+    def list_dump(self, source: BinaryIO, fmt: str, options: DumpOptions) -> list[str]:
+        copy = _spill(source, options.workdir / "check.sqlite3")
+        conn = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
+        try:
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise TaskFailed(f"the SQLite copy fails quick_check: {check}")
+            return [f"table {name}: {rows} rows" for name, rows in _counts(conn).items()]
+        except sqlite3.DatabaseError as exc:
+            raise TaskFailed(f"the backup is not a readable SQLite database: {exc}") from None
+        finally:
+            conn.close()
+
+    @contextmanager
+    def scratch(self) -> Iterator[str]:
+        folder = Path(tempfile.mkdtemp(prefix="wellkept-scratch-"))
+        try:
+            yield f"sqlite:///{folder / 'scratch.sqlite3'}"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def restore(self, source: BinaryIO, fmt: str, options: DumpOptions) -> None:
+        """Load the copy through the backup API, page by page, into this database (which
+        replaces its content in one step, as SQLite's own .restore does)."""
+        copy = _spill(source, options.workdir / "restore.sqlite3")
+        src = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
         try:
             with self._errors():
-                self.conn.backup(dest, pages=BACKUP_STEP_PAGES,
-                                 progress=lambda _s, left, total: progress(total - left, total))
-                pages = dest.execute("PRAGMA page_count").fetchone()[0]
+                src.backup(self.conn, pages=BACKUP_STEP_PAGES)
         finally:
-            dest.close()
-        return {"pages": pages}
+            src.close()
+
+    def content_counts(self) -> dict[str, int]:
+        with self._errors():
+            return _counts(self.conn)
+
+    def is_empty(self) -> bool:
+        with self._errors():
+            found = self.conn.execute("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE "
+                                      "'sqlite_%'").fetchone()[0]
+        return int(found) == 0
+
+    def smoke(self, query: str) -> Any:
+        with self._errors():
+            row = self.conn.execute(query).fetchone()
+        return None if row is None else row[0]
+
+
+def _counts(conn: sqlite3.Connection) -> dict[str, int]:
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                        "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    return {n: conn.execute(f"SELECT count(*) FROM {quote(n)}").fetchone()[0] for n in names}
+
+
+def _spill(source: BinaryIO, path: Path) -> Path:
+    """SQLite opens files, not streams: write the dump out (mode 0600) first."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        copy_stream(source, fh)
+    return path
 
 
 __all__ = ["SQLiteConnector"]

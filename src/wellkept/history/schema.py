@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -91,3 +91,26 @@ schedule_state = sa.Table(
     sa.Column("last_status", sa.String(20)),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+#: the backups catalog: one row per backup wellkept wrote (rebuildable from the manifests)
+backups = sa.Table(
+    "wk_backups", metadata,
+    sa.Column("backup_id", sa.String(200), primary_key=True),
+    sa.Column("task", sa.String(200), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("engine", sa.String(50), nullable=False),
+    sa.Column("format", sa.String(50), nullable=False),
+    sa.Column("storage", sa.Text, nullable=False),
+    sa.Column("artifact", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("stored_bytes", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("manifest", sa.JSON, nullable=False),
+    sa.Column("verified_at", UTCDateTime()),
+    sa.Column("verify_tier", sa.String(20)),
+    sa.Column("verify_status", sa.String(20)),
+    sa.Column("verify_message", sa.Text),
+    sa.Column("restore_seconds", sa.Float),
+    sa.Column("pruned_at", UTCDateTime()),
+)
+sa.Index("ix_wk_backups_target_created", backups.c.target, backups.c.created_at)

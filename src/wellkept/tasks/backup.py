@@ -1,41 +1,99 @@
-"""backup: a consistent copy of the database, written atomically, with a sha256."""
+"""backup: a verified, checksummed, optionally encrypted dump in a folder or S3."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
+import shutil
+import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
-from wellkept.connector import Dumpable
+from wellkept.backups import catalog, compression, encryption, retention
+from wellkept.backups.artifact import ArtifactWriter
+from wellkept.backups.manifest import MANIFEST_SUFFIX, Manifest, new_backup_id, stamp
+from wellkept.backups.storage import Storage, open_storage
+from wellkept.backups.verify import Verification, verify
+from wellkept.config import TargetSettings
+from wellkept.connector import Connector, Dumpable, DumpOptions
 from wellkept.context import RunContext
-from wellkept.errors import TaskFailed
+from wellkept.durations import Duration
 from wellkept.records import TaskResult, utcnow
 from wellkept.task import Task, TaskParams
-from wellkept.units import human_bytes
-
-CHUNK = 1024 * 1024
+from wellkept.types import RunStatus
+from wellkept.units import human_bytes, plural
 
 
 class BackupParams(TaskParams):
     destination: str = Field("backups/", description=(
-        "folder for the backup files (relative to the config file's folder)"))
+        "a folder (relative to the config file's folder) or s3://bucket/prefix"))
+    compression: Literal["zstd", "gzip", "none"] = Field("zstd", description=(
+        "zstd (multi-threaded), gzip or none"))
+    level: int | None = Field(None, ge=0, le=22, description=(
+        "compression level (zstd default 3, gzip 6)"))
+    encrypt_to: str = Field("", description=(
+        "an age recipient (age1…) to encrypt to; empty: not encrypted"))
+    age_identity_file: str | None = Field(None, description=(
+        "file holding the age identity that decrypts, for verification (else the "
+        "WELLKEPT_AGE_IDENTITY environment variable)"))
+    format: Literal["", "custom", "directory"] = Field("", description=(
+        "PostgreSQL: custom (one stream) or directory (parallel, with jobs); default: "
+        "custom, or directory when jobs > 1"))
+    jobs: int = Field(1, ge=1, le=64, description="parallel dump and restore jobs (PostgreSQL)")
+    verify: Literal["none", "checksum", "readable", "restore"] = Field("checksum", description=(
+        "verify each new backup: checksum, readable (decompress and list) or restore (into "
+        "a scratch database, comparing row counts)"))
+    smoke_queries: list[str] = Field([], description=(
+        "queries run on the scratch restore (verify: restore); each must succeed"))
+    keep_last: int | None = Field(None, ge=1, description="keep the N newest verified backups")
+    keep_days: Duration | None = Field(None, description=(
+        "keep every backup of this period, plus the newest one older than it"))
+    minimum_redundancy: int = Field(1, ge=1, description=(
+        "never keep fewer verified backups than this"))
+
+
+def connect_url(url: str, like: TargetSettings, name: str) -> Connector:
+    """A connector for ``url`` (a scratch or restore destination), with ``like``'s timeouts."""
+    from wellkept.registry import Registry
+
+    settings = like.model_copy(update={"url": url})
+    return Registry.default().connector_class(settings.scheme)(name, settings)
+
+
+def identities_for(p: Any, ctx: RunContext) -> Any:
+    def load() -> list[Any]:
+        path = ctx.resolve_path(p.age_identity_file) if p.age_identity_file else None
+        return encryption.load_identities(path)
+    return load
+
+
+def policy_of(p: Any) -> retention.Policy:
+    return retention.Policy(keep_last=p.keep_last, keep_days=p.keep_days,
+                            minimum_redundancy=p.minimum_redundancy)
 
 
 class Backup(Task):
-    """Write a consistent copy of the database to a folder, atomically, with a sha256.
+    """Dump the target, compress, checksum, store, verify, then apply retention.
 
-    SQLite: the online backup API copies the live database page by page (writers may go on;
-    the copy is a consistent snapshot). The copy is written under a temporary name, flushed to
-    disk, checksummed and only then renamed to `<target>-<UTC timestamp>.sqlite3`, with the
-    checksum beside it in `<file>.sha256` (sha256sum format). Files are created mode 0600.
-    A failed or interrupted backup leaves no file that looks complete.
+    The engine's own consistent dump (PostgreSQL: pg_dump in an exported snapshot, custom
+    format or directory format with `jobs`; MySQL/MariaDB: mariadb-dump
+    --single-transaction; SQLite: the online backup API; DuckDB: EXPORT DATABASE; Redis: an
+    RDB snapshot) is streamed through zstd (multi-threaded; or gzip, or none) and, with
+    `encrypt_to`, age encryption, into `destination` (a folder, or s3://bucket/prefix).
+    The stored bytes are hashed as they are written. A JSON manifest (engine, server and tool
+    versions, database, times, sizes, sha256, row counts per table) is written last: a backup
+    is complete only when its manifest exists, so a killed or failed backup never lists as
+    complete. Files are mode 0600; passwords reach the dump tools through the environment or
+    an option file, never the command line.
 
-    A dry run reports the destination and the expected size, and writes nothing.
+    Then the new backup is verified (`verify`: checksum, readable or restore) and the result
+    is recorded in the catalog (`wellkept backups list`). Retention (`keep_last`,
+    `keep_days`, `minimum_redundancy`) prunes only when the newest backup is verified, counts
+    only verified backups, and only ever touches backups listed in the catalog by manifest id.
+
+    A dry run reports the destination, the expected size and what retention would prune, and
+    writes nothing.
     """
 
     kind = "backup"
@@ -47,74 +105,124 @@ class Backup(Task):
     def run(self, ctx: RunContext) -> TaskResult:
         assert isinstance(ctx.connector, Dumpable)
         p: Any = self.params
-        folder = ctx.resolve_path(p.destination)
-        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-        suffix = ctx.connector.backup_suffix()
-        final = folder / f"{ctx.target_name}-{stamp}{suffix}"
-        n = 1
-        while final.exists():  # a second backup within the same second
-            final = folder / f"{ctx.target_name}-{stamp}-{n}{suffix}"
-            n += 1
-        expected = ctx.connector.backup_estimate()
-        details: dict[str, Any] = {"path": str(final), "expected_bytes": expected}
+        storage = open_storage(p.destination, ctx.base_dir)
+        recipients = [encryption.recipient(p.encrypt_to)] if p.encrypt_to.strip() else None
+        expected = ctx.connector.dump_estimate()
+        details: dict[str, Any] = {"destination": storage.url, "expected_bytes": expected,
+                                   "compression": p.compression,
+                                   "encrypted": bool(recipients)}
         if ctx.dry_run:
-            return TaskResult(message=f"would back up about {human_bytes(expected)} to {final}",
-                              metrics={"bytes_written": 0, "files_processed": 0},
-                              details=details)
-        partial = folder / f".{final.name}.partial"
+            doomed = [d.entry.id for d in retention.plan(
+                catalog.entries(ctx.store, ctx.target_name, task=ctx.task_name),
+                policy_of(p), utcnow()) if not d.keep]
+            details["would_prune"] = doomed
+            return TaskResult(
+                message=f"would back up about {human_bytes(expected)} of {ctx.target_name} to "
+                        f"{storage.url}" + (f" and prune {plural(len(doomed), 'backup')}"
+                                            if doomed else ""),
+                metrics={"bytes_written": 0, "files_processed": 0}, details=details)
+        workdir = Path(tempfile.mkdtemp(prefix="wellkept-backup-"))
         try:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            partial.touch(mode=0o600)
-            measured = ctx.connector.backup_to(partial, lambda done, total: ctx.progress(
-                100.0 * done / total if total else None, "copying", f"{done}/{total} pages"))
+            manifest = self._backup(ctx, storage, recipients, workdir, expected)
+            catalog.record(ctx.store, manifest, storage.url)
+            details.update({"backup_id": manifest.id, "artifact": manifest.artifact,
+                            "sha256": manifest.sha256, "bytes": manifest.stored_bytes,
+                            "raw_bytes": manifest.raw_bytes, "tables": len(manifest.counts),
+                            "format": manifest.format})
+            checked = self._verify(ctx, storage, manifest, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        metrics: dict[str, float | int] = {"bytes_written": manifest.stored_bytes,
+                                           "files_processed": 1}
+        message = (f"backed up {human_bytes(manifest.raw_bytes)} of {ctx.target_name} as "
+                   f"{human_bytes(manifest.stored_bytes)} ({manifest.id})")
+        if checked is not None:
+            details["verification"] = {"tier": checked.tier, "passed": checked.passed,
+                                       "message": checked.message, **checked.details}
+            if checked.restore_seconds is not None:
+                metrics["restore_seconds"] = round(checked.restore_seconds, 3)
+            if not checked.passed:
+                return TaskResult(status=RunStatus.FAILED, message=f"{message}, but "
+                                  f"verification failed: {checked.message}", metrics=metrics,
+                                  details=details, errors=[checked.message])
+            message += f", verified ({checked.tier})"
+        pruned = self._prune(ctx, storage)
+        details["pruned"] = pruned
+        metrics["backups_pruned"] = len(pruned)
+        if pruned:
+            message += f"; pruned {plural(len(pruned), 'old backup')}"
+        return TaskResult(message=message, metrics=metrics, details=details)
+
+    def _backup(self, ctx: RunContext, storage: Storage, recipients: list[Any] | None,
+                workdir: Path, expected: int) -> Manifest:
+        p: Any = self.params
+        connector: Any = ctx.connector
+        started = utcnow()
+        backup_id = new_backup_id(ctx.target_name, started)
+        artifact = (f"{ctx.target_name}/{backup_id}.{connector.name}"
+                    f"{compression.SUFFIXES[p.compression]}"
+                    f"{encryption.SUFFIX if recipients else ''}")
+        options = DumpOptions(workdir=workdir, jobs=p.jobs, format=p.format)
+
+        def progress(done: int) -> None:
             ctx.check_cancelled()
-            digest = _sha256_and_sync(partial)
-            os.replace(partial, final)
-            _write_atomic(final.with_name(final.name + ".sha256"), f"{digest}  {final.name}\n")
-            _sync_dir(folder)
-        except OSError as exc:
-            _discard(partial)
-            raise TaskFailed(f"cannot write the backup to {folder}: "
-                             f"{exc.strerror or exc}") from None
-        except BaseException:
-            _discard(partial)
-            raise
-        size = final.stat().st_size
-        details.update({"sha256": digest, "bytes": size, **measured})
-        return TaskResult(message=f"backed up {human_bytes(size)} to {final}",
-                          metrics={"bytes_written": size, "files_processed": 1},
-                          details=details)
+            ctx.progress(min(99.0, 100.0 * done / expected) if expected else None, "dumping",
+                         f"{human_bytes(done)} of about {human_bytes(expected)}")
 
+        with storage.writer(artifact) as fh:
+            writer = ArtifactWriter(fh, p.compression, recipients, p.level, progress)
+            info = connector.dump(writer, options)
+            sha256, stored = writer.finish()
+            ctx.check_cancelled()
+        from wellkept import __version__
 
-def _discard(partial: Path) -> None:
-    """Remove a half-written file; where even that fails, there is nothing more to do."""
-    with contextlib.suppress(OSError):
-        partial.unlink(missing_ok=True)
+        manifest = Manifest(
+            id=backup_id, task=ctx.task_name, target=ctx.target_name, engine=connector.name,
+            format=info.format, database=info.database, server_version=info.server_version,
+            tools=info.tools, started_at=stamp(started), finished_at=stamp(utcnow()),
+            artifact=artifact, raw_bytes=writer.raw_bytes, stored_bytes=stored, sha256=sha256,
+            compression=p.compression, encrypted=bool(recipients),
+            recipient=p.encrypt_to.strip(), counts=info.counts,
+            counts_exact=info.counts_exact, wellkept_version=__version__,
+            details={"suffix": info.suffix, "jobs": p.jobs, **info.details})
+        # the manifest last: its presence is what makes the backup complete
+        storage.write_text(f"{ctx.target_name}/{backup_id}{MANIFEST_SUFFIX}", manifest.to_json())
+        return manifest
 
+    def _verify(self, ctx: RunContext, storage: Storage, manifest: Manifest,
+                workdir: Path) -> Verification | None:
+        p: Any = self.params
+        if p.verify == "none":
+            return None
+        ctx.progress(None, f"verifying ({p.verify})")
+        entry = catalog.get(ctx.store, manifest.id)
+        assert entry is not None
+        checked = verify(entry, storage, p.verify, source=ctx.connector,
+                         options=DumpOptions(workdir=workdir, jobs=p.jobs),
+                         identities=identities_for(p, ctx),
+                         connect=lambda url: connect_url(url, ctx.connector.settings,
+                                                         f"{ctx.target_name}-scratch"),
+                         smoke_queries=p.smoke_queries)
+        catalog.mark_verified(ctx.store, manifest.id, checked.tier, checked.passed,
+                              checked.message, checked.restore_seconds)
+        return checked
 
-def _sha256_and_sync(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb+") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-        os.fsync(fh.fileno())
-    return digest.hexdigest()
+    def _prune(self, ctx: RunContext, storage: Storage) -> list[str]:
+        """Delete what the policy lets go: the manifest first (the backup stops being
+        complete), then the artifact. Only catalogued backups of this task are considered."""
+        p: Any = self.params
+        pruned = []
+        for decision in retention.plan(catalog.entries(ctx.store, ctx.target_name,
+                                                       task=ctx.task_name),
+                                       policy_of(p), utcnow()):
+            if decision.keep:
+                continue
+            m = decision.entry.manifest
+            if decision.entry.storage != storage.url:
+                continue  # written to another destination: that task's policy owns it
+            storage.delete(f"{m.target}/{m.name}")
+            storage.delete(m.artifact)
+            catalog.mark_pruned(ctx.store, m.id)
+            pruned.append(m.id)
+        return pruned
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def _sync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
