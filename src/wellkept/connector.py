@@ -211,6 +211,8 @@ class DumpOptions:
     jobs: int = 1
     #: an engine-specific format choice (PostgreSQL: custom | directory); "" for the default
     format: str = ""
+    #: restore over existing objects (drop them first) rather than into an empty database
+    replace: bool = False
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "sessions": "wellkept.tasks.sessions:Sessions",
     "stats": "wellkept.tasks.stats:Stats",
     "vacuum": "wellkept.tasks.vacuum:Vacuum",
+    "verify_backup": "wellkept.tasks.verify_backup:VerifyBackup",
     "views": "wellkept.tasks.views:Views",
 }
 

@@ -14,7 +14,14 @@ from typing import Annotated
 import typer
 
 from wellkept import __version__
-from wellkept.cli import advise_cmd, history_cmd, run_cmd, setup_cmds, tasks_cmd
+from wellkept.cli import (
+    advise_cmd,
+    backups_cmd,
+    history_cmd,
+    run_cmd,
+    setup_cmds,
+    tasks_cmd,
+)
 from wellkept.cli.common import OutputOption, State, fail_on_errors
 
 app = typer.Typer(
@@ -51,7 +58,7 @@ def main_options(
     ctx.obj = State(config=config, output=output or "text", verbose=verbose, quiet=quiet)
 
 
-for module in (setup_cmds, tasks_cmd, run_cmd, history_cmd, advise_cmd):
+for module in (setup_cmds, tasks_cmd, run_cmd, history_cmd, advise_cmd, backups_cmd):
     module.register(app)
 
 

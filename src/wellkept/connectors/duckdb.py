@@ -2,7 +2,8 @@
 
 DuckDB lets one process open a file read-write and refuses every other open, even read-only,
 while it does. That is normal for a file an ingest job is writing, so a ping reports it as
-``locked`` with the holder's PID instead of failing (seed 000).
+``locked`` with the holder's PID instead of failing (seed 000), and a backup or restore ends
+as ``Unavailable`` naming it. Backups are exports (see ``duckdb_dump``).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from wellkept.connector import Connector, Ping
+from wellkept.connector import Connector, DumpInfo, DumpOptions, Ping
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed
 
@@ -25,6 +28,11 @@ class DuckDBConnector(Connector):
 
     name = "duckdb"
     summary = "DuckDB database files"
+
+    def __init__(self, target_name: str, settings: Any) -> None:
+        super().__init__(target_name, settings)
+        #: the connection of the operation in progress (for ``interrupt``)
+        self._busy: Any = None
 
     @classmethod
     def resolve_url(cls, url: str, base_dir: Path) -> str:
@@ -63,3 +71,70 @@ class DuckDBConnector(Connector):
             conn.close()
         return Ping(latency_ms=(time.perf_counter() - t0) * 1000,
                     version=f"DuckDB {duckdb.__version__}")
+
+    def interrupt(self) -> None:
+        conn = self._busy
+        if conn is not None:
+            with suppress(Exception):  # it may have just closed
+                conn.interrupt()
+
+    @contextmanager
+    def _session(self, path: Path | None = None, *, read_only: bool,
+                 create: bool = False) -> Iterator[Any]:
+        """One connection for one operation (see ``duckdb_dump.opened``)."""
+        from wellkept.connectors import duckdb_dump
+
+        with duckdb_dump.opened(path or self.path, read_only=read_only, create=create) as conn:
+            self._busy = conn
+            try:
+                yield conn
+            finally:
+                self._busy = None
+
+    # --- backups (Dumpable) ---------------------------------------------------------------------
+
+    def dump_estimate(self) -> int:
+        wal = Path(f"{self.path}.wal")
+        return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
+
+    def dump(self, out: BinaryIO, options: DumpOptions) -> DumpInfo:
+        from wellkept.connectors import duckdb_dump
+
+        with self._session(read_only=True) as conn:
+            return duckdb_dump.dump(conn, self.path, out, options)
+
+    def list_dump(self, source: BinaryIO, fmt: str, options: DumpOptions) -> list[str]:
+        from wellkept.connectors import duckdb_dump
+
+        return duckdb_dump.list_dump(source, fmt, options)
+
+    def scratch(self) -> AbstractContextManager[str]:
+        from wellkept.connectors import duckdb_dump
+
+        return duckdb_dump.scratch(lambda path: self._session(path, read_only=False,
+                                                              create=True))
+
+    def restore(self, source: BinaryIO, fmt: str, options: DumpOptions) -> None:
+        from wellkept.connectors import duckdb_dump
+
+        folder = duckdb_dump.unpack(source, fmt, options)  # before the file's lock is taken
+        with self._session(read_only=False, create=True) as conn:
+            duckdb_dump.load(conn, folder)
+
+    def content_counts(self) -> dict[str, int]:
+        from wellkept.connectors import duckdb_dump
+
+        with self._session(read_only=True) as conn:
+            return duckdb_dump.content_counts(conn)
+
+    def is_empty(self) -> bool:
+        from wellkept.connectors import duckdb_dump
+
+        with self._session(read_only=True) as conn:
+            return duckdb_dump.is_empty(conn)
+
+    def smoke(self, query: str) -> Any:
+        from wellkept.connectors import duckdb_dump
+
+        with self._session(read_only=True) as conn:
+            return duckdb_dump.smoke(conn, query)

@@ -146,7 +146,7 @@ def restore(url: str, source: BinaryIO, fmt: str, options: DumpOptions,
     pg_restore = _process.tool("pg_restore")
     dsn, env = libpq(url)
     base = [pg_restore, "--no-password", "--no-owner", "--no-privileges", "--exit-on-error",
-            "-d", dsn]
+            *(["--clean", "--if-exists"] if options.replace else []), "-d", dsn]
     if fmt == "pg_directory":
         folder = _untar(source, options.workdir / "restore")
         _process.run([*base, f"--jobs={max(options.jobs, 1)}", str(folder)], env=env,

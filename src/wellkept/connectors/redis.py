@@ -1,13 +1,16 @@
-"""Redis through redis-py."""
+"""Redis through redis-py; backups are RDB snapshots (see ``redis_dump``)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from typing import Any, BinaryIO
 
-from wellkept.connector import Connector, Ping
+from wellkept.connector import Connector, DumpInfo, DumpOptions, Ping
 from wellkept.connectors._drivers import require
-from wellkept.errors import ConnectionFailed
+from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.redact import redact
 
 
@@ -21,6 +24,9 @@ class RedisConnector(Connector):
     def __init__(self, target_name: str, settings: Any) -> None:
         super().__init__(target_name, settings)
         self._client: Any = None
+        #: the redis-cli or temporary redis-server of a dump or restore in progress
+        self._child: subprocess.Popen[bytes] | None = None
+        self._interrupted = False
 
     @property
     def client(self) -> Any:
@@ -41,7 +47,80 @@ class RedisConnector(Connector):
             raise ConnectionFailed(f"cannot reach {self.identity()}: {redact(str(exc))}") from None
         return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=f"Redis {version}")
 
+    def interrupt(self) -> None:
+        child = self._child
+        if child is not None:
+            self._interrupted = True
+            with suppress(OSError):
+                child.kill()  # the dump or restore then ends with TaskFailed
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Map redis-py's errors onto wellkept's: unreachable, still loading, or refused."""
+        redis = require("redis", "redis", "A Redis target")
+        self._interrupted = False
+        try:
+            yield
+        except redis.RedisError as exc:
+            if self._interrupted:  # we killed our own child: say so, not "cannot reach"
+                raise TaskFailed(f"{doing} was interrupted") from None
+            text = redact(str(exc))
+            if isinstance(exc, redis.BusyLoadingError):
+                raise Unavailable(f"{self.identity()} is loading its dataset: {text}") from None
+            if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+                raise ConnectionFailed(f"cannot reach {self.identity()} while {doing}: "
+                                       f"{text}") from None
+            raise TaskFailed(f"Redis refused {doing}: {text}") from None
+
+    def _track(self, child: subprocess.Popen[bytes] | None) -> None:
+        self._child = child
+
+    # --- backups (Dumpable) ---------------------------------------------------------------------
+
+    def dump_estimate(self) -> int:
+        with self._errors("reading INFO memory"):
+            return int(self.client.info("memory").get("used_memory", 0))
+
+    def dump(self, out: BinaryIO, options: DumpOptions) -> DumpInfo:
+        from wellkept.connectors import redis_dump
+
+        with self._errors("taking an RDB snapshot"):
+            return redis_dump.dump(self.client, self.settings.url, out, options, self._track)
+
+    def list_dump(self, source: BinaryIO, fmt: str, options: DumpOptions) -> list[str]:
+        from wellkept.connectors import redis_dump
+
+        return redis_dump.list_dump(source, fmt, options)
+
+    def scratch(self) -> AbstractContextManager[str]:
+        from wellkept.connectors import redis_dump
+
+        db = redis_dump.Endpoint.from_url(self.settings.url).db
+        return redis_dump.temp_server(db=db)
+
+    def restore(self, source: BinaryIO, fmt: str, options: DumpOptions) -> None:
+        from wellkept.connectors import redis_dump
+
+        with self._errors("restoring keys"):
+            redis_dump.restore(self.settings.url, source, fmt, options,
+                               self.settings.statement_timeout.total_seconds(), self._track)
+
+    def content_counts(self) -> dict[str, int]:
+        from wellkept.connectors import redis_dump
+
+        with self._errors("reading INFO keyspace"):
+            return redis_dump.keyspace(self.client)
+
+    def is_empty(self) -> bool:
+        return not self.content_counts()
+
+    def smoke(self, query: str) -> Any:
+        from wellkept.connectors import redis_dump
+
+        with self._errors(f"the command {query!r}"):
+            return redis_dump.smoke(self.client, query)

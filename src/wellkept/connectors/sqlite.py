@@ -366,6 +366,7 @@ class SQLiteConnector(Connector):
     def scratch(self) -> Iterator[str]:
         folder = Path(tempfile.mkdtemp(prefix="wellkept-scratch-"))
         try:
+            sqlite3.connect(folder / "scratch.sqlite3").close()  # an empty database
             yield f"sqlite:///{folder / 'scratch.sqlite3'}"
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -374,6 +375,8 @@ class SQLiteConnector(Connector):
         """Load the copy through the backup API, page by page, into this database (which
         replaces its content in one step, as SQLite's own .restore does)."""
         copy = _spill(source, options.workdir / "restore.sqlite3")
+        if not self.path.exists():  # restoring to a new file: create it (mode 0600)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         src = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
         try:
             with self._errors():
@@ -386,6 +389,8 @@ class SQLiteConnector(Connector):
             return _counts(self.conn)
 
     def is_empty(self) -> bool:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return True
         with self._errors():
             found = self.conn.execute("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE "
                                       "'sqlite_%'").fetchone()[0]

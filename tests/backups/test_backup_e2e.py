@@ -1,0 +1,265 @@
+"""Backups end to end through the real CLI: dump, verify, restore, damage, kill, retention."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.helpers import run_cli, wellkept_bin
+
+
+def _json(result: Any) -> dict[str, Any]:
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def _fill_pg(url: str, rows: int = 20000) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (id bigint PRIMARY KEY, total numeric, note text)")
+        conn.execute("INSERT INTO orders SELECT g, g * 1.5, md5(g::text) "
+                     "FROM generate_series(1, %s) g", (rows,))
+        conn.execute('CREATE TABLE "odd ""name"" ;drop" (x int)')
+        conn.execute('INSERT INTO "odd ""name"" ;drop" VALUES (1), (2), (3)')
+
+
+def _pg_config(write_config: Callable[..., Path], url: str, extra: str = "") -> Path:
+    return write_config(f"""
+        targets:
+          db: {{url: "{url}"}}
+        tasks:
+          nightly:
+            kind: backup
+            target: db
+            destination: backups/
+            verify: restore
+            smoke_queries: ["SELECT count(*) FROM orders"]
+        {extra}""")
+
+
+def _latest(cfg: Path) -> dict[str, Any]:
+    listed = run_cli("-c", str(cfg), "backups", "list", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    return _json(listed)["backups"][0]  # type: ignore[no-any-return]
+
+
+def test_postgres_backup_restore_verify_round_trip(
+        postgres_db: str, postgres_admin_url: str, write_config: Callable[..., Path],
+        tmp_path: Path) -> None:
+    _fill_pg(postgres_db)
+    cfg = _pg_config(write_config, postgres_db)
+    done = run_cli("-c", str(cfg), "backup", "db", "-o", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = _json(done)["results"][0]
+    assert result["details"]["verification"]["passed"] is True
+    assert result["details"]["verification"]["smoke"] == {"SELECT count(*) FROM orders": 20000}
+    entry = _latest(cfg)
+    assert entry["verify_status"] == "passed" and entry["verify_tier"] == "restore"
+    artifact = tmp_path / "backups" / entry["artifact"]
+    manifest = json.loads((artifact.parent / f"{entry['id']}.manifest.json").read_text())
+    assert manifest["counts"] == {"public.orders": 20000, 'public.odd "name" ;drop': 3}
+    assert manifest["sha256"] == entry["sha256"] and manifest["compression"] == "zstd"
+    assert artifact.stat().st_mode & 0o777 == 0o600
+    # no scratch database left behind
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE "
+                            "'wk_verify_%'").fetchone()[0] == 0
+        conn.execute("CREATE DATABASE wk_restore_target")
+    into = postgres_admin_url.rsplit("/", 1)[0] + "/wk_restore_target"
+    try:
+        restored = run_cli("-c", str(cfg), "restore", entry["id"], "--into", into, "-o", "json")
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert _json(restored)["passed"] is True
+        with psycopg.connect(into) as a, psycopg.connect(postgres_db) as b:
+            query = "SELECT id, total, note FROM orders ORDER BY id"
+            assert a.execute(query).fetchall() == b.execute(query).fetchall()
+        # a second restore over it is refused without --yes (exit 2), then done with it
+        again = run_cli("-c", str(cfg), "restore", entry["id"], "--into", into)
+        assert again.returncode == 2 and "not empty" in again.stderr
+        forced = run_cli("-c", str(cfg), "restore", entry["id"], "--into", into, "--yes")
+        assert forced.returncode == 0, forced.stdout + forced.stderr
+    finally:
+        with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS wk_restore_target WITH (FORCE)")
+
+
+def test_a_flipped_byte_fails_checksum_and_a_truncated_backup_fails_readable(
+        postgres_db: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    _fill_pg(postgres_db)
+    cfg = _pg_config(write_config, postgres_db)
+    assert run_cli("-c", str(cfg), "backup", "db").returncode == 0
+    entry = _latest(cfg)
+    artifact = tmp_path / "backups" / entry["artifact"]
+    good = artifact.read_bytes()
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0x01
+    artifact.write_bytes(bytes(flipped))
+    check = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", "checksum")
+    assert check.returncode == 1 and "sha256" in check.stdout
+    assert _latest(cfg)["verify_status"] == "failed"
+    artifact.write_bytes(good[: len(good) * 2 // 3])
+    readable = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", "readable",
+                       "-o", "json")
+    assert readable.returncode == 1
+    message = _json(readable)["results"][0]["message"]
+    assert "bytes" in message or "damaged" in message or "truncated" in message, message
+    artifact.write_bytes(good)  # intact again: every tier passes
+    for tier in ("checksum", "readable", "restore"):
+        ok = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", tier)
+        assert ok.returncode == 0, ok.stdout
+
+
+def test_the_password_never_reaches_pg_dumps_command_line(
+        postgres_db: str, write_config: Callable[..., Path]) -> None:
+    secret = "pw-never-in-argv-31337"
+    _fill_pg(postgres_db, rows=400000)
+    url = postgres_db.replace("postgres@", f"postgres:{secret}@")
+    cfg = _pg_config(write_config, url).with_suffix(".yml")
+    cfg.write_text(cfg.read_text().replace("verify: restore", "verify: checksum"))
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for proc in Path("/proc").iterdir():
+                if not proc.name.isdigit():
+                    continue
+                try:
+                    argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                except OSError:
+                    continue
+                if "pg_dump" in argv and "--snapshot" in argv:
+                    seen.append(argv)
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        done = run_cli("-c", str(cfg), "backup", "db")
+    finally:
+        stop.set()
+        watcher.join()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert seen, "pg_dump was never seen running"
+    assert not [a for a in seen if secret in a]
+    assert secret not in done.stdout + done.stderr
+
+
+def test_sqlite_backup_encrypted_with_age_round_trips(
+        app_db: Path, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    pyrage = pytest.importorskip("pyrage")  # an installed extra in the dev set
+    identity = pyrage.x25519.Identity.generate()
+    key_file = tmp_path / "age.key"
+    key_file.write_text(str(identity) + "\n")
+    cfg = write_config(f"""
+        targets:
+          app: {{url: "sqlite:///{app_db}"}}
+        tasks:
+          nightly:
+            kind: backup
+            target: app
+            compression: gzip
+            encrypt_to: "{identity.to_public()}"
+            age_identity_file: age.key
+            verify: restore
+        """)
+    done = run_cli("-c", str(cfg), "run", "nightly", "-o", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    entry = _latest(cfg)
+    assert entry["encrypted"] is True and entry["artifact"].endswith(".gz.age")
+    raw = (tmp_path / "backups" / entry["artifact"]).read_bytes()
+    assert raw.startswith(b"age-encryption.org/v1")
+    assert str(identity) not in done.stdout + done.stderr
+    into = tmp_path / "restored.sqlite3"
+    restored = run_cli("-c", str(cfg), "restore", entry["id"], "--into", f"sqlite:///{into}")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    import sqlite3
+
+    a, b = sqlite3.connect(app_db), sqlite3.connect(into)
+    for (table,) in a.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        q = f'SELECT * FROM "{table}" ORDER BY 1'
+        assert a.execute(q).fetchall() == b.execute(q).fetchall(), table
+    # without the identity, verification cannot decrypt and says so
+    key_file.write_text("")
+    failed = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", "readable",
+                     "-o", "json")
+    assert failed.returncode == 1
+    assert "age_identity_file" in _json(failed)["results"][0]["message"]
+
+
+def test_a_killed_backup_never_lists_as_complete(
+        postgres_db: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    _fill_pg(postgres_db, rows=1500000)
+    cfg = _pg_config(write_config, postgres_db)
+    proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "backup", "db"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    folder = tmp_path / "backups" / "db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        partial = list(folder.glob(".*.partial")) if folder.exists() else []
+        if partial and partial[0].stat().st_size > 1 << 20:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert not list(folder.glob("*.manifest.json"))
+    assert not [p for p in folder.iterdir() if not p.name.startswith(".")]
+    listed = run_cli("-c", str(cfg), "backups", "list", "--rebuild", "-o", "json")
+    assert _json(listed)["backups"] == []
+
+
+def test_retention_on_twenty_backups_keeps_exactly_the_policy(
+        app_db: Path, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+
+    stranger = tmp_path / "backups" / "app" / "app-notes-keep-me.txt"
+    stranger.parent.mkdir(parents=True)
+    stranger.write_text("not ours")
+    cfg = write_config(f"""
+        targets:
+          app: {{url: "sqlite:///{app_db}"}}
+        tasks:
+          nightly: {{kind: backup, target: app, verify: checksum, keep_last: 5}}
+        """)
+    engine = Engine(load_config(cfg))
+    ids = []
+    for _ in range(20):
+        record = engine.run(engine.resolve(["nightly"])).results[0]
+        assert record.status.value == "completed", record.message
+        ids.append(record.details["backup_id"])
+    kept = sorted(p.name for p in (tmp_path / "backups" / "app").iterdir())
+    expected = sorted([f"{i}.manifest.json" for i in ids[-5:]]
+                      + [f"{i}.sqlite.zst" for i in ids[-5:]] + [stranger.name])
+    assert kept == expected
+    listed = run_cli("-c", str(cfg), "backups", "list", "-o", "json")
+    assert [b["id"] for b in _json(listed)["backups"]] == ids[-5:][::-1]
+
+
+def test_a_full_destination_fails_cleanly_and_leaves_nothing(
+        postgres_db: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    _fill_pg(postgres_db, rows=200000)
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
+                             capture_output=True, text=True)
+    assert mounted.returncode == 0, f"this test needs root to mount a tmpfs: {mounted.stderr}"
+    try:
+        cfg = _pg_config(write_config, postgres_db)
+        cfg.write_text(cfg.read_text().replace("destination: backups/",
+                                               f"destination: {small}"))
+        done = run_cli("-c", str(cfg), "backup", "db", "-o", "json")
+        assert done.returncode == 1
+        result = _json(done)["results"][0]
+        assert result["status"] == "failed"
+        assert "No space left" in result["message"], result["message"]
+        assert [p for p in small.rglob("*") if p.is_file()] == []
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
