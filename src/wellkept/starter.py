@@ -21,7 +21,7 @@ tasks:
   app-analyze:   {kind: analyze, target: app}
   app-vacuum:    {kind: vacuum, target: app, min_free_percent: 10}
   app-integrity: {kind: integrity, target: app, mode: full}
-  app-backup:    {kind: backup, target: app, destination: backups/}
+  app-backup:    {kind: backup, target: app, destination: backups/, verify: restore, keep_last: 7}
   # purge-sessions:
   #   kind: cleanup
   #   target: app
@@ -32,8 +32,8 @@ tasks:
   # host-stats:  {kind: stats, target: host}
 
 # The five default schedules. `wellkept run --schedule NAME` runs one now.
-# backup_testing and disaster_recovery_test take a fresh backup and check the live file's
-# integrity; wellkept does not restore backups to test them yet, so neither is a restore drill.
+# backup_testing and disaster_recovery_test take a fresh backup, restore it into a scratch
+# file and compare its row counts (verify: restore), and check the live file's integrity.
 schedules:
   daily_maintenance:        {cron: "0 2 * * *", tasks: [app-stats, app-analyze]}
   weekly_optimization:      {cron: "0 3 * * 0", tasks: [app-vacuum]}
