@@ -10,17 +10,20 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from wellkept.connector import (
     Connector,
+    DumpInfo,
+    DumpOptions,
     Ping,
     PurgeBatch,
     PurgeEstimate,
     PurgeRule,
     RowSink,
 )
+from wellkept.connectors import _process
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.redact import redact
@@ -36,24 +39,39 @@ class MySQLConnector(Connector):
     def __init__(self, target_name: str, settings: Any) -> None:
         super().__init__(target_name, settings)
         self._conn: Any = None
+        #: the session counting a running dump's rows (for ``interrupt``)
+        self._snapshot: Any = None
+        self._children = _process.Children()
+
+    def _connect_args(self) -> dict[str, Any]:
+        """PyMySQL's arguments for a session on this target (the main one or a dump's)."""
+        u = urlsplit(self.settings.url)
+        timeout = max(1, math.ceil(self.settings.timeout.total_seconds()))
+        lock_s = max(1, math.ceil(self.settings.lock_timeout.total_seconds()))
+        return {"host": u.hostname or "localhost", "port": u.port or 3306,
+                "user": unquote(u.username or "root"), "password": unquote(u.password or ""),
+                "database": unquote(u.path.lstrip("/")) or None, "connect_timeout": timeout,
+                "read_timeout": math.ceil(self.settings.statement_timeout.total_seconds()),
+                "autocommit": True, "charset": "utf8mb4",
+                "init_command": f"SET SESSION lock_wait_timeout = {lock_s}, "
+                                f"SESSION innodb_lock_wait_timeout = {lock_s}, "
+                                "SESSION time_zone = '+00:00'"}
+
+    def _session(self) -> Any:
+        """A new session besides ``conn`` (the snapshot a dump's row counts are taken in)."""
+        pymysql = require("pymysql", "mysql", "A MySQL/MariaDB target")
+        try:
+            return pymysql.connect(**self._connect_args())
+        except pymysql.MySQLError as exc:
+            raise ConnectionFailed(f"cannot connect to {self.identity()}: "
+                                   f"{redact(str(exc))}") from None
 
     @property
     def conn(self) -> Any:
         if self._conn is None:
             pymysql = require("pymysql", "mysql", "A MySQL/MariaDB target")
-            u = urlsplit(self.settings.url)
-            timeout = max(1, math.ceil(self.settings.timeout.total_seconds()))
-            lock_s = max(1, math.ceil(self.settings.lock_timeout.total_seconds()))
             try:
-                self._conn = pymysql.connect(
-                    host=u.hostname or "localhost", port=u.port or 3306,
-                    user=unquote(u.username or "root"), password=unquote(u.password or ""),
-                    database=unquote(u.path.lstrip("/")) or None, connect_timeout=timeout,
-                    read_timeout=math.ceil(self.settings.statement_timeout.total_seconds()),
-                    autocommit=True, charset="utf8mb4",
-                    init_command=f"SET SESSION lock_wait_timeout = {lock_s}, "
-                                 f"SESSION innodb_lock_wait_timeout = {lock_s}, "
-                                 "SESSION time_zone = '+00:00'")
+                self._conn = pymysql.connect(**self._connect_args())
                 with self._conn.cursor() as cur:
                     # READ COMMITTED: InnoDB then keeps locks only on the rows a batch really
                     # deletes, not on every row its scan passed
@@ -124,9 +142,87 @@ class MySQLConnector(Connector):
         with self.errors(rule.table):
             return mysql_purge.key_exists(self.conn, rule, key)
 
+    def interrupt(self) -> None:
+        """Stop a running dump or restore tool, and kill the statements of wellkept's own
+        sessions (KILL QUERY from a new session: PyMySQL cannot cancel in-band)."""
+        self._children.kill()
+        sessions = [c for c in (self._conn, self._snapshot) if c is not None]
+        if not sessions:
+            return
+        with contextlib.suppress(Exception):
+            control = self._session()
+            try:
+                with control.cursor() as cur:
+                    for session in sessions:
+                        cur.execute(f"KILL QUERY {int(session.thread_id())}")
+            finally:
+                control.close()
+
     def close(self) -> None:
         if self._conn is not None:
             # already gone (the server closed it): nothing left to release
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
+
+    # --- backup (Dumpable) ----------------------------------------------------------------------
+
+    def _database(self) -> str:
+        from wellkept.connectors import mysql_dump
+
+        return mysql_dump.target(self.settings.url).database
+
+    def dump_estimate(self) -> int:
+        from wellkept.connectors import mysql_dump
+
+        with self.errors("backup"):
+            return mysql_dump.estimate(self.conn, self._database())
+
+    def dump(self, out: BinaryIO, options: DumpOptions) -> DumpInfo:
+        from wellkept.connectors import mysql_dump
+
+        with self.errors("backup"):
+            self._snapshot = self._session()
+            try:
+                return mysql_dump.dump(self.conn, self._snapshot, self.settings.url, out, options,
+                                       self._children)
+            finally:
+                snapshot, self._snapshot = self._snapshot, None
+                with contextlib.suppress(Exception):
+                    snapshot.close()
+
+    def list_dump(self, source: BinaryIO, fmt: str, options: DumpOptions) -> list[str]:
+        from wellkept.connectors import mysql_dump
+
+        return mysql_dump.list_dump(source, fmt, options)
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[str]:
+        from wellkept.connectors import mysql_dump
+
+        with self.errors("scratch database"), mysql_dump.scratch(self.conn,
+                                                                 self.settings.url) as url:
+            yield url
+
+    def restore(self, source: BinaryIO, fmt: str, options: DumpOptions) -> None:
+        from wellkept.connectors import mysql_dump
+
+        mysql_dump.restore(self.settings.url, source, fmt, options, self._children)
+
+    def content_counts(self) -> dict[str, int]:
+        from wellkept.connectors import mysql_dump
+
+        with self.errors("counting rows"):
+            return mysql_dump.counts(self.conn, self._database())
+
+    def is_empty(self) -> bool:
+        from wellkept.connectors import mysql_dump
+
+        with self.errors("checking the database"):
+            return mysql_dump.is_empty(self.conn, self._database())
+
+    def smoke(self, query: str) -> Any:
+        with self.errors("smoke query"), self.conn.cursor() as cur:
+            cur.execute(query)
+            row = cur.fetchone() if cur.description else None
+        return None if row is None else row[0]

@@ -126,6 +126,7 @@ class Backup(Task):
             manifest = self._backup(ctx, storage, recipients, workdir, expected)
             catalog.record(ctx.store, manifest, storage.url)
             details.update({"backup_id": manifest.id, "artifact": manifest.artifact,
+                            "path": f"{storage.url.rstrip('/')}/{manifest.artifact}",
                             "sha256": manifest.sha256, "bytes": manifest.stored_bytes,
                             "raw_bytes": manifest.raw_bytes, "tables": len(manifest.counts),
                             "format": manifest.format})
