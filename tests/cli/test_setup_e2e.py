@@ -133,7 +133,7 @@ def test_tasks_listing_and_detail() -> None:
     assert "sqlite" in kinds["vacuum"]["engines"]
     detail = run_cli("tasks", "cleanup")
     assert detail.returncode == 0
-    for needle in ("batch_size", "5000", "retention", "(required)", "keyset"):
+    for needle in ("batch_size", "5000", "retention", "(required)", "heap"):
         assert needle in detail.stdout, needle
     assert run_cli("tasks", "nope").returncode == 2
 
