@@ -17,7 +17,7 @@ from wellkept.errors import ConfigError
 from wellkept.registry import BUILTIN_CONNECTORS, BUILTIN_TASKS, Registry
 
 KINDS = ["advise", "analyze", "apply_advice", "backup", "bloat", "cleanup", "index_health",
-         "integrity", "reindex", "sessions", "stats", "vacuum", "views"]
+         "integrity", "reindex", "sessions", "stats", "vacuum", "verify_backup", "views"]
 DRIVERS = ("psycopg", "pymysql", "duckdb", "redis")
 
 
@@ -70,8 +70,9 @@ def test_engines_for() -> None:
         assert reg.engines_for(kind) == ["postgresql", "sqlite"], kind
     for kind in ("cleanup", "sessions"):
         assert reg.engines_for(kind) == ["mysql", "postgresql", "sqlite"], kind
-    for kind in ("backup", "integrity"):
-        assert reg.engines_for(kind) == ["sqlite"], kind
+    assert reg.engines_for("integrity") == ["sqlite"]
+    for kind in ("backup", "verify_backup"):
+        assert reg.engines_for(kind) == ["duckdb", "mysql", "postgresql", "redis", "sqlite"], kind
     for kind in ("reindex", "views", "bloat", "index_health", "advise"):
         assert reg.engines_for(kind) == ["postgresql"], kind
 

@@ -7,9 +7,7 @@ import hashlib
 import math
 import random
 import re
-import shutil
 import sqlite3
-import stat
 import subprocess
 import sys
 import time
@@ -515,67 +513,6 @@ def test_busy_database_fails_cleanly_within_the_lock_timeout(tmp_path: Path, beg
 
 
 # --- backup -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("journal", ["delete", "wal"])
-def test_backup_writes_a_verified_private_copy(tmp_path: Path, journal: str) -> None:
-    db = make_app_db(tmp_path / "app.sqlite3", old=500, fresh=500)
-    script(db, "CREATE TABLE users (id INTEGER PRIMARY KEY);", {"users": [(1,), (2,)]})
-    other = sqlite3.connect(db, isolation_level=None)  # in WAL mode: rows not yet checkpointed
-    other.execute(f"PRAGMA journal_mode = {journal}")
-    other.execute("PRAGMA wal_autocheckpoint = 0")
-    other.execute("INSERT INTO events (kind, created_at) VALUES ('late', '2030-01-01')")
-    wal = Path(f"{db}-wal")
-    assert (wal.exists() and wal.stat().st_size > 0) == (journal == "wal")
-    try:
-        r = run_task(tmp_path, {"kind": "backup", "destination": "backups/nightly"})
-        assert r.status == "completed", r.message
-        final = Path(r.details["path"])
-        assert final.parent == tmp_path / "backups" / "nightly"
-        assert final.name.startswith("app-") and final.name.endswith("Z.sqlite3")
-        for table in tables(db):
-            assert one(final, f"SELECT count(*) FROM {quote(table)}") == \
-                one(db, f"SELECT count(*) FROM {quote(table)}")
-    finally:
-        other.close()
-    assert one(final, "SELECT count(*) FROM events WHERE kind = 'late'") == 1
-    assert one(final, "PRAGMA integrity_check") == "ok"
-    digest = hashlib.sha256(final.read_bytes()).hexdigest()
-    sidecar = final.with_name(final.name + ".sha256")
-    assert sidecar.read_text() == f"{digest}  {final.name}\n" and r.details["sha256"] == digest
-    if shutil.which("sha256sum"):
-        subprocess.run(["sha256sum", "--check", "--status", sidecar.name], cwd=final.parent,
-                       check=True)
-    for path in (final, sidecar):
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in final.parent.iterdir()) == [final.name, sidecar.name]
-    assert r.metrics == {"bytes_written": final.stat().st_size, "files_processed": 1}
-
-
-def test_backup_dry_run_writes_nothing(tmp_path: Path) -> None:
-    db = make_app_db(tmp_path / "app.sqlite3", old=100, fresh=100)
-    before = fingerprint(db)
-    r = run_task(tmp_path, {"kind": "backup", "destination": "backups/"}, dry_run=True)
-    assert r.status == "completed" and r.dry_run
-    assert r.details["expected_bytes"] == db.stat().st_size
-    assert r.details["path"].startswith(str(tmp_path / "backups" / "app-"))
-    assert r.metrics == {"bytes_written": 0, "files_processed": 0}
-    assert not (tmp_path / "backups").exists()
-    assert fingerprint(db) == before
-
-
-@pytest.mark.parametrize("destination", ["somefile.txt/sub/", "somefile.txt"])
-def test_backup_to_an_unwritable_destination_fails_cleanly(tmp_path: Path,
-                                                           destination: str) -> None:
-    db = make_app_db(tmp_path / "app.sqlite3", old=100, fresh=100)
-    (tmp_path / "somefile.txt").write_text("not a folder\n")
-    r = run_task(tmp_path, {"kind": "backup", "destination": destination})
-    assert_clean_failure(r, "cannot write the backup")
-    assert (tmp_path / "somefile.txt").read_text() == "not a folder\n"
-    assert [p for p in tmp_path.rglob("*") if ".sqlite3" in p.name and p != db] == []
-
-
-# --- not applicable, missing file ---------------------------------------------------------------
 
 
 def test_a_task_that_does_not_apply_is_skipped_with_the_reason(tmp_path: Path) -> None:

@@ -119,7 +119,7 @@ class DuckDBConnector(Connector):
 
         folder = duckdb_dump.unpack(source, fmt, options)  # before the file's lock is taken
         with self._session(read_only=False, create=True) as conn:
-            duckdb_dump.load(conn, folder)
+            duckdb_dump.load(conn, folder, options.replace)
 
     def content_counts(self) -> dict[str, int]:
         from wellkept.connectors import duckdb_dump
@@ -130,6 +130,8 @@ class DuckDBConnector(Connector):
     def is_empty(self) -> bool:
         from wellkept.connectors import duckdb_dump
 
+        if not self.path.exists():
+            return True  # a restore creates it
         with self._session(read_only=True) as conn:
             return duckdb_dump.is_empty(conn)
 

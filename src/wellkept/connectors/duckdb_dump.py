@@ -231,17 +231,72 @@ def unpack(source: BinaryIO, fmt: str, options: DumpOptions) -> Path:
     return folder
 
 
-def load(conn: Any, folder: Path) -> None:
+def load(conn: Any, folder: Path, replace: bool) -> None:
     """IMPORT an export folder in one transaction, so a failed import (a table that already
-    exists) leaves the database as it was."""
+    exists) leaves the database as it was. With ``replace``, the objects the dump creates are
+    dropped first, in the same transaction."""
     conn.execute("BEGIN TRANSACTION")
     try:
+        for statement in _drops(folder) if replace else []:
+            conn.execute(statement)
         conn.execute(f"IMPORT DATABASE {literal(str(folder))}")
     except BaseException:
         with suppress(Exception):  # keep the import's own error, the one worth reporting
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+_DUMPED = [  # (statement, catalog query) in a safe drop order: dependants first
+    ("DROP VIEW IF EXISTS {}", "SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                               "AND schema_name = 'main'"),
+    ("DROP TABLE IF EXISTS {}", "SELECT table_name FROM duckdb_tables() WHERE NOT internal "
+                                "AND schema_name = 'main'"),
+    ("DROP MACRO IF EXISTS {}", "SELECT function_name FROM duckdb_functions() WHERE NOT "
+                                "internal AND schema_name = 'main' AND function_type = 'macro'"),
+    ("DROP MACRO TABLE IF EXISTS {}", "SELECT function_name FROM duckdb_functions() WHERE NOT "
+                                      "internal AND schema_name = 'main' "
+                                      "AND function_type = 'table_macro'"),
+    ("DROP SEQUENCE IF EXISTS {}", "SELECT sequence_name FROM duckdb_sequences() "
+                                   "WHERE schema_name = 'main'"),
+    ("DROP TYPE IF EXISTS {}", "SELECT type_name FROM duckdb_types() WHERE NOT internal "
+                               "AND schema_name = 'main'"),
+    ("DROP SCHEMA IF EXISTS {} CASCADE", "SELECT schema_name FROM duckdb_schemas() "
+                                         "WHERE NOT internal"),
+]
+
+
+def _drops(folder: Path) -> list[str]:
+    """The DROPs that clear the way for this export: its ``schema.sql`` is run in an in-memory
+    database (no data), and every object it made there is named. Schemas other than ``main``
+    are dropped whole, as IMPORT creates them anew.
+
+    The order is found by dropping them in that same in-memory copy, retrying the ones that
+    fail, so a table is dropped after the tables whose foreign keys point at it: inside the
+    target's transaction a failed DROP cannot be retried."""
+    duckdb = require("duckdb", "duckdb", "A DuckDB target")
+    mem = duckdb.connect(":memory:")
+    try:
+        mem.execute((folder / "schema.sql").read_text(encoding="utf-8"))
+        pending = [statement.format(quote(str(name))) for statement, query in _DUMPED
+                   for (name,) in mem.execute(query).fetchall()]
+        ordered: list[str] = []
+        while pending:
+            left = []
+            for statement in pending:
+                try:
+                    mem.execute(statement)
+                    ordered.append(statement)
+                except duckdb.Error:
+                    left.append(statement)
+            if len(left) == len(pending):  # no way round: let the target say why
+                return ordered + left
+            pending = left
+        return ordered
+    except duckdb.Error as exc:
+        raise TaskFailed(f"cannot read the dump's schema.sql: {exc}") from None
+    finally:
+        mem.close()
 
 
 @contextmanager
