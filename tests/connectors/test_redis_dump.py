@@ -140,7 +140,10 @@ def test_round_trip_through_a_scratch_server(private_url: str,
         copy = redis.Redis.from_url(url)
         for key in [k for k in source.scan_iter() if not k.startswith(b"n:")]:
             assert copy.type(key) == source.type(key), key
-            assert copy.dump(key) == source.dump(key), key  # the same value, byte for byte
+            if copy.type(key) == b"set":  # a set's encoding order may differ
+                assert copy.smembers(key) == source.smembers(key), key
+            else:
+                assert copy.dump(key) == source.dump(key), key  # the same value, byte for byte
         assert [copy.get(f"n:{i}") for i in range(300)] == [str(i).encode() for i in range(300)]
         assert copy.hgetall("user:1") == {b"name": b"Ada", b"lang": b"en"}
         assert 0 < copy.pttl("session") <= 3600_000
