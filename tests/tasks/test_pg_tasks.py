@@ -496,6 +496,29 @@ def test_django_presets_and_the_seed_rule_shape(pg: Any, run: Any) -> None:
                       "interval '90 days'").fetchone()[0] == 0
 
 
+def _slow_deletes(pg: Any, seconds: float) -> None:
+    """Make every DELETE on ``ev`` take ``seconds`` longer, so a batch can be caught mid-way."""
+    pg.execute("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
+               f"$$ BEGIN PERFORM pg_sleep({seconds}); RETURN NULL; END $$")
+    pg.execute("CREATE TRIGGER slow AFTER DELETE ON ev FOR EACH STATEMENT EXECUTE FUNCTION slow()")
+
+
+def _kill_wellkept_delete_when(pg: Any, ready: Callable[[], bool], within: float,
+                               killed: threading.Event) -> None:
+    """Terminate wellkept's session while it runs a DELETE, once ``ready()`` holds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        rows = pg.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'wellkept' AND "
+            "datname = current_database() AND state = 'active' AND query LIKE '%%DELETE%%'"
+            ).fetchall()
+        if rows and ready():
+            pg.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
+            killed.set()
+            return
+        time.sleep(0.02)
+
+
 def test_a_session_terminated_mid_batch_keeps_its_checkpoint_and_resumes(
         pg: Any, run: Any) -> None:
     # never analyzed (and kept so), so the walk is by key and batches are whole thousands
@@ -505,24 +528,13 @@ def test_a_session_terminated_mid_batch_keeps_its_checkpoint_and_resumes(
                "generate_series(1, 20000) g")
     pg.execute("INSERT INTO ev SELECT g, now() FROM generate_series(20001, 20500) g")
     # each batch takes 0.3 s inside its DELETE, so the session can be killed mid-batch
-    pg.execute("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
-               "$$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$")
-    pg.execute("CREATE TRIGGER slow AFTER DELETE ON ev FOR EACH STATEMENT EXECUTE FUNCTION slow()")
+    _slow_deletes(pg, 0.3)
     killed = threading.Event()
 
-    def killer() -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            rows = pg.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = 'wellkept' AND "
-                "datname = current_database() AND state = 'active' AND query LIKE '%%DELETE%%'"
-                ).fetchall()
-            done = pg.execute("SELECT count(*) FROM ev").fetchone()[0]
-            if rows and done <= 20500 - 3000:  # a few batches are in
-                pg.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
-                killed.set()
-                return
-            time.sleep(0.02)
+    def killer() -> None:  # once a few batches are in
+        _kill_wellkept_delete_when(
+            pg, lambda: pg.execute("SELECT count(*) FROM ev").fetchone()[0] <= 20500 - 3000,
+            20, killed)
 
     rule = {"kind": "cleanup", "table": "ev", "date_column": "at", "retention": "30d",
             "batch_size": 1000, "target_batch_seconds": 0}
@@ -587,25 +599,16 @@ def test_page_walk_archives_to_a_table_and_resumes_after_a_terminated_session(
     fresh = _half_expired(pg, 40000)
     expired = {r[0]: r for r in pg.execute("SELECT * FROM ev WHERE at < now() - "
                                            "interval '30 days'").fetchall()}
-    pg.execute("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
-               "$$ BEGIN PERFORM pg_sleep(0.2); RETURN NULL; END $$")
-    pg.execute("CREATE TRIGGER slow AFTER DELETE ON ev FOR EACH STATEMENT EXECUTE FUNCTION slow()")
+    _slow_deletes(pg, 0.2)
     killed = threading.Event()
 
+    def archived_count() -> int:
+        if pg.execute("SELECT to_regclass('ev_archive')").fetchone()[0] is None:
+            return 0
+        return int(pg.execute("SELECT count(*) FROM ev_archive").fetchone()[0])
+
     def killer() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            rows = pg.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = 'wellkept' AND "
-                "datname = current_database() AND state = 'active' AND query LIKE '%%DELETE%%'"
-                ).fetchall()
-            done = pg.execute("SELECT count(*) FROM ev_archive").fetchone()[0] \
-                if pg.execute("SELECT to_regclass('ev_archive')").fetchone()[0] else 0
-            if rows and done >= 3000:
-                pg.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
-                killed.set()
-                return
-            time.sleep(0.02)
+        _kill_wellkept_delete_when(pg, lambda: archived_count() >= 3000, 30, killed)
 
     rule = {"kind": "cleanup", "table": "ev", "date_column": "at", "retention": "30d",
             "mode": "archive", "archive_to": "ev_archive", "batch_size": 1000,

@@ -36,17 +36,18 @@ class Verification:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class HashingReader:
-    """Hashes and counts what is read through it (the stored bytes)."""
+class MeteredReader:
+    """Counts (and, with ``hashed``, hashes) what a consumer reads through it."""
 
-    def __init__(self, source: BinaryIO) -> None:
+    def __init__(self, source: BinaryIO, hashed: bool = False) -> None:
         self._source = source
-        self.sha256 = hashlib.sha256()
+        self.sha256 = hashlib.sha256() if hashed else None
         self.bytes = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._source.read(size)
-        self.sha256.update(data)
+        if self.sha256 is not None:
+            self.sha256.update(data)
         self.bytes += len(data)
         return data
 
@@ -57,25 +58,9 @@ class HashingReader:
         while self.read(CHUNK):
             pass
 
-
-class CountingReader:
-    """Counts the raw bytes a consumer reads (to compare with the manifest's raw size)."""
-
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = source
-        self.bytes = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._source.read(size)
-        self.bytes += len(data)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
+    def hexdigest(self) -> str:
+        assert self.sha256 is not None
+        return self.sha256.hexdigest()
 
 
 def _check_stored(entry: Entry, sha256: str, size: int) -> None:
@@ -108,11 +93,11 @@ def verify(entry: Entry, storage: Storage, tier: str, *, source: Connector,
         keys = identities() if m.encrypted else None
         if tier == "readable":
             with storage.reader(m.artifact) as fh:
-                hashing = HashingReader(fh)
-                raw = CountingReader(open_artifact(hashing, m.compression, keys))  # type: ignore[arg-type]
+                hashing = MeteredReader(fh, hashed=True)
+                raw = MeteredReader(open_artifact(hashing, m.compression, keys))  # type: ignore[arg-type]
                 raw.drain()
                 hashing.drain()
-            _check_stored(entry, hashing.sha256.hexdigest(), hashing.bytes)
+            _check_stored(entry, hashing.hexdigest(), hashing.bytes)
             _check_raw(entry, raw.bytes)
             assert isinstance(source, Dumpable)
             with storage.reader(m.artifact) as fh:
@@ -134,12 +119,12 @@ def restore_stream(entry: Entry, storage: Storage, dest: Connector, options: Dum
     m = entry.manifest
     assert isinstance(dest, Dumpable)
     with storage.reader(m.artifact) as fh:
-        hashing = HashingReader(fh)
-        raw = CountingReader(open_artifact(hashing, m.compression, keys))  # type: ignore[arg-type]
+        hashing = MeteredReader(fh, hashed=True)
+        raw = MeteredReader(open_artifact(hashing, m.compression, keys))  # type: ignore[arg-type]
         dest.restore(raw, m.format, options)  # type: ignore[arg-type]
         raw.drain()
         hashing.drain()
-    _check_stored(entry, hashing.sha256.hexdigest(), hashing.bytes)
+    _check_stored(entry, hashing.hexdigest(), hashing.bytes)
     _check_raw(entry, raw.bytes)
 
 

@@ -21,17 +21,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _run_and_exit(ctx: typer.Context, requests: list[Any], fmt: str, dry_run: bool) -> None:
-    from wellkept.cli.render import runs_table, summary_line
+    from wellkept.cli.render import print_batch
     from wellkept.engine import Engine
 
-    engine = Engine(state_of(ctx).settings())
-    batch = engine.run(requests, dry_run=dry_run)
-    if fmt == "json":
-        print_json(batch.to_json())
-    else:
-        out = console()
-        out.print(runs_table(batch.results))
-        out.print(summary_line(batch))
+    batch = Engine(state_of(ctx).settings()).run(requests, dry_run=dry_run)
+    print_batch(batch, fmt)
     raise typer.Exit(batch.exit_code)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wellkept.records import RunRecord
 
@@ -54,3 +54,15 @@ def summary_line(batch: RunBatch) -> str:
     dry = " (dry run: nothing was changed)" if batch.dry_run else ""
     return (f"{status_text(str(batch.status))}: {counts or 'nothing ran'} in "
             f"{duration_text(batch.duration_seconds)}{dry}")
+
+
+def print_batch(batch: Any, fmt: str) -> None:
+    """A finished batch of runs, as JSON or as the runs table and its summary line."""
+    from wellkept.cli.common import console, print_json
+
+    if fmt == "json":
+        print_json(batch.to_json())
+        return
+    out = console()
+    out.print(runs_table(batch.results))
+    out.print(summary_line(batch))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wellkept.cli.common import OutputOption, console, err_console, print_json, state_of
+from wellkept.cli.common import OutputOption, err_console, state_of
 
 if TYPE_CHECKING:
     from wellkept.context import ProgressCallback
@@ -45,14 +45,9 @@ def run(
         batch = engine.run(requests, dry_run=dry_run, on_progress=progress)
     finally:
         _stop_progress()
-    if fmt == "json":
-        print_json(batch.to_json())
-    else:
-        from wellkept.cli.render import runs_table, summary_line
+    from wellkept.cli.render import print_batch
 
-        out = console()
-        out.print(runs_table(batch.results))
-        out.print(summary_line(batch))
+    print_batch(batch, fmt)
     raise typer.Exit(batch.exit_code)
 
 
