@@ -17,7 +17,7 @@ from wellkept.registry import Registry
 
 WriteConfig = Callable[..., Path]
 KINDS = ", ".join(Registry().task_names())
-SCHEMES = "duckdb, host, mariadb, mysql, postgres, postgresql, redis, rediss, sqlite"
+SCHEMES = "duckdb, files, host, mariadb, mysql, postgres, postgresql, redis, rediss, sqlite"
 LOCAL = 'targets:\n  local: {url: "sqlite:///app.sqlite3"}\n'
 
 

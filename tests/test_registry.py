@@ -65,14 +65,15 @@ def test_classes_are_cached() -> None:
 
 def test_engines_for() -> None:
     reg = Registry()
-    assert reg.engines_for("stats") == ["host", "postgresql", "sqlite"]
+    assert reg.engines_for("stats") == ["files", "host", "postgresql", "sqlite"]
     for kind in ("analyze", "vacuum"):
         assert reg.engines_for(kind) == ["postgresql", "sqlite"], kind
     for kind in ("cleanup", "sessions"):
         assert reg.engines_for(kind) == ["mysql", "postgresql", "sqlite"], kind
     assert reg.engines_for("integrity") == ["sqlite"]
     for kind in ("backup", "verify_backup"):
-        assert reg.engines_for(kind) == ["duckdb", "mysql", "postgresql", "redis", "sqlite"], kind
+        assert reg.engines_for(kind) == ["duckdb", "files", "mysql", "postgresql", "redis",
+                                         "sqlite"], kind
     for kind in ("reindex", "views", "bloat", "index_health", "advise"):
         assert reg.engines_for(kind) == ["postgresql"], kind
 
@@ -83,7 +84,7 @@ def test_unknown_kind_and_scheme_name_the_choices() -> None:
                                           + ", ".join(KINDS)):
         reg.task_class("vacum")
     with pytest.raises(ConfigError, match=r"no connector handles URL scheme 'mongodb'; "
-                                          r"known schemes: duckdb, host, mariadb"):
+                                          r"known schemes: duckdb, files, host, mariadb"):
         reg.connector_class("mongodb")
     with pytest.raises(ConfigError, match="unknown task kind"):
         reg.engines_for("nope")
@@ -101,7 +102,7 @@ def test_cli_lists_the_builtin_kinds() -> None:
     assert proc.returncode == 0, proc.stderr
     rows = {r["kind"]: r for r in json.loads(proc.stdout)}
     assert sorted(rows) == KINDS
-    assert rows["stats"]["engines"] == ["host", "postgresql", "sqlite"]
+    assert rows["stats"]["engines"] == ["files", "host", "postgresql", "sqlite"]
     assert {k for k, r in rows.items() if r["mutating"]} == {
         "analyze", "apply_advice", "backup", "cleanup", "reindex", "sessions", "vacuum", "views"}
     text = run_cli("tasks")
@@ -207,7 +208,7 @@ def test_tasks_cleanup_shows_parameters_with_types_and_defaults() -> None:
     text = run_cli("tasks", "cleanup")
     assert text.returncode == 0
     for piece in ("parameters", "retention", "(required)", "5000", "'delete'", "'0s'",
-                  "every task instance also takes: kind, target, timeout, lock_wait"):
+                  "every task instance also takes: kind, target, targets, timeout, lock_wait"):
         assert piece in text.stdout, piece
 
 

@@ -61,6 +61,8 @@ class TaskSettings(_Model):
     name: str
     kind: str
     target: str | None = None
+    #: run against each of these targets, one independent run per target (instead of target)
+    targets: list[str] = []
     timeout: Duration | None = None
     lock_wait: Duration = timedelta(minutes=10)
     description: str = ""
@@ -71,6 +73,8 @@ class TaskSettings(_Model):
 COMMON_TASK_KEYS = {
     "kind": "the task kind (see `wellkept tasks`)",
     "target": "the target to run against",
+    "targets": "several targets, each run on its own (one failing does not stop the others); "
+               "use instead of target",
     "timeout": "time limit for one run (default per kind)",
     "lock_wait": "how long to wait for another mutating run on the same target (default 10min)",
     "description": "free text shown in listings",
@@ -358,10 +362,7 @@ def _resolve_tasks(raw: dict[str, Any], targets: set[str], registry: Registry,
             problems.append(f"{where}.kind: unknown task kind {kind!r}; choose one of: "
                             + ", ".join(registry.task_names()))
             continue
-        target = body.get("target")
-        if target is not None and target not in targets:
-            problems.append(f"{where}.target: unknown target {target!r}; defined targets: "
-                            + ", ".join(sorted(targets)))
+        if not _task_targets_ok(where, body, targets, problems):
             continue
         task_cls = registry.task_class(kind)
         common = {k: body[k] for k in COMMON_TASK_KEYS if k in body}
@@ -377,6 +378,28 @@ def _resolve_tasks(raw: dict[str, Any], targets: set[str], registry: Registry,
         except ValidationError as exc:
             problems.extend(_pydantic_problems(exc, ("tasks", name), TaskSettings))
     return tasks
+
+
+def _task_targets_ok(where: str, body: dict[str, Any], targets: set[str],
+                     problems: list[str]) -> bool:
+    """``target`` or ``targets`` (not both), naming defined targets only."""
+    target, many = body.get("target"), body.get("targets")
+    if target is not None and many is not None:
+        problems.append(f"{where}: give either target or targets, not both")
+        return False
+    named = [(f"{where}.target", target)] if target is not None else []
+    if many is not None:
+        if not isinstance(many, list) or not many:
+            problems.append(f"{where}.targets: must be a non-empty list of target names")
+            return False
+        named += [(f"{where}.targets[{i}]", t) for i, t in enumerate(many)]
+    ok = True
+    for key, name in named:
+        if not isinstance(name, str) or name not in targets:
+            problems.append(f"{key}: unknown target {name!r}; defined targets: "
+                            + ", ".join(sorted(targets)))
+            ok = False
+    return ok
 
 
 def _resolve_state(state: str, base_dir: Path, problems: list[str]) -> str:

@@ -66,6 +66,10 @@ class Connector(ABC):
     def ping(self) -> Ping:
         """Connect (if needed) and answer a trivial query; raise ConnectionFailed/Unavailable."""
 
+    def describe_counts(self, counts: dict[str, int]) -> str:
+        """What ``content_counts`` (of a Dumpable) found, in words for messages."""
+        return f"{len(counts)} tables, {sum(counts.values()):,} rows"
+
     def replication_lag(self) -> float | None:
         """The worst replication lag in seconds this target can see, or None (no replicas,
         or an engine that cannot tell)."""

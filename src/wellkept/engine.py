@@ -68,10 +68,19 @@ class RunBatch:
     def exit_code(self) -> int:
         return 1 if any(r.status.is_failure for r in self.results) else 0
 
+    @property
+    def failures(self) -> list[dict[str, str]]:
+        """What failed, one line per run (seed 000's "summary of what failed")."""
+        return [{"task": r.task, "target": r.target, "status": str(r.status),
+                 "message": r.message} for r in self.results if r.status.is_failure]
+
     def to_json(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {"status": str(self.status), **self.counts}
+        if self.failures:
+            summary["failures"] = self.failures
         return {
             "results": [r.to_json() for r in self.results],
-            "summary": {"status": str(self.status), **self.counts},
+            "summary": summary,
             "metadata": {"started_at": iso_z(self.started_at),
                          "duration_seconds": round(self.duration_seconds, 3),
                          "dry_run": self.dry_run, "version": __version__},
@@ -107,7 +116,7 @@ class Engine:
             wanted += [n for n in self.settings.schedules[schedule].tasks if n not in wanted]
         if not wanted:
             raise UsageError("name at least one task or kind, or use --all or --schedule")
-        return [self._request(name, target, schedule) for name in wanted]
+        return [r for name in wanted for r in self._requests(name, target, schedule)]
 
     def kind_request(self, kind: str, target: str, **params: Any) -> RunRequest:
         """A request for a built-in kind with explicit parameters (used by `advise --apply`)."""
@@ -127,14 +136,17 @@ class Engine:
                 out.append(name)
         return out
 
-    def _request(self, name: str, target: str | None, schedule: str | None) -> RunRequest:
+    def _requests(self, name: str, target: str | None, schedule: str | None
+                  ) -> list[RunRequest]:
         inst = self.settings.tasks.get(name)
         if inst is not None:
-            chosen = target or inst.target
-            if chosen is None:
+            # an instance with `targets` fans out: one independent run per target
+            chosen = [target] if target else ([inst.target] if inst.target else inst.targets)
+            if not chosen:
                 raise UsageError(f"task {name!r} has no target; give one with --target")
-            return RunRequest(task=name, kind=inst.kind, target=chosen, params=inst.params,
-                              timeout=inst.timeout, lock_wait=inst.lock_wait, schedule=schedule)
+            return [RunRequest(task=name, kind=inst.kind, target=t, params=inst.params,
+                               timeout=inst.timeout, lock_wait=inst.lock_wait,
+                               schedule=schedule) for t in chosen]
         if name in self.registry.tasks:
             if target is None:
                 choices = ", ".join(sorted(t for t in self.settings.targets if t != HOST_TARGET))
@@ -147,7 +159,7 @@ class Engine:
                 raise UsageError(f"task kind {name!r} has required parameters; declare a task "
                                  f"instance for it in the config (see `wellkept tasks {name}`)"
                                  ) from None
-            return RunRequest(task=name, kind=name, target=target, params=params)
+            return [RunRequest(task=name, kind=name, target=target, params=params)]
         known = sorted(self.settings.tasks) + self.registry.task_names()
         raise UsageError(f"unknown task {name!r}; configured tasks and kinds: "
                          + ", ".join(known))

@@ -48,6 +48,7 @@ BUILTIN_CONNECTORS: dict[str, str] = {
     "redis": "wellkept.connectors.redis:RedisConnector",
     "rediss": "wellkept.connectors.redis:RedisConnector",
     "host": "wellkept.connectors.host:HostConnector",
+    "files": "wellkept.connectors.files:FilesConnector",
 }
 
 

@@ -68,8 +68,8 @@ def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: boo
         dest.close()
     problems = compare_counts(m.counts, found)
     passed = not problems or not m.counts_exact
-    message = (f"restored {m.id} into {redact(url)} in {seconds:.1f}s: {len(found)} tables, "
-               f"{sum(found.values()):,} rows")
+    message = (f"restored {m.id} into {redact(url)} in {seconds:.1f}s: "
+               f"{dest.describe_counts(found)}")
     if problems:
         message += ("; counts differ from the manifest: " if m.counts_exact else
                     "; counts differ (taken outside the dump's snapshot): ") + \

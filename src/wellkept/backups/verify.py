@@ -135,7 +135,7 @@ def compare_counts(expected: dict[str, int], found: dict[str, int]) -> list[str]
         if got is None:
             problems.append(f"{table}: missing after the restore")
         elif got != rows:
-            problems.append(f"{table}: {got} rows, the manifest says {rows}")
+            problems.append(f"{table}: {got}, the manifest says {rows}")
     return problems
 
 
@@ -169,6 +169,6 @@ def _restore_test(entry: Entry, storage: Storage, source: Connector, options: Du
     if problems:  # counts taken outside the dump's snapshot: a busy source explains them
         details["count_differences"] = problems
     return Verification("restore", True, f"restored into a scratch database in "
-                        f"{seconds:.1f}s; {len(found)} tables, {sum(found.values())} rows "
+                        f"{seconds:.1f}s; {source.describe_counts(found)} "
                         "match the manifest" + (" (approximately)" if problems else ""),
                         seconds, details)

@@ -43,8 +43,8 @@ def backup(
     settings = state.settings()
     engine = Engine(settings)
     configured = [name for name, t in settings.tasks.items()
-                  if t.kind == "backup" and t.target == target]
-    requests = engine.resolve(configured[:1]) if configured else \
+                  if t.kind == "backup" and (t.target == target or target in t.targets)]
+    requests = engine.resolve(configured[:1], target=target) if configured else \
         engine.resolve(["backup"], target=target)
     _run_and_exit(ctx, requests, state.output_for(output), dry_run)
 

@@ -64,5 +64,11 @@ def print_batch(batch: Any, fmt: str) -> None:
         print_json(batch.to_json())
         return
     out = console()
+    from rich.markup import escape
+
     out.print(runs_table(batch.results))
     out.print(summary_line(batch))
+    if len(batch.results) > 1:  # with one run the table already says it
+        for failure in batch.failures:
+            out.print(f"  [red]{failure['status']}[/]: {escape(failure['task'])} on "
+                      f"{escape(failure['target'])}: {escape(failure['message'])}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from wellkept.connector import Connector, DumpInfo, DumpOptions, Ping
+from wellkept.connectors import _fileurl
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed
 
@@ -36,15 +37,11 @@ class DuckDBConnector(Connector):
 
     @classmethod
     def resolve_url(cls, url: str, base_dir: Path) -> str:
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and not Path(path).is_absolute():
-            scheme = url.split(":", 1)[0]  # keep it: a plugin may subclass us
-            return f"{scheme}:///{(base_dir / path).resolve()}"
-        return url
+        return _fileurl.resolve(url, base_dir)
 
     @property
     def path(self) -> Path:
-        return Path(self.settings.url.split(":///", 1)[1])
+        return _fileurl.path_of(self.settings.url)
 
     def identity(self) -> str:
         return f"duckdb:{os.path.realpath(self.path)}"

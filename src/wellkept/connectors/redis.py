@@ -116,6 +116,9 @@ class RedisConnector(Connector):
         with self._errors("reading INFO keyspace"):
             return redis_dump.keyspace(self.client)
 
+    def describe_counts(self, counts: dict[str, int]) -> str:
+        return f"{len(counts)} databases, {sum(counts.values()):,} keys"
+
     def is_empty(self) -> bool:
         return not self.content_counts()
 

@@ -32,6 +32,7 @@ from wellkept.connector import (
     StatsReport,
     render_conditions,
 )
+from wellkept.connectors import _fileurl
 from wellkept.connectors.sqlite_catalog import Catalog, quote
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.records import Action, Metrics
@@ -53,15 +54,11 @@ class SQLiteConnector(Connector):
 
     @classmethod
     def resolve_url(cls, url: str, base_dir: Path) -> str:
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:" and not Path(path).is_absolute():
-            scheme = url.split(":", 1)[0]  # keep it: a plugin may subclass us
-            return f"{scheme}:///{(base_dir / path).resolve()}"
-        return url
+        return _fileurl.resolve(url, base_dir, special=(":memory:",))
 
     @property
     def path(self) -> Path:
-        return Path(self.settings.url.split(":///", 1)[1].split("?", 1)[0])
+        return _fileurl.path_of(self.settings.url)
 
     def identity(self) -> str:
         return f"sqlite:{os.path.realpath(self.path)}"

@@ -79,7 +79,7 @@ class Backup(Task):
     The engine's own consistent dump (PostgreSQL: pg_dump in an exported snapshot, custom
     format or directory format with `jobs`; MySQL/MariaDB: mariadb-dump
     --single-transaction; SQLite: the online backup API; DuckDB: EXPORT DATABASE; Redis: an
-    RDB snapshot) is streamed through zstd (multi-threaded; or gzip, or none) and, with
+    RDB snapshot; a `files` folder: a tar of the tree) is streamed through zstd (multi-threaded; or gzip, or none) and, with
     `encrypt_to`, age encryption, into `destination` (a folder, or s3://bucket/prefix).
     The stored bytes are hashed as they are written. A JSON manifest (engine, server and tool
     versions, database, times, sizes, sha256, row counts per table) is written last: a backup

@@ -1,0 +1,27 @@
+"""URLs that name a local path (``sqlite:///``, ``duckdb:///``, ``files:///``).
+
+``scheme:///relative/path`` is relative to the config file's folder and ``scheme:////abs``
+is absolute, as SQLAlchemy spells SQLite URLs. A query string (``?exclude=…``) is kept apart
+from the path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def resolve(url: str, base_dir: Path, special: tuple[str, ...] = ()) -> str:
+    """Make the URL's relative path absolute against ``base_dir``; keep the scheme as written
+    (a plugin may subclass a file connector) and any query string."""
+    if ":///" not in url:
+        return url
+    scheme, rest = url.split(":///", 1)
+    path, sep, query = rest.partition("?")
+    if not path or path in special or Path(path).is_absolute():
+        return url
+    return f"{scheme}:///{(base_dir / path).resolve()}{sep}{query}"
+
+
+def path_of(url: str) -> Path:
+    """The path a resolved URL names (without its query string)."""
+    return Path(url.split(":///", 1)[1].split("?", 1)[0]) if ":///" in url else Path()
