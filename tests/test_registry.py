@@ -16,8 +16,9 @@ from tests.helpers import free_port, run_cli
 from wellkept.errors import ConfigError
 from wellkept.registry import BUILTIN_CONNECTORS, BUILTIN_TASKS, Registry
 
-KINDS = ["advise", "analyze", "apply_advice", "backup", "bloat", "cleanup", "index_health",
-         "integrity", "reindex", "sessions", "stats", "vacuum", "verify_backup", "views"]
+KINDS = ["advise", "analyze", "apply_advice", "backup", "backup_freshness", "bloat", "cleanup",
+         "dr_drill", "index_health", "integrity", "reindex", "sessions", "stats", "vacuum",
+         "verify_backup", "views"]
 DRIVERS = ("psycopg", "pymysql", "duckdb", "redis")
 
 

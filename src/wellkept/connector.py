@@ -178,6 +178,13 @@ class Purgeable(Protocol):
 
 
 @runtime_checkable
+class ReplicationReporter(Protocol):
+    """Can say whether it replicates: its role, its replicas and their lag."""
+
+    def replication_status(self) -> ReplicationStatus: ...
+
+
+@runtime_checkable
 class Dumpable(Protocol):
     """Can dump the whole database to a stream, consistently, and restore such a dump.
 
@@ -234,6 +241,33 @@ class DumpInfo:
     counts_exact: bool = True
     details: dict[str, Any] = field(default_factory=dict)
 
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    """One replication link: a replica this server feeds, or this server's own upstream."""
+
+    name: str
+    #: the engine's word for the link's state (``streaming``, ``catchup``, ``disconnected``…)
+    state: str
+    #: True when the link carries changes now (streaming, or both replica threads running)
+    connected: bool
+    lag_seconds: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "state": self.state, "connected": self.connected,
+                "lag_seconds": self.lag_seconds, **self.details}
+
+
+@dataclass(frozen=True)
+class ReplicationStatus:
+    """``role`` is ``primary`` (it feeds replicas, or keeps slots for them), ``replica`` (it
+    replays from an upstream) or ``standalone``."""
+
+    role: str
+    replicas: list[ReplicaState] = field(default_factory=list)
+    upstream: ReplicaState | None = None
 
 
 @dataclass(frozen=True)

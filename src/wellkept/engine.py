@@ -211,7 +211,8 @@ def _execute(run: Run) -> TaskResult:
     if missing:
         raise NotApplicable(f"{run.ctx.kind} does not apply to {connector.name} targets "
                             f"(they are not {', '.join(missing)})")
-    if run.task.mutating and not run.ctx.dry_run:  # a dry run only reads: it may preview
+    # a dry run only reads: it may preview
+    if run.task.mutating and run.task.changes_target and not run.ctx.dry_run:
         reason = connector.write_blocker()
         if reason:
             raise Skip(f"{run.ctx.kind} changes the target, but {reason}")

@@ -58,6 +58,9 @@ class Task(ABC):
     requires: ClassVar[tuple[type, ...]] = ()
     #: whether the task changes the target (then it honours --dry-run and takes the target lock)
     mutating: ClassVar[bool] = False
+    #: whether a mutating task writes to the target itself, so that it cannot run on a
+    #: read-only replica (a backup only reads it: it writes its files elsewhere)
+    changes_target: ClassVar[bool] = True
     #: the time limit when the task instance sets none
     default_timeout: ClassVar[timedelta] = timedelta(hours=1)
     #: whether an interrupted run's last checkpoint is handed to the next run (ctx.resumed_from)

@@ -104,6 +104,19 @@ def test_a_flipped_byte_fails_checksum_and_a_truncated_backup_fails_readable(
     check = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", "checksum")
     assert check.returncode == 1 and "sha256" in check.stdout
     assert _latest(cfg)["verify_status"] == "failed"
+    # the deeper tiers, which decompress as they go, also name the checksum, not the
+    # decompressor's own error; a garbled artifact is damage, never a crash
+    for tier in ("readable", "restore"):
+        deeper = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", tier,
+                         "-o", "json")
+        result = _json(deeper)["results"][0]
+        assert deeper.returncode == 1 and "does not match its manifest" in result["message"]
+        assert not any("Traceback" in e for e in result["errors"]), result["errors"]
+    artifact.write_bytes(b"\x00garbage" * 1000)
+    garbled = _json(run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier",
+                            "restore", "-o", "json"))["results"][0]
+    assert garbled["status"] == "failed" and "checksum" in garbled["message"]
+    assert not any("Traceback" in e for e in garbled["errors"])
     artifact.write_bytes(good[: len(good) * 2 // 3])
     readable = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", "readable",
                        "-o", "json")

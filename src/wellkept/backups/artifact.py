@@ -73,9 +73,37 @@ class ArtifactWriter:
 
 
 def open_artifact(source: BinaryIO, method: str, identities: list[Any] | None) -> BinaryIO:
-    """The raw dump inside a stored artifact (decrypting first when ``identities`` are given)."""
+    """The raw dump inside a stored artifact (decrypting first when ``identities`` are given).
+    A layer that cannot undo its bytes (damaged, or not what the manifest says) raises
+    TaskFailed, whatever its library's own exception."""
     plain = encryption.decrypting_reader(source, identities) if identities else source
-    return compression.decompressing_reader(plain, method)
+    layers = method + (" + age" if identities else "")
+    return _Guarded(compression.decompressing_reader(plain, method), layers)  # type: ignore[return-value]
+
+
+class _Guarded:
+    """Turns a decoder's own errors (ZstdError, zlib.error, a decryption failure) into one
+    TaskFailed that says the artifact could not be read back."""
+
+    def __init__(self, source: BinaryIO, layers: str) -> None:
+        self._source, self._layers = source, layers
+
+    def read(self, size: int = -1) -> bytes:
+        from wellkept.errors import TaskFailed, WellkeptError
+
+        try:
+            return self._source.read(size)
+        except WellkeptError:
+            raise
+        except Exception as exc:  # each library has its own; all mean "damaged"
+            raise TaskFailed(f"the artifact cannot be read back ({self._layers}): "
+                             f"{type(exc).__name__}: {exc}") from None
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._source.close()
 
 
 def copy_stream(source: BinaryIO, out: Any, limit: Callable[[], None] | None = None) -> int:

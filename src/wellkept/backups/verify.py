@@ -81,9 +81,12 @@ def _check_raw(entry: Entry, raw: int) -> None:
 
 def verify(entry: Entry, storage: Storage, tier: str, *, source: Connector,
            options: DumpOptions, identities: Callable[[], list[Any] | None],
-           connect: Callable[[str], Connector], smoke_queries: list[str] = ()  # type: ignore[assignment]
-           ) -> Verification:
-    """Verify ``entry`` up to ``tier``; a failure is a Verification with passed=False."""
+           connect: Callable[[str], Connector], smoke_queries: list[str] = (),  # type: ignore[assignment]
+           scratch: Connector | None = None) -> Verification:
+    """Verify ``entry`` up to ``tier``; a failure is a Verification with passed=False.
+
+    ``source`` is the backed-up target; the restore tier makes its scratch database through
+    ``scratch`` (default: ``source``'s own server)."""
     m = entry.manifest
     try:
         if tier == "checksum":
@@ -95,10 +98,7 @@ def verify(entry: Entry, storage: Storage, tier: str, *, source: Connector,
             with storage.reader(m.artifact) as fh:
                 hashing = MeteredReader(fh, hashed=True)
                 raw = MeteredReader(open_artifact(hashing, m.compression, keys))  # type: ignore[arg-type]
-                raw.drain()
-                hashing.drain()
-            _check_stored(entry, hashing.hexdigest(), hashing.bytes)
-            _check_raw(entry, raw.bytes)
+                _consume(entry, hashing, raw, raw.drain)
             assert isinstance(source, Dumpable)
             with storage.reader(m.artifact) as fh:
                 listing = source.list_dump(open_artifact(fh, m.compression, keys), m.format,
@@ -106,7 +106,7 @@ def verify(entry: Entry, storage: Storage, tier: str, *, source: Connector,
             return Verification(tier, True, f"readable: {len(listing)} entries listed",
                                 details={"entries": len(listing), "sample": listing[:20]})
         if tier == "restore":
-            return _restore_test(entry, storage, source, options, keys, connect,
+            return _restore_test(entry, storage, scratch or source, options, keys, connect,
                                  list(smoke_queries))
         raise TaskFailed(f"unknown verification tier {tier!r}; choose {', '.join(TIERS)}")
     except TaskFailed as exc:
@@ -121,9 +121,26 @@ def restore_stream(entry: Entry, storage: Storage, dest: Connector, options: Dum
     with storage.reader(m.artifact) as fh:
         hashing = MeteredReader(fh, hashed=True)
         raw = MeteredReader(open_artifact(hashing, m.compression, keys))  # type: ignore[arg-type]
-        dest.restore(raw, m.format, options)  # type: ignore[arg-type]
-        raw.drain()
+
+        def load() -> None:
+            dest.restore(raw, m.format, options)  # type: ignore[arg-type]
+            raw.drain()
+
+        _consume(entry, hashing, raw, load)
+
+
+def _consume(entry: Entry, hashing: MeteredReader, raw: MeteredReader,
+             reader: Callable[[], None]) -> None:
+    """Let ``reader`` consume the raw dump, then check the stored bytes' checksum and the raw
+    size. When reading fails, a checksum mismatch is the likelier cause and the clearer
+    thing to report, so it is checked first."""
+    try:
+        reader()
+    except TaskFailed:
         hashing.drain()
+        _check_stored(entry, hashing.hexdigest(), hashing.bytes)
+        raise
+    hashing.drain()
     _check_stored(entry, hashing.hexdigest(), hashing.bytes)
     _check_raw(entry, raw.bytes)
 

@@ -21,6 +21,7 @@ from wellkept.connector import (
     PurgeBatch,
     PurgeEstimate,
     PurgeRule,
+    ReplicationStatus,
     RowSink,
 )
 from wellkept.connectors import _process
@@ -122,6 +123,14 @@ class MySQLConnector(Connector):
                     if col in names]
         values = [float(v) for v in lags if v is not None]
         return max(values) if values else None
+
+    def replication_status(self) -> ReplicationStatus:
+        """As a replica: its channels (the worst one is the upstream); as a primary: the
+        replicas registered with it (SHOW SLAVE HOSTS; their lag is only known on them)."""
+        from wellkept.connectors import mysql_replication
+
+        with self.errors("replication status"):
+            return mysql_replication.status(self.conn)
 
     def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate:
         from wellkept.connectors import mysql_purge

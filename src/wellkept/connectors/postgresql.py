@@ -31,6 +31,7 @@ from wellkept.connector import (
     PurgeBatch,
     PurgeEstimate,
     PurgeRule,
+    ReplicationStatus,
     RowSink,
     StatsReport,
 )
@@ -153,6 +154,14 @@ class PostgresConnector(Connector):
                 "SELECT max(extract(epoch FROM coalesce(replay_lag, write_lag, flush_lag))) "
                 "FROM pg_stat_replication").fetchone()
         return float(row[0]) if row and row[0] is not None else None
+
+    def replication_status(self) -> ReplicationStatus:
+        """A standby reports its WAL receiver and replay lag; a primary its
+        pg_stat_replication rows and the slots no replica is using."""
+        from wellkept.connectors import pg_replication
+
+        with self.errors("replication status"):
+            return pg_replication.status(self.conn)
 
     def interrupt(self) -> None:
         self._children.kill()  # pg_dump / pg_restore, when a backup is running

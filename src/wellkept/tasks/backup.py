@@ -19,6 +19,7 @@ from wellkept.config import TargetSettings
 from wellkept.connector import Connector, Dumpable, DumpOptions
 from wellkept.context import RunContext
 from wellkept.durations import Duration
+from wellkept.errors import TaskFailed
 from wellkept.records import TaskResult, utcnow
 from wellkept.task import Task, TaskParams
 from wellkept.types import RunStatus
@@ -46,6 +47,9 @@ class BackupParams(TaskParams):
         "a scratch database, comparing row counts)"))
     smoke_queries: list[str] = Field([], description=(
         "queries run on the scratch restore (verify: restore); each must succeed"))
+    scratch_server: str | None = Field(None, description=(
+        "a URL of the same engine where restore tests make their scratch database (default: "
+        "the target's own server; set it for a replica, which cannot create one)"))
     keep_last: int | None = Field(None, ge=1, description="keep the N newest verified backups")
     keep_days: Duration | None = Field(None, description=(
         "keep every backup of this period, plus the newest one older than it"))
@@ -68,6 +72,32 @@ def identities_for(p: Any, ctx: RunContext) -> Any:
     return load
 
 
+def verify_and_record(ctx: RunContext, entry: catalog.Entry, storage: Storage, tier: str,
+                      p: Any) -> Verification:
+    """Verify a catalogued backup to ``tier`` (with ``p``'s jobs, smoke queries and age
+    identity) in a private work folder, and record the result on it in the catalog."""
+    def connect(url: str) -> Connector:
+        return connect_url(url, ctx.connector.settings, f"{ctx.target_name}-scratch")
+
+    scratch = connect(p.scratch_server) if p.scratch_server else ctx.connector
+    if scratch.name != ctx.connector.name:
+        raise TaskFailed(f"scratch_server is a {scratch.name} URL; restore tests of "
+                         f"{ctx.target_name} need a {ctx.connector.name} server")
+    workdir = Path(tempfile.mkdtemp(prefix="wellkept-verify-"))
+    try:
+        checked = verify(entry, storage, tier, source=ctx.connector, scratch=scratch,
+                         options=DumpOptions(workdir=workdir, jobs=p.jobs),
+                         identities=identities_for(p, ctx), connect=connect,
+                         smoke_queries=p.smoke_queries)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if scratch is not ctx.connector:
+            scratch.close()
+    catalog.mark_verified(ctx.store, entry.id, checked.tier, checked.passed, checked.message,
+                          checked.restore_seconds)
+    return checked
+
+
 def policy_of(p: Any) -> retention.Policy:
     return retention.Policy(keep_last=p.keep_last, keep_days=p.keep_days,
                             minimum_redundancy=p.minimum_redundancy)
@@ -79,8 +109,9 @@ class Backup(Task):
     The engine's own consistent dump (PostgreSQL: pg_dump in an exported snapshot, custom
     format or directory format with `jobs`; MySQL/MariaDB: mariadb-dump
     --single-transaction; SQLite: the online backup API; DuckDB: EXPORT DATABASE; Redis: an
-    RDB snapshot; a `files` folder: a tar of the tree) is streamed through zstd (multi-threaded; or gzip, or none) and, with
-    `encrypt_to`, age encryption, into `destination` (a folder, or s3://bucket/prefix).
+    RDB snapshot; a `files` folder: a tar of the tree) is streamed through zstd
+    (multi-threaded; or gzip, or none) and, with `encrypt_to`, age encryption, into
+    `destination` (a folder, or s3://bucket/prefix).
     The stored bytes are hashed as they are written. A JSON manifest (engine, server and tool
     versions, database, times, sizes, sha256, row counts per table) is written last: a backup
     is complete only when its manifest exists, so a killed or failed backup never lists as
@@ -100,6 +131,7 @@ class Backup(Task):
     Params = BackupParams
     requires = (Dumpable,)
     mutating = True
+    changes_target = False  # so it runs on a read-only replica too
     default_timeout = timedelta(hours=6)
 
     def run(self, ctx: RunContext) -> TaskResult:
@@ -130,7 +162,7 @@ class Backup(Task):
                             "sha256": manifest.sha256, "bytes": manifest.stored_bytes,
                             "raw_bytes": manifest.raw_bytes, "tables": len(manifest.counts),
                             "format": manifest.format})
-            checked = self._verify(ctx, storage, manifest, workdir)
+            checked = self._verify(ctx, storage, manifest)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         metrics: dict[str, float | int] = {"bytes_written": manifest.stored_bytes,
@@ -190,23 +222,15 @@ class Backup(Task):
         storage.write_text(f"{ctx.target_name}/{backup_id}{MANIFEST_SUFFIX}", manifest.to_json())
         return manifest
 
-    def _verify(self, ctx: RunContext, storage: Storage, manifest: Manifest,
-                workdir: Path) -> Verification | None:
+    def _verify(self, ctx: RunContext, storage: Storage,
+                manifest: Manifest) -> Verification | None:
         p: Any = self.params
         if p.verify == "none":
             return None
         ctx.progress(None, f"verifying ({p.verify})")
         entry = catalog.get(ctx.store, manifest.id)
         assert entry is not None
-        checked = verify(entry, storage, p.verify, source=ctx.connector,
-                         options=DumpOptions(workdir=workdir, jobs=p.jobs),
-                         identities=identities_for(p, ctx),
-                         connect=lambda url: connect_url(url, ctx.connector.settings,
-                                                         f"{ctx.target_name}-scratch"),
-                         smoke_queries=p.smoke_queries)
-        catalog.mark_verified(ctx.store, manifest.id, checked.tier, checked.passed,
-                              checked.message, checked.restore_seconds)
-        return checked
+        return verify_and_record(ctx, entry, storage, p.verify, p)
 
     def _prune(self, ctx: RunContext, storage: Storage) -> list[str]:
         """Delete what the policy lets go: the manifest first (the backup stops being

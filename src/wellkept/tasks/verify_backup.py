@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
 from wellkept.backups import catalog
 from wellkept.backups.storage import open_storage
-from wellkept.backups.verify import verify
-from wellkept.connector import Dumpable, DumpOptions
+from wellkept.connector import Dumpable
 from wellkept.context import RunContext
 from wellkept.errors import TaskFailed
 from wellkept.records import TaskResult
 from wellkept.task import Task, TaskParams
-from wellkept.tasks.backup import connect_url, identities_for
+from wellkept.tasks.backup import verify_and_record
 from wellkept.types import RunStatus
 
 
@@ -29,6 +25,9 @@ class VerifyBackupParams(TaskParams):
         "checksum (sha256 and size), readable (decrypt, decompress, list) or restore (into "
         "a scratch database, then compare row counts and run the smoke queries)"))
     smoke_queries: list[str] = Field([], description="queries that must succeed on the restore")
+    scratch_server: str | None = Field(None, description=(
+        "a URL of the same engine where the restore test makes its scratch database "
+        "(default: the target's own server; set it for a replica, which cannot create one)"))
     age_identity_file: str | None = Field(None, description=(
         "file holding the age identity for encrypted backups (else WELLKEPT_AGE_IDENTITY)"))
     jobs: int = Field(1, ge=1, le=64, description="parallel restore jobs (PostgreSQL directory)")
@@ -70,19 +69,8 @@ class VerifyBackup(Task):
                                    "artifact": entry.manifest.artifact}
         if ctx.dry_run:
             return TaskResult(message=f"would verify {entry.id} ({p.tier})", details=details)
-        workdir = Path(tempfile.mkdtemp(prefix="wellkept-verify-"))
-        try:
-            ctx.progress(None, f"verifying {entry.id} ({p.tier})")
-            checked = verify(entry, storage, p.tier, source=ctx.connector,
-                             options=DumpOptions(workdir=workdir, jobs=p.jobs),
-                             identities=identities_for(p, ctx),
-                             connect=lambda url: connect_url(url, ctx.connector.settings,
-                                                             f"{ctx.target_name}-scratch"),
-                             smoke_queries=p.smoke_queries)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        catalog.mark_verified(ctx.store, entry.id, checked.tier, checked.passed,
-                              checked.message, checked.restore_seconds)
+        ctx.progress(None, f"verifying {entry.id} ({p.tier})")
+        checked = verify_and_record(ctx, entry, storage, p.tier, p)
         details.update(checked.details)
         metrics: dict[str, float | int] = {}
         if checked.restore_seconds is not None:

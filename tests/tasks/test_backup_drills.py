@@ -1,0 +1,245 @@
+"""backup_freshness and dr_drill through the real CLI: against SQLite, and against a private
+PostgreSQL primary with a real streaming standby."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.helpers import make_app_db, run_cli
+from tests.pg_cluster import Cluster, new_cluster, new_standby_of
+
+
+def _run(cfg: Path, *names: str) -> tuple[int, list[dict[str, Any]]]:
+    done = run_cli("-c", str(cfg), "run", *names, "-o", "json")
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    return done.returncode, json.loads(done.stdout)["results"]
+
+
+def _sqlite_config(write_config: Callable[..., Path], tmp_path: Path, extra: str = "") -> Path:
+    make_app_db(tmp_path / "app.sqlite3", old=50, fresh=50)
+    return write_config(f"""
+        targets:
+          app: {{url: "sqlite:///app.sqlite3"}}
+        tasks:
+          unverified: {{kind: backup, target: app, destination: backups/, verify: none}}
+          checked: {{kind: backup, target: app, destination: backups/, verify: checksum}}
+          fresh: {{kind: backup_freshness, target: app, rpo: 1h}}
+          fresh-restored: {{kind: backup_freshness, target: app, rpo: 1h, tier: restore}}
+          tight: {{kind: backup_freshness, target: app, rpo: 1s}}
+        {extra}""")
+
+
+def test_backup_freshness_counts_only_verified_backups(write_config: Callable[..., Path],
+                                                       tmp_path: Path) -> None:
+    cfg = _sqlite_config(write_config, tmp_path)
+    code, (result,) = _run(cfg, "fresh")
+    assert code == 1 and result["status"] == "failed"
+    assert result["message"] == "no backup of app in the catalog"
+
+    _run(cfg, "unverified")
+    code, (result,) = _run(cfg, "fresh")
+    assert code == 1 and "no backup of app has been verified" in result["message"]
+    assert result["details"]["newest"]["verify_status"] is None
+
+    _run(cfg, "checked")
+    code, (result,) = _run(cfg, "fresh")
+    assert code == 0 and result["status"] == "completed", result
+    assert "within the RPO of 1h (verified: checksum)" in result["message"]
+    assert 0 <= result["metrics"]["backup_age_seconds"] < 60
+    assert result["metrics"]["rpo_seconds"] == 3600
+
+    # checksum is not enough where a restore is asked for
+    code, (result,) = _run(cfg, "fresh-restored")
+    assert code == 1 and "verified (to restore or better)" in result["message"]
+
+    # a newer backup that nobody verified does not move the recovery point
+    time.sleep(1.2)
+    _run(cfg, "unverified")
+    code, (result,) = _run(cfg, "tight")
+    assert code == 1
+    assert "older than the RPO of 1s" in result["message"]
+    assert "is unverified" in result["message"]
+
+
+def _drill_config(write_config: Callable[..., Path], url: str, extra: str = "") -> Path:
+    return write_config(f"""
+        targets:
+          db: {{url: "{url}"}}
+        tasks:
+          backup: {{kind: backup, target: db, destination: backups/, verify: checksum}}
+          drill:
+            kind: dr_drill
+            target: db
+            rpo: 1h
+            smoke_queries: ["SELECT count(*) FROM orders"]
+            documents: [docs/disaster_recovery.md]
+            scripts: [scripts/restore_from_backup.sh]
+        {extra}""")
+
+
+def _recovery_files(root: Path) -> None:
+    (root / "docs").mkdir()
+    (root / "docs" / "disaster_recovery.md").write_text("# How we recover\n")
+    (root / "scripts").mkdir()
+    script = root / "scripts" / "restore_from_backup.sh"
+    script.write_text("#!/bin/sh\nwellkept restore \"$1\" --into \"$2\"\n")
+    script.chmod(0o755)
+
+
+@pytest.fixture(scope="module")
+def pg_pair() -> Iterator[tuple[Cluster, Cluster]]:
+    """A private primary with one streaming standby on a physical slot."""
+    primary = new_cluster()
+    standby = new_standby_of(primary, slot="wk_standby")
+    try:
+        with psycopg.connect(primary.url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE orders (id int PRIMARY KEY, note text)")
+            conn.execute("INSERT INTO orders SELECT g, md5(g::text) "
+                         "FROM generate_series(1, 5000) g")
+        _wait_streaming(primary)
+        yield primary, standby
+    finally:
+        standby.remove()
+        primary.remove()
+
+
+def _wait_streaming(primary: Cluster) -> None:
+    deadline = time.monotonic() + 30
+    with psycopg.connect(primary.url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT count(*) FROM pg_stat_replication "
+                               "WHERE state = 'streaming'").fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.2)
+    raise AssertionError("the standby never started streaming")
+
+
+def _checks(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in result["details"]["checks"]}
+
+
+def test_dr_drill_on_a_primary_with_a_real_standby(
+        pg_pair: tuple[Cluster, Cluster], write_config: Callable[..., Path],
+        tmp_path: Path) -> None:
+    primary, standby = pg_pair
+    _recovery_files(tmp_path)
+    cfg = _drill_config(write_config, primary.url)
+    # no backup yet: availability and the restore test fail, the rest pass
+    code, (result,) = _run(cfg, "drill")
+    checks = _checks(result)
+    assert code == 1 and result["status"] == "partial_failure"
+    assert checks["backup_availability"]["status"] == "failed"
+    assert checks["restore_test"]["status"] == "failed"
+    assert checks["replica_readiness"]["status"] == "passed", checks["replica_readiness"]
+    assert checks["replica_readiness"]["role"] == "primary"
+    assert checks["recovery_documents"]["status"] == "passed"
+
+    _run(cfg, "backup")
+    code, (result,) = _run(cfg, "drill")
+    checks = _checks(result)
+    assert code == 0 and result["status"] == "completed", result["message"]
+    assert result["metrics"]["checks_passed"] == 4
+    assert checks["restore_test"]["smoke"] == {"SELECT count(*) FROM orders": 5000}
+    assert result["metrics"]["restore_seconds"] > 0
+    # the drill's restore is recorded on the backup, and its scratch database is gone
+    listed = json.loads(run_cli("-c", str(cfg), "backups", "list", "-o", "json").stdout)
+    assert listed["backups"][0]["verify_tier"] == "restore"
+    with psycopg.connect(primary.url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE "
+                            "'wk_verify_%'").fetchone()[0] == 0
+
+    # the standby goes away: its slot stays behind, and readiness fails naming it
+    standby.stop()
+    try:
+        code, (result,) = _run(cfg, "drill")
+        checks = _checks(result)
+        assert code == 1 and result["status"] == "partial_failure"
+        assert checks["replica_readiness"]["status"] == "failed"
+        assert "slot wk_standby is disconnected" in checks["replica_readiness"]["message"]
+        assert checks["restore_test"]["status"] == "passed"
+    finally:
+        standby.start()
+        _wait_streaming(primary)
+
+
+def test_dr_drill_on_the_standby_itself(pg_pair: tuple[Cluster, Cluster],
+                                        write_config: Callable[..., Path],
+                                        tmp_path: Path) -> None:
+    """A standby is backed up (a backup only reads it), and its drill restores into a
+    writable scratch server, since a standby cannot create a database."""
+    primary, standby = pg_pair
+    cfg = write_config(f"""
+        targets:
+          replica: {{url: "{standby.url}"}}
+        tasks:
+          backup: {{kind: backup, target: replica, destination: backups/, verify: checksum}}
+          drill:
+            kind: dr_drill
+            target: replica
+            scratch_server: "{primary.url}"
+            require_replicas: true
+        """)
+    code, (result,) = _run(cfg, "backup")
+    assert code == 0 and result["status"] == "completed", result["message"]
+    code, (result,) = _run(cfg, "drill")
+    checks = _checks(result)
+    assert code == 0, result["message"]
+    assert checks["replica_readiness"]["role"] == "replica"
+    assert checks["replica_readiness"]["links"][0]["state"] == "streaming"
+    assert checks["restore_test"]["status"] == "passed"
+    assert checks["recovery_documents"]["status"] == "skipped"
+
+
+def test_dr_drill_reports_stale_missing_and_unrunnable_documents(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    _recovery_files(tmp_path)
+    stale = tmp_path / "docs" / "disaster_recovery.md"
+    os.utime(stale, (time.time() - 400 * 86400,) * 2)
+    (tmp_path / "scripts" / "restore_from_backup.sh").chmod(0o644)
+    cfg = _sqlite_config(write_config, tmp_path, extra="""
+          drill:
+            kind: dr_drill
+            target: app
+            max_rto: "0.000001s"
+            documents: [docs/disaster_recovery.md, docs/failover.md]
+            scripts: [scripts/restore_from_backup.sh]
+        """)
+    _run(cfg, "checked")
+    code, (result,) = _run(cfg, "drill")
+    checks = _checks(result)
+    assert code == 1 and result["status"] == "partial_failure"
+    assert checks["backup_availability"]["status"] == "passed"
+    assert checks["replica_readiness"]["status"] == "skipped"
+    message = checks["recovery_documents"]["message"]
+    assert "docs/disaster_recovery.md is stale: changed 400d ago (max 180d)" in message
+    assert "docs/failover.md is missing" in message
+    assert "scripts/restore_from_backup.sh is not executable" in message
+    assert checks["restore_test"]["status"] == "failed"
+    assert "more than max_rto" in checks["restore_test"]["message"]
+    # the artifact is cut short: availability says so
+    for path in (tmp_path / "backups" / "app").glob("*.zst"):
+        path.write_bytes(b"short")
+    code, (result,) = _run(cfg, "drill")
+    assert "checks" in result["details"], result
+    assert "has 5 bytes, the manifest says" in _checks(result)["backup_availability"]["message"]
+
+
+def test_dr_drill_dry_run_checks_nothing(write_config: Callable[..., Path],
+                                         tmp_path: Path) -> None:
+    cfg = _sqlite_config(write_config, tmp_path, extra="""
+          drill: {kind: dr_drill, target: app}
+        """)
+    done = run_cli("-c", str(cfg), "run", "drill", "--dry-run", "-o", "json")
+    result = json.loads(done.stdout)["results"][0]
+    assert done.returncode == 0 and result["dry_run"] is True
+    assert result["details"]["checks"] == ["backup_availability", "restore_test",
+                                           "replica_readiness", "recovery_documents"]
