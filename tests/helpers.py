@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,3 +68,36 @@ def sql(path: Path, statement: str, *args: Any) -> list[tuple[Any, ...]]:
         return conn.execute(statement, args).fetchall()
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def private_redis(folder: Path, password: str = "",
+                  extra: tuple[str, ...] = ()) -> Iterator[str]:
+    """A redis-server of the test's own on a free loopback port (nothing saved to disk);
+    yields its URL (db 0) and stops it afterwards."""
+    import time
+    from urllib.parse import quote
+
+    import redis
+
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    auth = ("--requirepass", password) if password else ()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(folder), *auth, *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(host="127.0.0.1", port=port, password=password or None)
+    try:
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        client.close()
+        userinfo = f":{quote(password, safe='')}@" if password else ""
+        yield f"redis://{userinfo}127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)

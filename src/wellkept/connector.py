@@ -210,6 +210,15 @@ class Dumpable(Protocol):
     def smoke(self, query: str) -> Any: ...
 
 
+def smoke_answer(row: Any) -> Any:
+    """What a smoke query answered, the same on every SQL engine: its first row's only value,
+    the first row as a list when it has several columns, or None when it returned no row."""
+    if row is None:
+        return None
+    values = list(row)
+    return values[0] if len(values) == 1 else values
+
+
 # --- capability payloads ------------------------------------------------------------------------
 
 

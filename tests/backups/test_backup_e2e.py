@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -226,6 +227,16 @@ def test_a_killed_backup_never_lists_as_complete(
     assert not [p for p in folder.iterdir() if not p.name.startswith(".")]
     listed = run_cli("-c", str(cfg), "backups", "list", "--rebuild", "-o", "json")
     assert _json(listed)["backups"] == []
+    # the next backup sweeps the killed one's partial file once it has been idle for 15 min,
+    # and leaves alone one that is still being written
+    (orphan,) = folder.glob(".*.partial")
+    os.utime(orphan, (time.time() - 16 * 60,) * 2)
+    live = folder / ".db-20991231T000000Z-beef.postgresql.zst.partial"
+    live.write_bytes(b"being written")
+    done = run_cli("-c", str(cfg), "backup", "db", "-o", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _json(done)["results"][0]["details"]["swept_partials"] == [orphan.name]
+    assert not orphan.exists() and live.exists()
 
 
 def test_retention_on_twenty_backups_keeps_exactly_the_policy(

@@ -278,7 +278,7 @@ class Watcher:
                 args = [a.decode(errors="replace") for a in argv if a]
                 self.seen[int(entry.name)] = (args, environ)
                 for arg in args:
-                    if arg.startswith("--defaults-extra-file="):
+                    if arg.startswith("--defaults-file="):
                         option = arg.split("=", 1)[1]
                         with contextlib.suppress(OSError):  # gone already: the tool ended
                             self.option_modes[option] = os.stat(option).st_mode
@@ -318,8 +318,8 @@ def test_password_never_in_argv(dump_user: str, mysql_db: str, workdir: Path,
         assert PASSWORD.encode() not in environ
     dumps = [args for args, _ in watcher.seen.values() if args[1:] != ["--version"]]
     assert dumps, "the dump itself was never seen running"
-    for args in dumps:  # the tools read --defaults-extra-file only as the first argument
-        assert args[1].startswith("--defaults-extra-file="), args
+    for args in dumps:  # --defaults-file (only that file: never ~/.my.cnf) must come first
+        assert args[1].startswith("--defaults-file="), args
     assert watcher.option_modes, "the option file was not seen"
     for path, mode in watcher.option_modes.items():
         assert Path(path).parent == workdir and stat.S_IMODE(mode) == 0o600

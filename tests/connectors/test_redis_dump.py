@@ -4,20 +4,18 @@ redis-check-rdb, restores through a temporary redis-server into a scratch server
 from __future__ import annotations
 
 import io
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psutil
 import pytest
 import redis
 
-from tests.helpers import free_port
+from tests.helpers import private_redis
 from wellkept.config import TargetSettings
 from wellkept.connector import Dumpable, DumpInfo, DumpOptions
 from wellkept.connectors.redis import RedisConnector
@@ -43,24 +41,8 @@ def workdir(tmp_path: Path) -> Callable[[], DumpOptions]:
 @pytest.fixture
 def private_url(tmp_path: Path) -> Iterator[str]:
     """A redis-server of our own with a password, on a free loopback port."""
-    port = free_port()
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(folder), "--requirepass", PASSWORD],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD)
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    client.close()
-    yield f"redis://:{quote(PASSWORD, safe='')}@127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
+    with private_redis(tmp_path / "redis", PASSWORD) as url:
+        yield url
 
 
 def connector(url: str) -> RedisConnector:
@@ -180,8 +162,9 @@ def test_damaged_dumps_fail_the_listing(private_url: str,
 
 def test_the_shared_server_round_trip(redis_url: str,
                                       workdir: Callable[[], DumpOptions]) -> None:
-    """Against the shared service (db 15): others may write meanwhile, so only our own
-    keys are compared."""
+    """Against the shared service (db 15 by default): others may write meanwhile, so only
+    our own keys are compared."""
+    db = redis_url.rsplit("/", 1)[1]
     prefix = f"wk-test:{uuid.uuid4().hex[:8]}:"
     client = redis.Redis.from_url(redis_url)
     fill(client, prefix)
@@ -189,9 +172,9 @@ def test_the_shared_server_round_trip(redis_url: str,
     try:
         out = io.BytesIO()
         info = conn.dump(out, workdir())
-        assert info.counts["db15"] >= 307
+        assert info.counts[f"db{db}"] >= 307
         with conn.scratch() as url:
-            assert url.endswith("/15")  # the scratch server answers on the target's database
+            assert url.endswith(f"/{db}")  # the scratch server answers on the target's database
             target = connector(url)
             target.restore(io.BytesIO(out.getvalue()), FORMAT, workdir())
             copy = redis.Redis.from_url(url)

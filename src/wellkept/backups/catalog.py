@@ -121,6 +121,6 @@ def rebuild(store: HistoryStore, storage: Storage, prefix: str = "") -> list[str
         except (ValueError, TypeError):
             continue  # not one of ours
         if get(store, manifest.id) is None:
-            record(store, manifest, storage.url)
+            record(store, manifest, storage.location)
             added.append(manifest.id)
     return added

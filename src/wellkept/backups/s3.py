@@ -12,6 +12,7 @@ they never appear in ``url``, in messages or in logs. The endpoint comes from bo
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import re
@@ -41,6 +42,9 @@ class S3Storage:
                  multipart_chunksize: int = MULTIPART_CHUNKSIZE) -> None:
         self.bucket, self.prefix, endpoint = _parse(destination)
         self.url = f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+        # what reopens this storage later (verify, restore, retention): with its endpoint,
+        # or a backup on a private server would be looked for on AWS
+        self.location = self.url + (f"?endpoint={endpoint}" if endpoint else "")
         try:
             import boto3
             import boto3.exceptions
@@ -188,6 +192,12 @@ class S3Storage:
             self._client.delete_object(Bucket=self.bucket, Key=key)
         except self._errors as exc:
             raise self._failed("delete", key, exc) from None
+
+
+    def sweep(self, prefix: str, idle_seconds: float) -> builtins.list[str]:
+        """Nothing to sweep: uploads are spooled in unnamed files, and an object exists only
+        once its upload completed."""
+        return []
 
 
 def _listed(name: str) -> bool:

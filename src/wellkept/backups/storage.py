@@ -8,8 +8,10 @@ complete when its manifest exists, which is always written last.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -18,8 +20,10 @@ from wellkept.errors import TaskFailed
 
 
 class Storage(Protocol):
-    #: where it is, for messages and the catalog (never with credentials)
+    #: where it is, for messages (never with credentials)
     url: str
+    #: what ``open_storage`` reopens it from (kept in the catalog; never with credentials)
+    location: str
 
     def writer(self, name: str) -> contextlib.AbstractContextManager[BinaryIO]: ...
 
@@ -36,6 +40,8 @@ class Storage(Protocol):
     def exists(self, name: str) -> bool: ...
 
     def delete(self, name: str) -> None: ...
+
+    def sweep(self, prefix: str, idle_seconds: float) -> builtins.list[str]: ...
 
 
 def open_storage(destination: str, base_dir: Path) -> Storage:
@@ -57,7 +63,7 @@ class LocalStorage:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.url = str(root)
+        self.url = self.location = str(root)
 
     def _path(self, name: str) -> Path:
         path = (self.root / name).resolve()
@@ -125,6 +131,21 @@ class LocalStorage:
             self._path(name).unlink(missing_ok=True)
         except OSError as exc:
             raise _failed("delete", self._path(name), exc) from None
+
+    def sweep(self, prefix: str, idle_seconds: float) -> builtins.list[str]:
+        """Delete the hidden ``.partial`` files under ``prefix`` that nothing has written to
+        for ``idle_seconds``: what a backup killed mid-write (kill -9) left behind. A live
+        backup writes its partial file continuously, so an idle one is an orphan."""
+        folder = self._path(prefix) if prefix else self.root.resolve()
+        if not folder.is_dir():
+            return []
+        swept, now = [], time.time()
+        for path in folder.glob(".*.partial"):
+            with contextlib.suppress(OSError):
+                if path.is_file() and now - path.stat().st_mtime > idle_seconds:
+                    path.unlink()
+                    swept.append(path.name)
+        return sorted(swept)
 
 
 def _discard(path: Path) -> None:

@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
 
-from wellkept.connector import DumpInfo, DumpOptions
+from wellkept.connector import DumpInfo, DumpOptions, smoke_answer
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 
@@ -104,7 +104,7 @@ def is_empty(conn: Any) -> bool:
 
 
 def smoke(conn: Any, query: str) -> Any:
-    return [list(row) for row in conn.execute(query).fetchall()]
+    return smoke_answer(conn.execute(query).fetchone())
 
 
 # --- dump ---------------------------------------------------------------------------------------

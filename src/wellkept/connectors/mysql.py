@@ -23,6 +23,7 @@ from wellkept.connector import (
     PurgeRule,
     ReplicationStatus,
     RowSink,
+    smoke_answer,
 )
 from wellkept.connectors import _process
 from wellkept.connectors._drivers import require
@@ -234,4 +235,4 @@ class MySQLConnector(Connector):
         with self.errors("smoke query"), self.conn.cursor() as cur:
             cur.execute(query)
             row = cur.fetchone() if cur.description else None
-        return None if row is None else row[0]
+        return smoke_answer(row)

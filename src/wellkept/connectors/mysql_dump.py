@@ -197,7 +197,7 @@ def dump(conn: Any, snap: Any, url: str, out: BinaryIO, options: DumpOptions,
         counter = _Counter(snap, t.database)
         try:
             # "--": a database named like an option is still the database
-            _process.run([path, f"--defaults-extra-file={cnf}", *args, "--", t.database],
+            _process.run([path, f"--defaults-file={cnf}", *args, "--", t.database],
                          children=children, stdout=out, what=Path(path).name)
         except BaseException:
             counter.cancel(conn)
@@ -323,7 +323,7 @@ def restore(url: str, source: BinaryIO, fmt: str, options: DumpOptions,
     path = _process.tool("mariadb", "mysql")
     watched = _Watched(source)
     with option_file(t, options.workdir) as cnf:
-        _process.run([path, f"--defaults-extra-file={cnf}", *_RESTORE_ARGS,
+        _process.run([path, f"--defaults-file={cnf}", *_RESTORE_ARGS,
                       f"--database={t.database}"], stdin=cast(BinaryIO, watched),
                      children=children, what=Path(path).name)
     if not watched.scanner.complete:

@@ -34,6 +34,7 @@ from wellkept.connector import (
     ReplicationStatus,
     RowSink,
     StatsReport,
+    smoke_answer,
 )
 from wellkept.connectors import _process
 from wellkept.connectors._drivers import require
@@ -302,7 +303,7 @@ class PostgresConnector(Connector):
     def smoke(self, query: str) -> Any:
         with self.errors("smoke query"):
             row = self.conn.execute(query).fetchone()
-        return None if row is None else row[0]
+        return smoke_answer(row)
 
     # --- advice ---------------------------------------------------------------------------------
 

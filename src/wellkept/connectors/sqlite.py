@@ -31,6 +31,7 @@ from wellkept.connector import (
     RowSink,
     StatsReport,
     render_conditions,
+    smoke_answer,
 )
 from wellkept.connectors import _fileurl
 from wellkept.connectors.sqlite_catalog import Catalog, quote
@@ -396,7 +397,7 @@ class SQLiteConnector(Connector):
     def smoke(self, query: str) -> Any:
         with self._errors():
             row = self.conn.execute(query).fetchone()
-        return None if row is None else row[0]
+        return smoke_answer(row)
 
 
 def _counts(conn: sqlite3.Connection) -> dict[str, int]:

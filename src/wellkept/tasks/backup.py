@@ -25,6 +25,9 @@ from wellkept.task import Task, TaskParams
 from wellkept.types import RunStatus
 from wellkept.units import human_bytes, plural
 
+#: a hidden partial file untouched this long was left by a killed backup and is deleted
+PARTIAL_IDLE_SECONDS = 15 * 60
+
 
 class BackupParams(TaskParams):
     destination: str = Field("backups/", description=(
@@ -153,10 +156,14 @@ class Backup(Task):
                         f"{storage.url}" + (f" and prune {plural(len(doomed), 'backup')}"
                                             if doomed else ""),
                 metrics={"bytes_written": 0, "files_processed": 0}, details=details)
+        # under the target lock, so no other backup of this target is writing now
+        swept = storage.sweep(ctx.target_name, PARTIAL_IDLE_SECONDS)
+        if swept:
+            details["swept_partials"] = swept
         workdir = Path(tempfile.mkdtemp(prefix="wellkept-backup-"))
         try:
             manifest = self._backup(ctx, storage, recipients, workdir, expected)
-            catalog.record(ctx.store, manifest, storage.url)
+            catalog.record(ctx.store, manifest, storage.location)
             details.update({"backup_id": manifest.id, "artifact": manifest.artifact,
                             "path": f"{storage.url.rstrip('/')}/{manifest.artifact}",
                             "sha256": manifest.sha256, "bytes": manifest.stored_bytes,
@@ -243,7 +250,7 @@ class Backup(Task):
             if decision.keep:
                 continue
             m = decision.entry.manifest
-            if decision.entry.storage != storage.url:
+            if decision.entry.storage != storage.location:
                 continue  # written to another destination: that task's policy owns it
             storage.delete(f"{m.target}/{m.name}")
             storage.delete(m.artifact)
