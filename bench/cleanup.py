@@ -47,7 +47,6 @@ import os
 import platform
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,6 +60,7 @@ from typing import Any
 
 import psycopg
 import pymysql
+from _common import median_of, run_measured, shown, source_state, wellkept_version
 from _peers import find_or_install
 
 TABLE = "events"
@@ -343,43 +343,18 @@ def write_config(folder: Path, args: argparse.Namespace) -> Path:
     return path
 
 
-def vm_hwm_kb(pid: int) -> int:
-    """The process's peak resident set so far (VmHWM), 0 once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def run_wellkept(exe: str, config: Path, task: str) -> dict[str, Any]:
-    """`wellkept run TASK -o json`; peak RSS from /proc VmHWM polling and from wait4()."""
-    cmd = [exe, "-c", str(config), "run", task, "-o", "json"]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        hwm_kb = 0
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            hwm_kb = max(hwm_kb, vm_hwm_kb(proc.pid))
-            time.sleep(0.05)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
+    """`wellkept run TASK -o json`, with its wall time and peak RSS."""
+    done = run_measured([exe, "-c", str(config), "run", task, "-o", "json"])
+    stdout, stderr = done.stdout, done.stderr
     try:
         result = json.loads(stdout)["results"][0]
     except (ValueError, KeyError, IndexError):
         result = {"status": "no JSON", "message": (stderr or stdout).strip()[-500:]}
     details = result.get("details") or {}
     metrics = result.get("metrics") or {}
-    return {"command": shown(cmd), "command_seconds": round(wall, 3),
-            "exit_code": proc.returncode, "status": result.get("status"),
+    return {"command": done.command, "command_seconds": done.seconds,
+            "exit_code": done.exit_code, "status": result.get("status"),
             "message": result.get("message"), "errors": result.get("errors", []),
             "run_seconds": result.get("duration_seconds"),
             "reported_deleted": metrics.get("rows_deleted"),
@@ -387,26 +362,9 @@ def run_wellkept(exe: str, config: Path, task: str) -> dict[str, Any]:
             "longest_txn_seconds": details.get("longest_batch_seconds"),
             "batch_sizes": details.get("batch_sizes"),
             "timings_seconds": details.get("timings_seconds"),
-            "peak_rss_mb": round(max(usage.ru_maxrss, hwm_kb) / 1024, 1),
-            "peak_rss_mb_wait4": round(usage.ru_maxrss / 1024, 1),
-            "peak_rss_mb_vmhwm": round(hwm_kb / 1024, 1),
+            "peak_rss_mb": done.peak_rss_mb, "peak_rss_mb_wait4": done.peak_rss_mb_wait4,
+            "peak_rss_mb_vmhwm": done.peak_rss_mb_vmhwm,
             "stderr_tail": stderr.strip().splitlines()[-5:], "details": details}
-
-
-def source_state() -> dict[str, Any]:
-    """The commit under test and the files in src/ that differ from it (read-only git)."""
-    root = str(Path(__file__).resolve().parent.parent)
-    git = ["git", "--no-optional-locks", "-C", root]
-    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
-                          check=False).stdout.strip()
-    changed = subprocess.run([*git, "status", "--porcelain", "--", "src"], capture_output=True,
-                             text=True, check=False).stdout.splitlines()
-    return {"commit": head or None, "src_changed": [line[3:] for line in changed]}
-
-
-def wellkept_version(exe: str) -> str:
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-    return out.stdout.strip()
 
 
 # --- MariaDB -------------------------------------------------------------------------------------
@@ -450,12 +408,6 @@ def my_effect(args: argparse.Namespace, cutoff: datetime) -> dict[str, int]:
     return left
 
 
-def shown(cmd: list[str]) -> str:
-    """The command as recorded: programs by name, the config as CONFIG (no local paths)."""
-    parts = [Path(cmd[0]).name, *cmd[1:]]
-    return " ".join("CONFIG" if p.endswith((".yml", ".yaml")) else p for p in parts)
-
-
 def find_pt_archiver() -> str:
     """pt-archiver; apt-get installs percona-toolkit when it is missing."""
     return find_or_install("percona-toolkit", "pt-archiver")
@@ -493,11 +445,6 @@ def run_rounds(args: argparse.Namespace, ref: datetime, engine: str,
         rounds.append([measure(args, ref, engine, name, method, 100 * n + seed)
                        for seed, (name, method) in enumerate(methods, 1)])
     return [summarize([r[i] for r in rounds]) for i in range(len(methods))]
-
-
-def median_of(values: list[Any]) -> Any:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
