@@ -169,7 +169,7 @@ RowSink = Callable[[list[dict[str, Any]], Any, Any], None]
 class Purgeable(Protocol):
     """Can delete old rows in short batches."""
 
-    def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate: ...
+    def purge_estimate(self, rule: PurgeRule, exact: bool = True) -> PurgeEstimate: ...
 
     def purge_batch(self, rule: PurgeRule, after: Any, limit: int,
                     sink: RowSink | None = None) -> PurgeBatch: ...
@@ -413,6 +413,9 @@ class PurgeEstimate:
     statements: list[str]
     #: the cutoff as the engine compares it (the column's own format)
     cutoff: Any = None
+    #: False: ``rows`` is the planner's estimate and oldest/newest are unknown (a real run
+    #: needs no exact count up front: it counts what it deletes; a dry run asks for exact)
+    exact: bool = True
 
 
 @dataclass(frozen=True)

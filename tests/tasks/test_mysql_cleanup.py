@@ -163,3 +163,48 @@ def test_archive_to_a_csv_file(my: Any, run: Any, tmp_path: Path) -> None:
     assert len(got) == 700 and {r["body"] for r in got} == {"old"}
     assert len({r["id"] for r in got}) == 700
     assert q(my, "SELECT count(*) FROM events")[0][0] == 20
+
+
+def _uneven(conn: Any) -> set[int]:
+    """Expired rows of very uneven key density: a dense run, a sparse run, a gap of a million
+    keys, then a dense run again, with fresh rows among them. Returns the fresh ids."""
+    q(conn, "CREATE TABLE events (id BIGINT PRIMARY KEY, body VARCHAR(50), "
+            "created_at DATETIME(6) NOT NULL, KEY (created_at)) ENGINE=InnoDB")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    ids = [*range(1, 3001), *range(3001, 9001, 7), *range(1_000_000, 1_004_000)]
+    fresh = {i for i in ids if i % 5 == 0}
+    rows = [(i, "fresh" if i in fresh else "old",
+             now - timedelta(days=1 if i in fresh else 90, seconds=i % 1000)) for i in ids]
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO events VALUES (%s, %s, %s)", rows)
+    q(conn, "ANALYZE TABLE events")
+    return fresh
+
+
+def test_span_walk_keeps_batches_bounded_and_deletes_exactly(my: Any, run: Any) -> None:
+    """Most rows match: batches delete key spans (no select), never more than batch_size
+    rows each, over dense, sparse and empty stretches of keys alike."""
+    fresh = _uneven(my)
+    done = run({**RULE, "batch_size": 500})
+    assert done.status is RunStatus.COMPLETED, done.message
+    assert set(done.details["last_key"]) == {"key", "end", "per_key"}  # the span walk
+    old = 3000 + len(range(3001, 9001, 7)) + 4000 - len(fresh)
+    assert done.metrics["rows_deleted"] == done.metrics["rows_matched"] == old
+    assert {r[0] for r in q(my, "SELECT id FROM events")} == fresh
+    # bounded: at least as many batches as 500-row batches would need
+    assert done.metrics["batches"] >= -(-old // 500)
+
+
+def test_span_walk_resumes_from_its_checkpoint(my: Any, run: Any) -> None:
+    fresh = _uneven(my)
+    # cut short by its time limit: a partial failure, with the span cursor checkpointed
+    first = run({**RULE, "batch_size": 300, "sleep": "0.2s", "timeout": "0.7s"})
+    assert first.status is RunStatus.PARTIAL_FAILURE, first.message
+    assert 0 < first.metrics["rows_deleted"] < 7000
+    assert first.details.get("rows_matched_estimated") is True
+    second = run({**RULE, "batch_size": 300})
+    assert second.status is RunStatus.COMPLETED, second.message
+    assert second.details["resumed_from"]["run_id"] == first.run_id
+    total = first.metrics["rows_deleted"] + second.metrics["rows_deleted"]
+    assert total == 3000 + len(range(3001, 9001, 7)) + 4000 - len(fresh)
+    assert {r[0] for r in q(my, "SELECT id FROM events")} == fresh

@@ -133,11 +133,11 @@ class MySQLConnector(Connector):
         with self.errors("replication status"):
             return mysql_replication.status(self.conn)
 
-    def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate:
+    def purge_estimate(self, rule: PurgeRule, exact: bool = True) -> PurgeEstimate:
         from wellkept.connectors import mysql_purge
 
         with self.errors(rule.table):
-            return mysql_purge.estimate(self.conn, rule)
+            return mysql_purge.estimate(self.conn, rule, exact)
 
     def purge_batch(self, rule: PurgeRule, after: Any, limit: int,
                     sink: RowSink | None = None) -> PurgeBatch:

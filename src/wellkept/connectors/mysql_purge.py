@@ -4,12 +4,16 @@ each.
 The table and column are found in information_schema (in the connection's database) and quoted
 with backticks; values travel as parameters. MySQL refuses ``IN (SELECT … LIMIT)``, so a batch
 selects its keys, then deletes that key range with the age condition checked again, inside one
-transaction. Times compare in UTC: the session's time_zone is +00:00.
+transaction. When a large share of a table with an integer key matches, batches skip the
+select: each deletes the matching rows of the next key span (``id > a AND id <= b``, at most
+the batch size of them), and the span follows the batch size through the estimated density of
+matching keys. Times compare in UTC: the session's time_zone is +00:00.
 """
 
 from __future__ import annotations
 
 import time
+import weakref
 from datetime import UTC
 from typing import Any
 
@@ -49,8 +53,24 @@ def _one(conn: Any, sql: str, args: tuple[Any, ...]) -> Any:
         return cur.fetchone()
 
 
-def _plan(conn: Any, rule: PurgeRule) -> tuple[str, str, str, str, str, list[Any], list[str]]:
-    """The quoted table, column and key, the extra conditions and the columns."""
+Plan = tuple[str, str, str, str, str, list[Any], list[str], str]
+
+#: the last plan per connection, for the rule it was made for: a run's batches share one rule
+#: object, so information_schema is read once per run rather than once per batch
+_plans: weakref.WeakKeyDictionary[Any, tuple[PurgeRule, Plan]] = weakref.WeakKeyDictionary()
+
+
+def _plan(conn: Any, rule: PurgeRule) -> Plan:
+    """The quoted table, column and key, the extra conditions, the columns, the key's type."""
+    cached = _plans.get(conn)
+    if cached is not None and cached[0] is rule:
+        return cached[1]
+    plan = _lookup(conn, rule)
+    _plans[conn] = (rule, plan)
+    return plan
+
+
+def _lookup(conn: Any, rule: PurgeRule) -> Plan:
     row = _one(conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
                      "DATABASE() AND TABLE_NAME = %s AND TABLE_TYPE = 'BASE TABLE'",
                (rule.table,))
@@ -79,18 +99,31 @@ def _plan(conn: Any, rule: PurgeRule) -> tuple[str, str, str, str, str, list[Any
         raise TaskFailed(f"table {table!r} has no single-column primary or unique NOT NULL key "
                          "to walk in batches; refusing to clean it")
     extra, extra_args = render_conditions(rule, {c.lower(): c for c in types}, quote, "%s")
-    return quote(table), quote(column), quote(key[0]), key[0], extra, extra_args, list(types)
+    return (quote(table), quote(column), quote(key[0]), key[0], extra, extra_args, list(types),
+            types[key[0]])
 
 
 def _cutoff(rule: PurgeRule) -> Any:
     return rule.cutoff.astimezone(UTC).replace(tzinfo=None)
 
 
-def estimate(conn: Any, rule: PurgeRule) -> PurgeEstimate:
-    table, column, key, key_name, extra, extra_args, columns = _plan(conn, rule)
-    count_sql = (f"SELECT count(*), min({column}), max({column}) FROM {table} "
-                 f"WHERE {column} < %s{extra}")
-    count, oldest, newest = _one(conn, count_sql, (_cutoff(rule), *extra_args))
+def estimate(conn: Any, rule: PurgeRule, exact: bool = True) -> PurgeEstimate:
+    """The matching rows: counted (with the oldest and newest) when ``exact``, else the
+    optimizer's estimate (EXPLAIN's rows), which costs no scan."""
+    table, column, key, key_name, extra, extra_args, columns, _ = _plan(conn, rule)
+    args = (_cutoff(rule), *extra_args)
+    if exact:
+        count_sql = (f"SELECT count(*), min({column}), max({column}) FROM {table} "
+                     f"WHERE {column} < %s{extra}")
+        count, oldest, newest = _one(conn, count_sql, args)
+    else:
+        count_sql = f"EXPLAIN SELECT 1 FROM {table} WHERE {column} < %s{extra}"
+        with conn.cursor() as cur:
+            cur.execute(count_sql, args)
+            names = [d[0] for d in cur.description or ()]
+            plan = cur.fetchall()
+        count = sum(int(r[names.index("rows")] or 0) for r in plan) if "rows" in names else 0
+        oldest = newest = None
     select_sql, delete_sql = _batch_sql(table, column, key, extra, first=False)
     batch_sql = [select_sql, delete_sql]
     if rule.archive_table:
@@ -98,7 +131,7 @@ def estimate(conn: Any, rule: PurgeRule) -> PurgeEstimate:
                                          columns))
     return PurgeEstimate(rows=int(count), oldest=oldest, newest=newest, key=key_name,
                          statements=[count_sql, "START TRANSACTION", *batch_sql, "COMMIT"],
-                         cutoff=_cutoff(rule).isoformat())
+                         cutoff=_cutoff(rule).isoformat(), exact=exact)
 
 
 def _batch_sql(table: str, column: str, key: str, extra: str,
@@ -148,7 +181,7 @@ def _batch_to_sink(conn: Any, rule: PurgeRule, after: Any, limit: int,
                    sink: RowSink) -> PurgeBatch:
     """Lock the batch's rows, hand them to the sink (which makes them durable), then delete
     exactly those keys, all in one transaction."""
-    table, column, key, _, extra, extra_args, _ = _plan(conn, rule)
+    table, column, key, _, extra, extra_args, _, _ = _plan(conn, rule)
     after_sql = "" if after is None else f"{key} > %s AND "
     cutoff = _cutoff(rule)
     args = (cutoff, *extra_args, limit) if after is None else (after, cutoff, *extra_args, limit)
@@ -179,13 +212,98 @@ def _batch_to_sink(conn: Any, rule: PurgeRule, after: Any, limit: int,
     return sunk_batch(keys, deleted, (t0, t1, t2, t3), time.perf_counter())
 
 
+#: walk key spans, rather than select each batch's keys, when at least this share of the
+#: table's rows match (by the optimizer's estimate)
+SPAN_WALK_SHARE = 0.1
+INTEGER_TYPES = ("tinyint", "smallint", "mediumint", "int", "bigint")
+#: the share of the batch size a key span is sized to hold
+SPAN_FILL = 0.9
+
+
+def _estimated_rows(cur: Any, sql: str, args: tuple[Any, ...] = ()) -> int:
+    cur.execute("EXPLAIN " + sql, args)
+    names = [d[0] for d in cur.description or ()]
+    return sum(int(r[names.index("rows")] or 0) for r in cur.fetchall()) if "rows" in names else 0
+
+
+def _span_walk(conn: Any, plan: Plan, cutoff: Any) -> dict[str, Any] | None:
+    """The first span-walk cursor, when deleting key spans beats selecting keys: an integer
+    key, and at least SPAN_WALK_SHARE of the rows matching. The walk ends at the key that is
+    the largest now (rows added later are fresh, or are met by the next run)."""
+    table, column, key, _, extra, extra_args, _, key_type = plan
+    if key_type not in INTEGER_TYPES:
+        return None
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT MIN({key}), MAX({key}) FROM {table}")
+        low, high = cur.fetchone()
+        if low is None:
+            return None
+        total = _estimated_rows(cur, f"SELECT 1 FROM {table}")
+        matches = _estimated_rows(cur, f"SELECT 1 FROM {table} WHERE {column} < %s{extra}",
+                                  (cutoff, *extra_args))
+    if total <= 0 or matches < SPAN_WALK_SHARE * total:
+        return None
+    return {"key": int(low) - 1, "end": int(high),
+            "per_key": max(matches / (int(high) - int(low) + 1), 1e-6)}
+
+
+def _span_batch(conn: Any, plan: Plan, cutoff: Any, cursor: dict[str, Any],
+                limit: int) -> PurgeBatch:
+    """Delete the matching rows of the next key span, at most ``limit`` of them, in one short
+    transaction: one statement, no keys shipped either way. The span is sized by the density
+    of matching keys seen so far; when it held more than ``limit``, the next batch starts at
+    the first matching key left in it."""
+    table, column, key, _, extra, extra_args, _, _ = plan
+    start, end, per_key = int(cursor["key"]), int(cursor["end"]), float(cursor["per_key"])
+    t0 = time.perf_counter()
+    if start >= end:
+        return PurgeBatch(0, None, {"select": time.perf_counter() - t0})
+    # aim a little under the limit, so that a span of the expected density is finished in
+    # one batch, and the limit (then a probe for what is left) only bites on denser ones
+    stop = min(end, start + max(1, int(SPAN_FILL * limit / per_key)))
+    where = f"{key} > %s AND {key} <= %s AND {column} < %s{extra}"
+    args = (start, stop, cutoff, *extra_args)
+    conn.begin()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DELETE FROM {table} WHERE {where} ORDER BY {key} LIMIT %s",
+                        (*args, limit))
+            deleted = cur.rowcount
+        t1 = time.perf_counter()
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    t2 = time.perf_counter()
+    following = stop
+    if deleted >= limit:  # the span was denser than expected: go on from what is left in it
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT MIN({key}) FROM {table} WHERE {where}", args)
+            left = cur.fetchone()[0]
+        following = stop if left is None else int(left) - 1
+    # the density of matching keys over what this batch covered (halved, at most, when it
+    # found none: a span of fresh rows must not make the next one unbounded)
+    covered = max(1, following - start)
+    per_key = deleted / covered if deleted else per_key / 2
+    return PurgeBatch(deleted, {"key": following, "end": end, "per_key": max(per_key, 1e-6)},
+                      {"delete": t1 - t0, "commit": t2 - t1,
+                       "select": time.perf_counter() - t2})
+
+
 def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
           sink: RowSink | None = None) -> PurgeBatch:
-    if sink is not None:
-        return _batch_to_sink(conn, rule, after, limit, sink)
-    table, column, key, _, extra, extra_args, columns = _plan(conn, rule)
-    select_sql, delete_sql = _batch_sql(table, column, key, extra, first=after is None)
+    if sink is not None:  # archive files are reconciled by key, so they always walk the key
+        return _batch_to_sink(conn, rule, None if isinstance(after, dict) else after, limit,
+                              sink)
+    plan = _plan(conn, rule)
+    table, column, key, _, extra, extra_args, columns, _ = plan
     cutoff = _cutoff(rule)
+    if rule.archive_table is None:
+        if after is None:  # the first batch chooses the walk; None still means the key's start
+            after = _span_walk(conn, plan, cutoff)
+        if isinstance(after, dict):
+            return _span_batch(conn, plan, cutoff, after, limit)
+    select_sql, delete_sql = _batch_sql(table, column, key, extra, first=after is None)
     args = (cutoff, *extra_args, limit) if after is None else \
         (after, cutoff, *extra_args, limit)
     archive = quote(rule.archive_table) if rule.archive_table else None

@@ -87,19 +87,28 @@ def _lookup(conn: Any, rule: PurgeRule) -> Plan:
             sql.Identifier(key[0]), key[0], sql.SQL(extra), extra_args, columns, table)
 
 
-def estimate(conn: Any, rule: PurgeRule) -> PurgeEstimate:
+def estimate(conn: Any, rule: PurgeRule, exact: bool = True) -> PurgeEstimate:
+    """The matching rows: counted (with the oldest and newest) when ``exact``, else the
+    planner's estimate, which costs no scan."""
     from psycopg import sql
 
     table, column, key, key_name, extra, extra_args, columns, info = _plan(conn, rule)
-    count_sql = sql.SQL("SELECT count(*), min({c}), max({c}) FROM {t} WHERE {c} < %s{x}").format(
-        c=column, t=table, x=extra)
-    count, oldest, newest = conn.execute(count_sql, (rule.cutoff, *extra_args)).fetchone()
+    args = (rule.cutoff, *extra_args)
+    if exact:
+        count_sql = sql.SQL("SELECT count(*), min({c}), max({c}) FROM {t} WHERE {c} < %s{x}"
+                            ).format(c=column, t=table, x=extra)
+        count, oldest, newest = conn.execute(count_sql, args).fetchone()
+    else:
+        count_sql = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {t} WHERE {c} < %s{x}"
+                            ).format(t=table, c=column, x=extra)
+        plan = conn.execute(count_sql, args).fetchone()[0]
+        count, oldest, newest = int(plan[0]["Plan"]["Plan Rows"]), None, None
     archive = _archive_ident(rule, info) if rule.archive_table else None
     delete_sql = _batch_sql(table, column, key, extra, columns, archive, first=False)
     return PurgeEstimate(rows=count, oldest=oldest, newest=newest, key=key_name,
                          statements=[count_sql.as_string(conn), "BEGIN",
                                      delete_sql.as_string(conn), "COMMIT"],
-                         cutoff=rule.cutoff.isoformat())
+                         cutoff=rule.cutoff.isoformat(), exact=exact)
 
 
 def _archive_ident(rule: PurgeRule, table: dict[str, Any]) -> Any:

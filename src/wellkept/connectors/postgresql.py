@@ -239,11 +239,11 @@ class PostgresConnector(Connector):
 
     # --- purge ----------------------------------------------------------------------------------
 
-    def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate:
+    def purge_estimate(self, rule: PurgeRule, exact: bool = True) -> PurgeEstimate:
         with self.errors(rule.table):
             from wellkept.connectors import pg_purge
 
-            return pg_purge.estimate(self.conn, rule)
+            return pg_purge.estimate(self.conn, rule, exact)
 
     def purge_batch(self, rule: PurgeRule, after: Any, limit: int,
                     sink: RowSink | None = None) -> PurgeBatch:

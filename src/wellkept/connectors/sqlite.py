@@ -250,7 +250,8 @@ class SQLiteConnector(Connector):
 
     # --- purge ----------------------------------------------------------------------------------
 
-    def purge_estimate(self, rule: PurgeRule) -> PurgeEstimate:
+    def purge_estimate(self, rule: PurgeRule, exact: bool = True) -> PurgeEstimate:
+        # always exact: SQLite has no row estimates, and counting an index range is cheap
         with self._errors():
             plan = self._catalog().purge_plan(rule.table, rule.column)
             extra, extra_args = render_conditions(rule, plan.columns, quote, "?")

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from wellkept.archive_file import ArchiveFile, file_format, open_archive
-from wellkept.connector import Condition, Purgeable, PurgeRule
+from wellkept.connector import Condition, Purgeable, PurgeEstimate, PurgeRule
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
 from wellkept.errors import ConnectorError, TaskError
@@ -194,7 +194,8 @@ class Cleanup(Task):
                                         and not file_format(p.archive_to) else None))
         archive_path = self._archive_path(ctx) if p.mode == "archive" and \
             file_format(p.archive_to) else None
-        estimate = ctx.connector.purge_estimate(rule)
+        # a real run counts what it deletes: the planner's estimate is enough to pace it
+        estimate = ctx.connector.purge_estimate(rule, exact=ctx.dry_run)
         expected = -(-estimate.rows // p.batch_size)
         details: dict[str, Any] = {
             "table": p.table, "column": p.column, "cutoff": estimate.cutoff,
@@ -214,7 +215,9 @@ class Cleanup(Task):
                          f"nothing to delete: no rows in {p.table} older than {age}"),
                 metrics={"rows_matched": estimate.rows, "rows_deleted": 0, "rows_archived": 0,
                          "batches": 0}, details=details)
-        return self._purge(ctx, rule, estimate.rows, details, age, archive_path)
+        if not estimate.exact:
+            details["rows_estimated"] = estimate.rows
+        return self._purge(ctx, rule, estimate, details, age, archive_path)
 
     def _archive_path(self, ctx: RunContext) -> Path:
         p: Any = self.params
@@ -241,9 +244,10 @@ class Cleanup(Task):
         details["archive_rows_dropped"] = dropped  # written, never deleted: taken back out
         return archive
 
-    def _purge(self, ctx: RunContext, rule: PurgeRule, matched: int, details: dict[str, Any],
-               age: str, archive_path: Path | None) -> TaskResult:
+    def _purge(self, ctx: RunContext, rule: PurgeRule, estimate: PurgeEstimate,
+               details: dict[str, Any], age: str, archive_path: Path | None) -> TaskResult:
         p: Any = self.params
+        matched = estimate.rows
         connector: Any = ctx.connector
         deleted = batches = archived = 0
         size = p.batch_size
@@ -299,7 +303,8 @@ class Cleanup(Task):
             longest = max(longest, took)
             sizes.append(size)
             size = next_batch_size(size, took, p.target_batch_seconds)
-            percent = 100.0 * deleted / matched if matched else 100.0
+            # an estimate may fall short of what is really there: never past 99% early
+            percent = min(99.0, 100.0 * deleted / matched) if matched else 99.0
             point = {"last_key": _plain(last), "rows_deleted": deleted,
                      "rows_archived": archived, "batches": batches}
             if archive_path is not None:
@@ -307,8 +312,9 @@ class Cleanup(Task):
                 point["archive_offset"] = offset["archive_offset"]  # bytes (Parquet: parts)
             ctx.checkpoint("batch", min(percent, 100.0), point)
             rate = deleted / max(time.monotonic() - started, 1e-6)
-            ctx.progress(percent, "deleting", f"{deleted:,} of {matched:,} rows, "
-                                              f"{rate:,.0f} rows/s")
+            about = "" if estimate.exact else "about "
+            ctx.progress(percent, "deleting", f"{deleted:,} of {about}{max(matched, deleted):,} "
+                                              f"rows, {rate:,.0f} rows/s")
             pause = p.sleep.total_seconds() + p.sleep_coefficient * took
             if pause > 0 and not ctx.cancelled:
                 t0 = time.monotonic()
@@ -323,6 +329,13 @@ class Cleanup(Task):
                                         "last": sizes[-1] if sizes else size}})
         if stopped_by:
             details["stopped_by"] = stopped_by
+        if not estimate.exact:
+            # every matching row was deleted, unless the run stopped early: then the rest is
+            # only known by the estimate
+            finished = not stopped_by and not error
+            matched = deleted if finished else max(matched, deleted)
+            if not finished:
+                details["rows_matched_estimated"] = True
         metrics: Metrics = {"rows_matched": matched, "rows_deleted": deleted,
                             "rows_archived": archived, "batches": batches}
         target = details.get("archive_file", p.archive_to)
