@@ -10,6 +10,7 @@ folder and is then streamed as a tar. The password reaches the tools only as PGP
 
 from __future__ import annotations
 
+import os
 import secrets
 import tarfile
 import threading
@@ -141,10 +142,26 @@ def list_dump(source: BinaryIO, fmt: str, options: DumpOptions,
             if ln and not ln.startswith(";")]
 
 
+#: the least maintenance_work_mem a restore's index builds get (pg_restore's own docs advise
+#: raising it for restores); a server already set higher keeps its own
+RESTORE_MAINTENANCE_WORK_MEM = 256 * 1024 * 1024
+
+
+def restore_options(conn: Any) -> str:
+    """PGOPTIONS for pg_restore's sessions: roomier index builds, and no wait for the WAL
+    flush at each commit (a crash mid-restore means restoring again either way)."""
+    row = conn.execute("SELECT pg_size_bytes(current_setting('maintenance_work_mem'))"
+                       ).fetchone()
+    memory = max(int(row[0]), RESTORE_MAINTENANCE_WORK_MEM) // 1024
+    return f"-c maintenance_work_mem={memory}kB -c synchronous_commit=off"
+
+
 def restore(url: str, source: BinaryIO, fmt: str, options: DumpOptions,
-            children: _process.Children) -> None:
+            children: _process.Children, session_options: str = "") -> None:
     pg_restore = _process.tool("pg_restore")
     dsn, env = libpq(url)
+    if session_options:  # after the user's own, so that ours apply
+        env["PGOPTIONS"] = " ".join(filter(None, (os.environ.get("PGOPTIONS"), session_options)))
     base = [pg_restore, "--no-password", "--no-owner", "--no-privileges", "--exit-on-error",
             *(["--clean", "--if-exists"] if options.replace else []), "-d", dsn]
     if fmt == "pg_directory":

@@ -286,7 +286,9 @@ class PostgresConnector(Connector):
     def restore(self, source: BinaryIO, fmt: str, options: DumpOptions) -> None:
         from wellkept.connectors import pg_dump
 
-        pg_dump.restore(self.settings.url, source, fmt, options, self._children)
+        with self.errors("preparing the restore"):
+            session = pg_dump.restore_options(self.conn)
+        pg_dump.restore(self.settings.url, source, fmt, options, self._children, session)
 
     def content_counts(self) -> dict[str, int]:
         with self.errors("counting rows"):
