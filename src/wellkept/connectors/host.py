@@ -26,6 +26,30 @@ class HostConnector(Connector):
         return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=os.uname().sysname,
                     details={"hostname": hostname})
 
+    @staticmethod
+    def figures(disks: list[str], cpu_interval: float = 0.1) -> dict[str, Any]:
+        """CPU (sampled over ``cpu_interval`` seconds), memory, load and the usage of the
+        filesystem holding each path in ``disks``; a path that cannot be read is reported in
+        ``errors`` rather than failing the rest."""
+        import psutil
+
+        mem = psutil.virtual_memory()
+        load1, load5, load15 = os.getloadavg()
+        rows: list[dict[str, Any]] = []
+        errors: list[str] = []
+        for path in disks:
+            try:
+                usage = psutil.disk_usage(path)
+            except OSError as exc:
+                errors.append(f"host: disk {path}: {exc.strerror or exc}")
+                continue
+            rows.append({"path": path, "percent": usage.percent, "total_bytes": usage.total,
+                         "free_bytes": usage.free})
+        return {"cpu_percent": psutil.cpu_percent(interval=cpu_interval),
+                "memory_percent": mem.percent, "load": [round(v, 2) for v in
+                                                        (load1, load5, load15)],
+                "cpu_count": psutil.cpu_count(), "disk": rows, "errors": errors}
+
     def collect_stats(self, params: Any) -> StatsReport:
         import psutil
 

@@ -27,6 +27,10 @@ class Integrity(Task):
     SQLite: `PRAGMA integrity_check(N)` (or `quick_check(N)` with `mode: quick`, which skips
     the index contents) and `PRAGMA foreign_key_check`. Both read the whole file but change
     nothing and take only a read lock.
+
+    MySQL/MariaDB: `CHECK TABLE … MEDIUM` (rows and index checksums; `QUICK` with `mode:
+    quick`) on each table in turn, each bounded by `lock_wait_timeout`; an `error` answer or a
+    status other than OK is a problem. `foreign_keys` does not apply (InnoDB enforces them).
     """
 
     kind = "integrity"
