@@ -51,5 +51,7 @@ class Integrity(Task):
             more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
             return TaskResult(status=RunStatus.FAILED, message=f"integrity problem: {first}{more}",
                               metrics=metrics, details=details, errors=report.problems)
-        return TaskResult(message="no problems found (" + ", ".join(report.checks) + ")",
+        checked = ", ".join(report.checks) if len(report.checks) <= 3 else \
+            f"{report.checks[0]} and {len(report.checks) - 1} more"
+        return TaskResult(message=f"no problems found ({checked or 'nothing to check'})",
                           metrics=metrics, details=details)
