@@ -58,7 +58,7 @@ def http_capture(port: int = 0) -> Iterator[Captured]:
     received.event = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             received.append({"path": self.path, "headers": dict(self.headers),
                              "body": self.rfile.read(length)})
@@ -94,7 +94,7 @@ def smtp_capture() -> Iterator[tuple[int, list[Any]]]:
     messages: list[Any] = []
 
     class Keep:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             msg = message_from_bytes(envelope.content, policy=default)
             messages.append({"from": envelope.mail_from, "to": envelope.rcpt_tos, "msg": msg})
             return "250 OK"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wellkept.errors import TaskFailed
+from wellkept.errors import TaskFailed, Unavailable
 from wellkept.records import Action, Metrics
 
 
@@ -173,7 +173,10 @@ def apply(conn: Any, action: Action) -> Metrics:
     answer = rows(conn, action.statement)
     errors = [str(r["msg_text"]) for r in answer if str(r["msg_type"]).lower() == "error"]
     if errors:
-        raise TaskFailed("; ".join(errors))
+        text = "; ".join(errors)
+        if "lock wait timeout" in text.lower():  # answered as a row, not raised
+            raise Unavailable(f"{text} (lock_wait_timeout: another session holds the table)")
+        raise TaskFailed(text)
     metrics: Metrics = {"tables_processed": 1}
     if before is not None:
         after = tables(conn).get(table) or before
