@@ -122,7 +122,7 @@ def test_a_blackholed_target_costs_no_more_than_its_timeout(
         baseline = time.monotonic()
         run_cli("-c", str(config), "history", "--limit", "1")  # startup, store opened
         startup = time.monotonic() - baseline
-        code, report, stderr, elapsed = health(config)
+        code, report, _, elapsed = health(config)
     targets = report["targets"]
     assert isinstance(targets, dict)
     assert targets["lost"]["status"] == "down" and targets["lostpg"]["status"] == "down"

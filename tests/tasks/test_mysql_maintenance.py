@@ -94,8 +94,8 @@ def test_optimize_rebuilds_fragmented_tables_only(db: Any, mysql_db: str,
     size = ("SELECT DATA_LENGTH + INDEX_LENGTH + DATA_FREE FROM information_schema.TABLES "
             "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s")
     before = q(db, size, "holey")[0][0]
-    config = cfg(write_config, mysql_db, """  opt: {kind: optimize, target: shop, min_free_percent: 5,
-                 min_free_bytes: 1048576}""")
+    config = cfg(write_config, mysql_db, """  opt: {kind: optimize, target: shop,
+                 min_free_percent: 5, min_free_bytes: 1048576}""")
     preview = run(config, "opt", "--dry-run")
     assert [a["object"] for a in preview["details"]["actions"]] == ["holey"]
     assert q(db, size, "holey")[0][0] == before
@@ -158,4 +158,4 @@ def test_check_tables_and_stats(db: Any, mysql_db: str,
     assert m["long_queries"] >= 1 and m["query_seconds"] >= 1
     slow = [r for r in stats["details"]["long_queries"] if "SLEEP(4)" in (r["query"] or "")]
     assert slow and slow[0]["seconds"] >= 1
-    assert [t["table"] for t in stats["details"]["top_tables"]][0] == "a"
+    assert stats["details"]["top_tables"][0]["table"] == "a"
