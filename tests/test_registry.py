@@ -16,8 +16,9 @@ from tests.helpers import free_port, run_cli
 from wellkept.errors import ConfigError
 from wellkept.registry import BUILTIN_CONNECTORS, BUILTIN_TASKS, Registry
 
-KINDS = ["advise", "analyze", "apply_advice", "backup", "bloat", "cleanup", "index_health",
-         "integrity", "reindex", "sessions", "stats", "vacuum", "verify_backup", "views"]
+KINDS = ["advise", "analyze", "apply_advice", "backup", "bloat", "cache_cleanup", "checkpoint",
+         "cleanup", "health", "index_health", "integrity", "optimize", "reindex", "sessions",
+         "stats", "vacuum", "verify_backup", "views"]
 DRIVERS = ("psycopg", "pymysql", "duckdb", "redis")
 
 
@@ -65,12 +66,18 @@ def test_classes_are_cached() -> None:
 
 def test_engines_for() -> None:
     reg = Registry()
-    assert reg.engines_for("stats") == ["host", "postgresql", "sqlite"]
-    for kind in ("analyze", "vacuum"):
-        assert reg.engines_for(kind) == ["postgresql", "sqlite"], kind
+    assert reg.engines_for("stats") == ["duckdb", "host", "mysql", "postgresql", "redis",
+                                        "sqlite"]
+    assert reg.engines_for("analyze") == ["duckdb", "mysql", "postgresql", "sqlite"]
+    assert reg.engines_for("vacuum") == ["postgresql", "sqlite"]
     for kind in ("cleanup", "sessions"):
         assert reg.engines_for(kind) == ["mysql", "postgresql", "sqlite"], kind
-    assert reg.engines_for("integrity") == ["sqlite"]
+    assert reg.engines_for("integrity") == ["mysql", "sqlite"]
+    assert reg.engines_for("optimize") == ["mysql"]
+    assert reg.engines_for("checkpoint") == ["duckdb"]
+    assert reg.engines_for("cache_cleanup") == ["redis"]
+    assert reg.engines_for("health") == sorted(  # needs nothing of its target
+        {reg.connector_class(s).name for s in reg.schemes()})
     for kind in ("backup", "verify_backup"):
         assert reg.engines_for(kind) == ["duckdb", "mysql", "postgresql", "redis", "sqlite"], kind
     for kind in ("reindex", "views", "bloat", "index_health", "advise"):
@@ -101,9 +108,11 @@ def test_cli_lists_the_builtin_kinds() -> None:
     assert proc.returncode == 0, proc.stderr
     rows = {r["kind"]: r for r in json.loads(proc.stdout)}
     assert sorted(rows) == KINDS
-    assert rows["stats"]["engines"] == ["host", "postgresql", "sqlite"]
+    assert rows["stats"]["engines"] == ["duckdb", "host", "mysql", "postgresql", "redis",
+                                        "sqlite"]
     assert {k for k, r in rows.items() if r["mutating"]} == {
-        "analyze", "apply_advice", "backup", "cleanup", "reindex", "sessions", "vacuum", "views"}
+        "analyze", "apply_advice", "backup", "cache_cleanup", "checkpoint", "cleanup",
+        "optimize", "reindex", "sessions", "vacuum", "views"}
     text = run_cli("tasks")
     assert text.returncode == 0
     for kind in KINDS:
