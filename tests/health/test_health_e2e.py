@@ -160,6 +160,8 @@ def test_a_figure_past_its_warning_threshold_degrades_the_target(
         alerts:
           thresholds:
             connection_percent: {{warning: 0.01, critical: 99}}
+            query_seconds: {{}}
+            replication_lag_seconds: {{}}
             cpu_percent: {{}}
             memory_percent: {{}}
             disk_percent: {{}}

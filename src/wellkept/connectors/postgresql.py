@@ -144,7 +144,7 @@ class PostgresConnector(Connector):
            current_setting('max_connections')::int,
            (SELECT extract(epoch FROM max(now() - query_start)) FROM pg_stat_activity
              WHERE state = 'active' AND backend_type = 'client backend'
-               AND pid <> pg_backend_pid()),
+               AND datname = current_database() AND pid <> pg_backend_pid()),
            CASE WHEN pg_is_in_recovery() THEN
              CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
                   ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END
@@ -152,8 +152,9 @@ class PostgresConnector(Connector):
                  FROM pg_stat_replication) END"""
 
     def health(self) -> Ping:
-        """One round trip: connections against max_connections, the longest active query,
-        and replication lag (this replica's, or the slowest replica's on a primary)."""
+        """One round trip: connections against max_connections (server-wide, as the limit
+        is), the longest active query in this target's database, and replication lag (this
+        replica's, or the slowest replica's on a primary)."""
         require("psycopg", "postgres", "A PostgreSQL target")  # importing is not latency
         t0 = time.perf_counter()
         with self.errors("health"):
