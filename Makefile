@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest services bench clean
+.PHONY: demo test lint typecheck pytest services tools bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,19 +25,24 @@ demo: $(VENV)/.core
 services:
 	scripts/ensure-services.sh
 
+# Debian tools the tests drive: promtool (package prometheus) checks the metrics exposition
+tools:
+	scripts/ensure-tools.sh promtool:prometheus
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev services
+pytest: $(VENV)/.dev services tools
 	$(BIN)/pytest
 
-test: $(VENV)/.dev services lint typecheck pytest
+test: $(VENV)/.dev services tools lint typecheck pytest
 
-bench: $(VENV)/.dev
+bench: $(VENV)/.dev services
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/health.py
 
 clean:
 	rm -rf $(VENV) wellkept-demo .pytest_cache .mypy_cache .ruff_cache

@@ -68,6 +68,17 @@ def standby_url(postgres_admin_url: str) -> Iterator[str]:
     cluster.remove()
 
 
+@pytest.fixture
+def private_pg() -> Iterator[object]:
+    """A private PostgreSQL server, started, that the test may stop and start (see
+    tests.pg_cluster)."""
+    from tests.pg_cluster import new_cluster
+
+    cluster = new_cluster()
+    yield cluster
+    cluster.remove()
+
+
 @pytest.fixture(scope="session")
 def mysql_url() -> str:
     require_service("MariaDB", "127.0.0.1", 3306)

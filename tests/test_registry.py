@@ -16,9 +16,10 @@ from tests.helpers import free_port, run_cli
 from wellkept.errors import ConfigError
 from wellkept.registry import BUILTIN_CONNECTORS, BUILTIN_TASKS, Registry
 
-KINDS = ["advise", "analyze", "apply_advice", "backup", "backup_freshness", "bloat", "cleanup",
-         "dr_drill", "index_health", "integrity", "reindex", "sessions", "stats", "vacuum",
-         "verify_backup", "views"]
+KINDS = ["advise", "analyze", "apply_advice", "backup", "backup_freshness", "bloat",
+         "cache_cleanup", "checkpoint", "cleanup", "dr_drill", "health", "index_health",
+         "integrity", "optimize", "reindex", "sessions", "stats", "vacuum", "verify_backup",
+         "views"]
 DRIVERS = ("psycopg", "pymysql", "duckdb", "redis")
 
 
@@ -66,12 +67,18 @@ def test_classes_are_cached() -> None:
 
 def test_engines_for() -> None:
     reg = Registry()
-    assert reg.engines_for("stats") == ["files", "host", "postgresql", "sqlite"]
-    for kind in ("analyze", "vacuum"):
-        assert reg.engines_for(kind) == ["postgresql", "sqlite"], kind
+    assert reg.engines_for("stats") == ["duckdb", "files", "host", "mysql", "postgresql",
+                                        "redis", "sqlite"]
+    assert reg.engines_for("analyze") == ["duckdb", "mysql", "postgresql", "sqlite"]
+    assert reg.engines_for("vacuum") == ["postgresql", "sqlite"]
     for kind in ("cleanup", "sessions"):
         assert reg.engines_for(kind) == ["mysql", "postgresql", "sqlite"], kind
-    assert reg.engines_for("integrity") == ["sqlite"]
+    assert reg.engines_for("integrity") == ["mysql", "sqlite"]
+    assert reg.engines_for("optimize") == ["mysql"]
+    assert reg.engines_for("checkpoint") == ["duckdb"]
+    assert reg.engines_for("cache_cleanup") == ["redis"]
+    assert reg.engines_for("health") == sorted(  # needs nothing of its target
+        {reg.connector_class(s).name for s in reg.schemes()})
     for kind in ("backup", "verify_backup"):
         assert reg.engines_for(kind) == ["duckdb", "files", "mysql", "postgresql", "redis",
                                          "sqlite"], kind
@@ -103,9 +110,11 @@ def test_cli_lists_the_builtin_kinds() -> None:
     assert proc.returncode == 0, proc.stderr
     rows = {r["kind"]: r for r in json.loads(proc.stdout)}
     assert sorted(rows) == KINDS
-    assert rows["stats"]["engines"] == ["files", "host", "postgresql", "sqlite"]
+    assert rows["stats"]["engines"] == ["duckdb", "files", "host", "mysql", "postgresql",
+                                        "redis", "sqlite"]
     assert {k for k, r in rows.items() if r["mutating"]} == {
-        "analyze", "apply_advice", "backup", "cleanup", "reindex", "sessions", "vacuum", "views"}
+        "analyze", "apply_advice", "backup", "cache_cleanup", "checkpoint", "cleanup",
+        "optimize", "reindex", "sessions", "vacuum", "views"}
     text = run_cli("tasks")
     assert text.returncode == 0
     for kind in KINDS:

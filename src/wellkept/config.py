@@ -107,10 +107,36 @@ THRESHOLD_NAMES = ("connection_percent", "query_seconds", "replication_lag_secon
 
 
 class AlertSettings(_Model):
+    """Where alerts go and when they fire (see docs/alerts.md); thresholds left out keep the
+    seed defaults."""
+
     channels: list[str] = []
     cooldown: Duration = timedelta(minutes=15)
     thresholds: dict[Literal["connection_percent", "query_seconds", "replication_lag_seconds",
                              "cpu_percent", "memory_percent", "disk_percent"], Threshold] = {}
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        for url in value:
+            register_secret(url_password(url))
+            if "://" not in url:
+                raise ValueError(f"{redact(url)!r} is not a channel URL; write scheme://…, "
+                                 "e.g. json://127.0.0.1:9000/hook, smtp://mail:25/?to=ops@"
+                                 "example.com, or an Apprise URL such as slack://…")
+        return value
+
+
+class HealthSettings(_Model):
+    """What `wellkept health` looks at besides the targets."""
+
+    disks: list[str] = Field(["/"], description="paths whose filesystems' usage is checked")
+
+
+class MetricsSettings(_Model):
+    """Prometheus exposition written after every run (node_exporter's textfile collector)."""
+
+    textfile: str | None = Field(None, description="a .prom file, rewritten atomically")
 
 
 class ExecutorSettings(_Model):
@@ -133,6 +159,8 @@ class _FileModel(_Model):
     tasks: dict[str, dict[str, Any]] = {}
     schedules: dict[str, ScheduleSettings] = {}
     alerts: AlertSettings = AlertSettings()
+    health: HealthSettings = HealthSettings()
+    metrics: MetricsSettings = MetricsSettings()
     executor: ExecutorSettings = ExecutorSettings()
     api: ApiSettings = ApiSettings()
 
@@ -158,6 +186,8 @@ class Settings(_Model):
     tasks: dict[str, TaskSettings] = {}
     schedules: dict[str, ScheduleSettings] = {}
     alerts: AlertSettings = AlertSettings()
+    health: HealthSettings = HealthSettings()
+    metrics: MetricsSettings = MetricsSettings()
     executor: ExecutorSettings = ExecutorSettings()
     api: ApiSettings = ApiSettings()
 
@@ -320,9 +350,15 @@ def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Regist
     state = _resolve_state(top.state if top else DEFAULT_STATE, base_dir, problems)
     if problems or top is None:
         raise ConfigError(problems, source)
+    health = top.health.model_copy(update={"disks": [
+        str(base_dir / d) if not Path(d).expanduser().is_absolute() else str(Path(d).expanduser())
+        for d in top.health.disks]})
+    metrics = top.metrics
+    if metrics.textfile and not Path(metrics.textfile).expanduser().is_absolute():
+        metrics = metrics.model_copy(update={"textfile": str(base_dir / metrics.textfile)})
     return Settings(source=Path(source), base_dir=base_dir, state=state, timezone=top.timezone,
                     targets=targets, tasks=tasks, schedules=top.schedules, alerts=top.alerts,
-                    executor=top.executor, api=top.api)
+                    health=health, metrics=metrics, executor=top.executor, api=top.api)
 
 
 def _resolve_targets(raw: dict[str, TargetSettings], base_dir: Path, registry: Registry,

@@ -23,11 +23,20 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Ping:
-    """The answer to a health ping."""
+    """The answer to a health ping.
+
+    ``details`` may carry the figures a health check compares with the alert thresholds
+    (``connection_percent``, ``query_seconds``, ``replication_lag_seconds``), ``locked`` with
+    ``holder_pid`` for a target another process holds, and ``degraded`` with the reason when the
+    target answers but cannot serve fully (Redis loading its dataset)."""
 
     latency_ms: float
     version: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+
+#: one sample of an exporter-compatible metric: family name, help, labels, value
+ExporterSample = tuple[str, str, dict[str, str], float]
 
 
 class Connector(ABC):
@@ -70,6 +79,19 @@ class Connector(ABC):
         """What ``content_counts`` (of a Dumpable) found, in words for messages."""
         return f"{len(counts)} tables, {sum(counts.values()):,} rows"
 
+    def health(self) -> Ping:
+        """A ping plus the cheap figures a health check judges (see ``Ping``); each engine adds
+        what it can tell within one round trip or two. The default is the plain ping."""
+        return self.ping()
+
+    @classmethod
+    def exporter_samples(cls, target: str, stats: dict[str, Any] | None,
+                         up: bool | None) -> list[ExporterSample]:
+        """Figures under the engine's usual exporter names (postgres_exporter's ``pg_*``),
+        from the target's newest ``stats`` run (its metrics and details) and whether its last
+        health check reached it. Engines without such names return nothing."""
+        return []
+
     def replication_lag(self) -> float | None:
         """The worst replication lag in seconds this target can see, or None (no replicas,
         or an engine that cannot tell)."""
@@ -109,6 +131,37 @@ class Analyzable(Protocol):
     """Can refresh the query planner's statistics."""
 
     def plan_analyze(self, params: Any) -> list[Action]: ...
+
+
+@runtime_checkable
+class Optimizable(Protocol):
+    """Can rebuild fragmented tables to give their free space back (MySQL OPTIMIZE TABLE)."""
+
+    def plan_optimize(self, params: Any) -> list[Action]: ...
+
+
+@runtime_checkable
+class Checkpointable(Protocol):
+    """Can write its write-ahead log back into the database file (DuckDB CHECKPOINT)."""
+
+    def plan_checkpoint(self, params: Any) -> list[Action]: ...
+
+
+@runtime_checkable
+class KeyCleanable(Protocol):
+    """Can walk its keys by pattern with a cursor (never all at once) and delete them or give
+    them a time to live, batch by batch (Redis SCAN, UNLINK, EXPIRE)."""
+
+    def memory_used(self) -> int: ...
+
+    def scan_keys(self, pattern: str, cursor: int, count: int,
+                  key_type: str | None) -> tuple[int, list[bytes]]: ...
+
+    def key_facts(self, keys: list[bytes], idle: bool) -> list[KeyFacts]: ...
+
+    def delete_keys(self, keys: list[bytes]) -> int: ...
+
+    def expire_keys(self, keys: list[bytes], seconds: int) -> int: ...
 
 
 @runtime_checkable
@@ -251,7 +304,6 @@ class DumpInfo:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-
 @dataclass(frozen=True)
 class ReplicaState:
     """One replication link: a replica this server feeds, or this server's own upstream."""
@@ -277,6 +329,17 @@ class ReplicationStatus:
     role: str
     replicas: list[ReplicaState] = field(default_factory=list)
     upstream: ReplicaState | None = None
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """What a cache cleanup needs to know of one key before acting on it."""
+
+    key: bytes
+    #: seconds to live; -1 no expiry; -2 gone since the scan
+    ttl: int
+    #: seconds since last access (OBJECT IDLETIME), when asked for
+    idle_seconds: int | None = None
 
 
 @dataclass(frozen=True)

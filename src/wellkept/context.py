@@ -13,8 +13,10 @@ from wellkept.errors import TaskFailed, TaskTimeout
 from wellkept.types import Trigger
 
 if TYPE_CHECKING:
+    from wellkept.config import Settings
     from wellkept.connector import Connector
     from wellkept.history.store import HistoryStore
+    from wellkept.registry import Registry
     from wellkept.task import TaskParams
 
 ProgressCallback = Callable[[str, float | None, str], None]
@@ -40,6 +42,10 @@ class RunContext:
     on_progress: ProgressCallback | None = None
     statements: list[str] = field(default_factory=list)
     extra_details: dict[str, Any] = field(default_factory=dict)
+    #: the whole config and registry, for tasks and middleware that look past their own target
+    #: (health checks every target; alerts and metrics read the alerts/metrics keys)
+    settings: Settings | None = None
+    registry: Registry | None = None
     _cancel: threading.Event = field(default_factory=threading.Event)
     _cancel_reason: str = ""
 

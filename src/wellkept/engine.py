@@ -70,17 +70,35 @@ class RunBatch:
 
     @property
     def failures(self) -> list[dict[str, str]]:
-        """What failed, one line per run (seed 000's "summary of what failed")."""
+        """What failed, one entry per run (seed 000's "summary of what failed")."""
         return [{"task": r.task, "target": r.target, "status": str(r.status),
                  "message": r.message} for r in self.results if r.status.is_failure]
 
+    def availability(self) -> dict[str, dict[str, Any]]:
+        """Per target: could the runs reach it (seed 000's ``postgres_available``)? ``down``
+        when a run could not connect, ``locked`` when another process held it, ``up`` when a
+        run got through; targets whose runs were all skipped for other reasons are left out."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.results:
+            seen = r.details.get("availability") or {}
+            status = seen.get("status") or ("up" if r.status is not RunStatus.SKIPPED else None)
+            if status is None:
+                continue
+            entry = out.setdefault(r.target, {"available": True, "status": "up", "errors": []})
+            if status != "up" and entry["status"] != "down":
+                entry["status"] = status
+                entry["available"] = status == "locked"  # in use by its owner: it is there
+            if seen.get("error") and seen["error"] not in entry["errors"]:
+                entry["errors"].append(seen["error"])
+        return out
+
     def to_json(self) -> dict[str, Any]:
-        summary: dict[str, Any] = {"status": str(self.status), **self.counts}
-        if self.failures:
-            summary["failures"] = self.failures
+        availability = self.availability()
         return {
             "results": [r.to_json() for r in self.results],
-            "summary": summary,
+            "summary": {"status": str(self.status), **self.counts, "targets": availability,
+                        "errors": [f"{f['task']} on {f['target']}: {f['message']}"
+                                   for f in self.failures]},
             "metadata": {"started_at": iso_z(self.started_at),
                          "duration_seconds": round(self.duration_seconds, 3),
                          "dry_run": self.dry_run, "version": __version__},
@@ -141,13 +159,16 @@ class Engine:
         inst = self.settings.tasks.get(name)
         if inst is not None:
             # an instance with `targets` fans out: one independent run per target
-            chosen = [target] if target else ([inst.target] if inst.target else inst.targets)
+            default = self.registry.task_class(inst.kind).default_target
+            chosen = ([target] if target else [inst.target] if inst.target
+                      else inst.targets or ([default] if default else []))
             if not chosen:
                 raise UsageError(f"task {name!r} has no target; give one with --target")
             return [RunRequest(task=name, kind=inst.kind, target=t, params=inst.params,
                                timeout=inst.timeout, lock_wait=inst.lock_wait,
                                schedule=schedule) for t in chosen]
         if name in self.registry.tasks:
+            target = target or self.registry.task_class(name).default_target
             if target is None:
                 choices = ", ".join(sorted(t for t in self.settings.targets if t != HOST_TARGET))
                 raise UsageError(f"{name!r} is a task kind; say which target with --target "
@@ -184,7 +205,8 @@ class Engine:
         ctx = RunContext(run_id=str(uuid.uuid4()), task_name=request.task, kind=request.kind,
                          target_name=request.target, connector=connector, params=request.params,
                          dry_run=dry_run, trigger=trigger, store=self.store,
-                         base_dir=self.settings.base_dir, on_progress=on_progress)
+                         base_dir=self.settings.base_dir, on_progress=on_progress,
+                         settings=self.settings, registry=self.registry)
         run = Run(task=task_cls(request.params), ctx=ctx, started_at=utcnow(),
                   timeout=request.timeout or task_cls.default_timeout,
                   lock_wait=request.lock_wait, schedule=request.schedule)

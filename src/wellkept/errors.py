@@ -50,6 +50,16 @@ class Unavailable(ConnectorError):
     """The target is there but cannot serve us now (locked by another writer, in recovery)."""
 
 
+class Locked(Unavailable):
+    """Another process holds the target for itself (a DuckDB file open read-write by an ingest
+    job). That is the target being used, not an outage: runs end ``skipped``, health says
+    ``locked``, and the next run does the work."""
+
+    def __init__(self, message: str, holder_pid: int | None = None) -> None:
+        self.holder_pid = holder_pid
+        super().__init__(message)
+
+
 class TaskError(WellkeptError):
     """A task could not do its work."""
 

@@ -1,71 +1,125 @@
-"""Ping every target at once, each bounded by its own timeout; never raises."""
+"""Ping every target at once, each bounded by its own timeout; never raises.
+
+Each check runs in a daemon thread. The caller waits for each one only until that target's
+timeout (plus a little slack) has passed since the start, so a target whose address swallows
+packets costs its own timeout and no more, and cannot keep the process alive after the answer
+is printed. Nothing here logs: the caller decides what a result is worth saying (health logs a
+change of state once, not every check).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 from wellkept.config import Settings
-from wellkept.errors import ConnectorError, WellkeptError
+from wellkept.errors import ConnectorError, Locked, WellkeptError
 from wellkept.redact import redact
 from wellkept.registry import Registry
 
-log = logging.getLogger("wellkept.probe")
-SLACK_SECONDS = 0.5
+SLACK_SECONDS = 0.25
 
 
-def ping_target(name: str, settings: Settings, registry: Registry) -> dict[str, Any]:
+def ping_target(name: str, settings: Settings, registry: Registry, *,
+                health: bool = False) -> dict[str, Any]:
+    """One target's row: status ``up``/``locked``/``down``, latency, version, error, details.
+
+    ``problem`` says why it is down: ``unreachable`` (an expected outage), ``unusable``
+    (reached, but wellkept cannot check it: a missing driver) or ``bug`` (a connector
+    crashed; ``traceback`` holds where)."""
     target = settings.targets[name]
     row: dict[str, Any] = {"target": name, "url": target.redacted_url, "status": "down",
                            "latency_ms": None, "version": "", "error": None, "details": {}}
     t0 = time.perf_counter()
-    connector = registry.connector_class(target.scheme)(name, target)
     try:
-        ping = connector.ping()
-    except ConnectorError as exc:
-        row["error"] = redact(str(exc))
-        log.warning("%s is down: %s", name, row["error"])
-    except WellkeptError as exc:
-        row["error"] = redact(str(exc))
-        log.warning("%s cannot be checked: %s", name, row["error"])
-    except Exception as exc:  # a bug in a connector must not hide the other targets
-        row["error"] = redact(f"{type(exc).__name__}: {exc}")
-        log.error("pinging %s crashed: %s", name, row["error"], exc_info=True)
+        connector = registry.connector_class(target.scheme)(name, target)
+    except Exception as exc:  # a plugin that cannot even be built is still just one row
+        return _failed(row, exc, t0)
+    try:
+        ping = connector.health() if health else connector.ping()
+    except Locked as exc:  # some engines say so by raising rather than in the ping
+        row.update(status="locked", latency_ms=round((time.perf_counter() - t0) * 1000, 2),
+                   error=_one_line(str(exc)), details={"locked": True,
+                                                    "holder_pid": exc.holder_pid})
+    except Exception as exc:
+        _failed(row, exc, t0)
     else:
         row.update(status="locked" if ping.details.get("locked") else "up",
                    latency_ms=round(ping.latency_ms, 2), version=ping.version,
-                   details=ping.details)
+                   details=dict(ping.details))
     finally:
         # closing a half-open connection may fail; the ping result stands
         with contextlib.suppress(Exception):
             connector.close()
-    if row["latency_ms"] is None and row["status"] == "down":
-        row["elapsed_ms"] = round((time.perf_counter() - t0) * 1000, 1)
     return row
 
 
-def ping_all(settings: Settings, registry: Registry | None = None) -> list[dict[str, Any]]:
-    """Ping every target concurrently; a target that hangs costs at most its own timeout."""
-    registry = registry or Registry.default()
-    names = sorted(settings.targets)
-    pool = ThreadPoolExecutor(max_workers=min(16, len(names)) or 1)
+def _one_line(text: str) -> str:
+    """Drivers add hints on further lines ("Is the server running…"); one line reads better
+    in a table, a log line and an alert."""
+    return " ".join(redact(text).split())
+
+
+def _failed(row: dict[str, Any], exc: BaseException, t0: float) -> dict[str, Any]:
+    if isinstance(exc, ConnectorError):
+        row["problem"] = "unreachable"
+        row["error"] = _one_line(str(exc))
+    elif isinstance(exc, WellkeptError):
+        row["problem"] = "unusable"
+        row["error"] = _one_line(str(exc))
+    else:  # a bug in a connector must not hide the other targets
+        row["problem"] = "bug"
+        row["error"] = _one_line(f"{type(exc).__name__}: {exc}")
+        row["traceback"] = redact(traceback.format_exc())
+    row["elapsed_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    return row
+
+
+def run_bounded(jobs: dict[str, tuple[Callable[[], Any], float]],
+                on_timeout: Callable[[str, float], Any]) -> dict[str, Any]:
+    """Run each job in its own daemon thread; wait for each until its own limit (seconds from
+    the common start) and put ``on_timeout(name, limit)`` in place of a job still running."""
+    boxes: dict[str, list[Any]] = {}
+    done: dict[str, threading.Event] = {}
+    for name, (job, _limit) in jobs.items():
+        boxes[name], done[name] = [], threading.Event()
+
+        def work(job: Callable[[], Any] = job, box: list[Any] = boxes[name],
+                 event: threading.Event = done[name]) -> None:
+            try:
+                box.append(job())
+            finally:
+                event.set()
+
+        threading.Thread(target=work, name=f"wellkept-check-{name}", daemon=True).start()
     start = time.monotonic()
-    futures = {n: pool.submit(ping_target, n, settings, registry) for n in names}
-    results = []
-    for name in names:
-        limit = settings.targets[name].timeout.total_seconds() + SLACK_SECONDS
-        try:
-            results.append(futures[name].result(
-                timeout=max(0.0, start + limit - time.monotonic())))
-        except TimeoutError:
-            results.append({"target": name, "url": settings.targets[name].redacted_url,
-                            "status": "down", "latency_ms": None, "version": "",
-                            "error": f"no answer within {limit:g}s", "details": {}})
-    pool.shutdown(wait=False, cancel_futures=True)
+    results: dict[str, Any] = {}
+    for name, (_job, limit) in jobs.items():
+        finished = done[name].wait(max(0.0, start + limit - time.monotonic()))
+        results[name] = boxes[name][0] if finished and boxes[name] else on_timeout(name, limit)
     return results
+
+
+def ping_all(settings: Settings, registry: Registry | None = None, *, health: bool = False,
+             names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Ping every target (or ``names``) concurrently; a hung one costs its own timeout."""
+    registry = registry or Registry.default()
+    chosen = sorted(names if names is not None else settings.targets)
+
+    def timed_out(name: str, limit: float) -> dict[str, Any]:
+        return {"target": name, "url": settings.targets[name].redacted_url, "status": "down",
+                "latency_ms": None, "version": "", "error": f"no answer within {limit:g}s",
+                "details": {}, "problem": "unreachable", "elapsed_ms": round(limit * 1000, 1)}
+
+    jobs: dict[str, tuple[Callable[[], Any], float]] = {
+        n: (lambda n=n: ping_target(n, settings, registry, health=health),  # type: ignore[misc]
+            settings.targets[n].timeout.total_seconds() + SLACK_SECONDS) for n in chosen}
+    found = run_bounded(jobs, timed_out)
+    return [found[n] for n in chosen]
 
 
 def check_store(url: str) -> dict[str, Any]:

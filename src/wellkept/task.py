@@ -65,6 +65,9 @@ class Task(ABC):
     default_timeout: ClassVar[timedelta] = timedelta(hours=1)
     #: whether an interrupted run's last checkpoint is handed to the next run (ctx.resumed_from)
     resumable: ClassVar[bool] = False
+    #: the target used when neither the instance nor the command line names one (``health``
+    #: looks at every target, so it runs on the implicit ``host``)
+    default_target: ClassVar[str | None] = None
 
     def __init__(self, params: TaskParams) -> None:
         self.params = params

@@ -170,7 +170,7 @@ def test_duckdb_backup_restore_round_trip_through_the_cli(
         assert a.execute(query).fetchall() == b.execute(query).fetchall()
 
 
-def test_duckdb_backup_of_a_file_held_by_a_writer_is_unavailable(
+def test_duckdb_backup_of_a_file_held_by_a_writer_is_skipped(
         write_config: Callable[..., Path], tmp_path: Path) -> None:
     import duckdb
 
@@ -189,7 +189,9 @@ def test_duckdb_backup_of_a_file_held_by_a_writer_is_unavailable(
             """)
         done = run_cli("-c", str(cfg), "backup", "ingest", "-o", "json")
         result = _json(done)["results"][0]
-        assert done.returncode == 1 and result["status"] == "failed"
+        # held by its owner is not a failure (seed 000): the backup is skipped, naming the
+        # holder, and backup_freshness reports the gap if it lasts past the RPO
+        assert done.returncode == 0 and result["status"] == "skipped"
         assert str(holder.pid) in result["message"]
         assert not list((tmp_path / "backups").rglob("*.manifest.json"))
     finally:

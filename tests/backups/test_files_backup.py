@@ -133,9 +133,10 @@ def test_several_targets_back_up_independently(write_config: Callable[..., Path]
     assert [(r["target"], r["status"]) for r in out["results"]] == [
         ("app", "completed"), ("gone", "failed"), ("configs", "completed")]
     assert out["summary"]["status"] == "partial_failure"
-    assert out["summary"]["failures"] == [{
-        "task": "critical-data", "target": "gone", "status": "failed",
-        "message": f"no SQLite database file at {tmp_path / 'missing.sqlite3'}"}]
+    assert out["summary"]["errors"] == [
+        f"critical-data on gone: no SQLite database file at {tmp_path / 'missing.sqlite3'}"]
+    assert out["summary"]["targets"]["gone"]["available"] is False
+    assert out["summary"]["targets"]["app"]["available"] is True
     listed = _json(run_cli("-c", str(cfg), "backups", "list", "-o", "json"))["backups"]
     assert sorted(b["target"] for b in listed) == ["app", "configs"]
     for b in listed:

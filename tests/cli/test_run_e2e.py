@@ -55,7 +55,9 @@ def test_cleanup_and_vacuum_change_the_file(write_config: Callable[..., Path],
     out = json.loads(proc.stdout)
     assert set(out) == {"results", "summary", "metadata"}
     assert out["summary"] == {"status": "completed", "completed": 2, "partial_failure": 0,
-                              "failed": 0, "skipped": 0}
+                              "failed": 0, "skipped": 0, "errors": [],
+                              "targets": {"app": {"available": True, "status": "up",
+                                                  "errors": []}}}
     assert set(out["metadata"]) >= {"started_at", "duration_seconds", "dry_run", "version"}
     purge, vacuum = out["results"]
     assert set(purge) == RUN_KEYS

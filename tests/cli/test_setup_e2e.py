@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -67,28 +65,10 @@ def test_init_writes_a_valid_config_with_five_schedules(tmp_path: Path) -> None:
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A socket that accepts connections and never answers (a hung server)."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
+    from tests.servers import blackhole
 
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield srv.getsockname()[1]
-    stop.set()
-    t.join()
-    for s in held:
-        s.close()
-    srv.close()
+    with blackhole() as port:
+        yield port
 
 
 def test_check_pings_every_engine(write_config: Callable[..., Path], app_db: Path,

@@ -17,6 +17,7 @@ from wellkept import __version__
 from wellkept.cli import (
     advise_cmd,
     backups_cmd,
+    health_cmd,
     history_cmd,
     run_cmd,
     setup_cmds,
@@ -58,7 +59,8 @@ def main_options(
     ctx.obj = State(config=config, output=output or "text", verbose=verbose, quiet=quiet)
 
 
-for module in (setup_cmds, tasks_cmd, run_cmd, history_cmd, advise_cmd, backups_cmd):
+for module in (setup_cmds, tasks_cmd, run_cmd, history_cmd, health_cmd, advise_cmd,
+               backups_cmd):
     module.register(app)
 
 

@@ -16,10 +16,11 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from wellkept.connector import Connector, DumpInfo, DumpOptions, Ping
+from wellkept.connector import Connector, DumpInfo, DumpOptions, Ping, StatsReport
 from wellkept.connectors import _fileurl
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed
+from wellkept.records import Action, Metrics
 
 _HOLDER = re.compile(r"PID (\d+)")
 
@@ -87,6 +88,34 @@ class DuckDBConnector(Connector):
                 yield conn
             finally:
                 self._busy = None
+
+    # --- maintenance -----------------------------------------------------------------------------
+
+    def plan_checkpoint(self, params: Any) -> list[Action]:
+        from wellkept.connectors import duckdb_maintenance
+
+        duckdb = require("duckdb", "duckdb", "A DuckDB target")
+        with self._session(read_only=True):  # the file must be ours to write: fail early
+            pass
+        return duckdb_maintenance.plan_checkpoint(self.path, duckdb.__version__, params)
+
+    def plan_analyze(self, params: Any) -> list[Action]:
+        from wellkept.connectors import duckdb_maintenance
+
+        with self._session(read_only=True) as conn:
+            return duckdb_maintenance.plan_analyze(conn, params)
+
+    def apply(self, action: Action) -> Metrics:
+        from wellkept.connectors import duckdb_maintenance
+
+        with self._session(read_only=False) as conn:
+            return duckdb_maintenance.apply(conn, self.path, action)
+
+    def collect_stats(self, params: Any) -> StatsReport:
+        from wellkept.connectors import duckdb_maintenance
+
+        with self._session(read_only=True) as conn:
+            return duckdb_maintenance.stats(conn, self.path, params)
 
     # --- backups (Dumpable) ---------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from typing import IO, Any, BinaryIO
 
 from wellkept.connector import DumpInfo, DumpOptions, smoke_answer
 from wellkept.connectors._drivers import require
-from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
+from wellkept.errors import ConnectionFailed, Locked, TaskFailed
 
 FORMAT = "duckdb_export"
 SUFFIX = ".tar"
@@ -58,7 +58,7 @@ def literal(text: str) -> str:
 @contextmanager
 def opened(path: Path, *, read_only: bool, create: bool = False) -> Iterator[Any]:
     """A connection to the file for one operation, closed afterwards so the file's lock is
-    held no longer than needed. A file another process holds is ``Unavailable`` (with the
+    held no longer than needed. A file another process holds is ``Locked`` (with the
     holder's PID); DuckDB errors inside the block become TaskFailed."""
     duckdb = require("duckdb", "duckdb", "A DuckDB target")
     if not create and not path.exists():
@@ -70,8 +70,8 @@ def opened(path: Path, *, read_only: bool, create: bool = False) -> Iterator[Any
         if "lock" in text.lower():
             match = _HOLDER.search(text)
             holder = f" (PID {match.group(1)})" if match else ""
-            raise Unavailable(f"{path.name} is held by another process{holder}: "
-                              f"{text}") from None
+            raise Locked(f"{path.name} is held by another process{holder}: {text}",
+                         int(match.group(1)) if match else None) from None
         raise ConnectionFailed(f"cannot open {path}: {text}") from None
     except duckdb.Error as exc:
         raise ConnectionFailed(f"cannot open {path}: {exc}") from None

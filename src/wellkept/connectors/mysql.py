@@ -17,17 +17,20 @@ from wellkept.connector import (
     Connector,
     DumpInfo,
     DumpOptions,
+    IntegrityReport,
     Ping,
     PurgeBatch,
     PurgeEstimate,
     PurgeRule,
     ReplicationStatus,
     RowSink,
+    StatsReport,
     smoke_answer,
 )
 from wellkept.connectors import _process
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
+from wellkept.records import Action, Metrics
 from wellkept.redact import redact
 
 
@@ -90,6 +93,28 @@ class MySQLConnector(Connector):
             version = cur.fetchone()[0]
         return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=str(version))
 
+    def health(self) -> Ping:
+        """Connections against max_connections, the longest running statement and, on a
+        replica, its lag: four short statements on one connection."""
+        from wellkept.connectors import mysql_checks
+
+        require("pymysql", "mysql", "A MySQL/MariaDB target")  # importing is not latency
+        t0 = time.perf_counter()
+        ping = self.ping()
+        with self.errors("health"):
+            conns = mysql_checks.connections(self.conn)
+            longest = mysql_checks.longest_query_seconds(self.conn)
+        try:
+            lag = self.replication_lag()
+        except TaskFailed:  # no REPLICATION CLIENT privilege: say nothing about lag
+            lag = None
+        details = {"connections": conns["threads_connected"],
+                   "max_connections": conns["max_connections"],
+                   "connection_percent": conns["percent"], "query_seconds": longest,
+                   "replication_lag_seconds": lag}
+        return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=ping.version,
+                    details=details)
+
     @contextlib.contextmanager
     def errors(self, what: str = "") -> Iterator[None]:
         """Map PyMySQL's errors: lock waits are Unavailable, a lost connection reconnects."""
@@ -132,6 +157,39 @@ class MySQLConnector(Connector):
 
         with self.errors("replication status"):
             return mysql_replication.status(self.conn)
+
+    # --- maintenance (table by table) -----------------------------------------------------------
+
+    def plan_analyze(self, params: Any) -> list[Action]:
+        from wellkept.connectors import mysql_maintenance
+
+        with self.errors("planning analyze"):
+            return mysql_maintenance.plan_analyze(self.conn, params)
+
+    def plan_optimize(self, params: Any) -> list[Action]:
+        from wellkept.connectors import mysql_maintenance
+
+        with self.errors("planning optimize"):
+            return mysql_maintenance.plan_optimize(self.conn, params)
+
+    def apply(self, action: Action) -> Metrics:
+        from wellkept.connectors import mysql_maintenance
+
+        with self.errors(action.object):
+            return mysql_maintenance.apply(self.conn, action)
+
+    def check_integrity(self, params: Any) -> IntegrityReport:
+        from wellkept.connectors import mysql_maintenance
+
+        with self.errors("check"):
+            checks, problems, details = mysql_maintenance.check_tables(self.conn, params)
+        return IntegrityReport(checks=checks, problems=problems, details=details)
+
+    def collect_stats(self, params: Any) -> StatsReport:
+        from wellkept.connectors import mysql_checks
+
+        with self.errors("stats"):
+            return mysql_checks.stats(self.conn, params, self.replication_lag)
 
     def purge_estimate(self, rule: PurgeRule, exact: bool = True) -> PurgeEstimate:
         from wellkept.connectors import mysql_purge

@@ -37,6 +37,9 @@ def stats(conn: Any, params: Any) -> StatsReport:
     for section, metric in (("long_queries", "long_queries"), ("blocking", "blocked_sessions")):
         if isinstance(data.get(section), list):
             metrics[metric] = len(data[section])
+    if data.get("long_queries"):  # the alert figure: the longest of them, in seconds
+        metrics["query_seconds"] = max(float(r.get("seconds") or 0)
+                                       for r in data["long_queries"])
     replication = data.get("replication") or {}
     lags = [r.get("replay_lag_seconds") or 0 for r in replication.get("replicas", []) or []]
     if replication.get("lag_seconds") is not None:

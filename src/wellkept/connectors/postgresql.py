@@ -26,6 +26,7 @@ from wellkept.connector import (
     Connector,
     DumpInfo,
     DumpOptions,
+    ExporterSample,
     HealthReport,
     Ping,
     PurgeBatch,
@@ -139,6 +140,43 @@ class PostgresConnector(Connector):
                                     "pg_is_in_recovery()").fetchone()
         return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=f"PostgreSQL {row[0]}",
                     details={"in_recovery": bool(row[1])})
+
+    _HEALTH = """SELECT current_setting('server_version'), pg_is_in_recovery(),
+           (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+           current_setting('max_connections')::int,
+           (SELECT extract(epoch FROM max(now() - query_start)) FROM pg_stat_activity
+             WHERE state = 'active' AND backend_type = 'client backend'
+               AND datname = current_database() AND pid <> pg_backend_pid()),
+           CASE WHEN pg_is_in_recovery() THEN
+             CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                  ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END
+           ELSE (SELECT extract(epoch FROM max(coalesce(replay_lag, write_lag, flush_lag)))
+                 FROM pg_stat_replication) END"""
+
+    def health(self) -> Ping:
+        """One round trip: connections against max_connections (server-wide, as the limit
+        is), the longest active query in this target's database, and replication lag (this
+        replica's, or the slowest replica's on a primary)."""
+        require("psycopg", "postgres", "A PostgreSQL target")  # importing is not latency
+        t0 = time.perf_counter()
+        with self.errors("health"):
+            row = self.conn.execute(self._HEALTH).fetchone()
+        version, recovery, conns, max_conns, longest, lag = row
+        details: dict[str, Any] = {
+            "in_recovery": bool(recovery), "connections": int(conns),
+            "max_connections": int(max_conns),
+            "connection_percent": round(100.0 * int(conns) / max(int(max_conns), 1), 1),
+            "query_seconds": round(float(longest), 1) if longest is not None else 0.0,
+            "replication_lag_seconds": round(float(lag), 1) if lag is not None else None}
+        return Ping(latency_ms=(time.perf_counter() - t0) * 1000,
+                    version=f"PostgreSQL {version}", details=details)
+
+    @classmethod
+    def exporter_samples(cls, target: str, stats: dict[str, Any] | None,
+                         up: bool | None) -> list[ExporterSample]:
+        from wellkept.connectors import pg_exporter
+
+        return pg_exporter.samples(target, stats, up)
 
     def write_blocker(self) -> str | None:
         with self.errors("recovery check"):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, BinaryIO
 
-from wellkept.connector import Connector, DumpInfo, DumpOptions, Ping
+from wellkept.connector import Connector, DumpInfo, DumpOptions, KeyFacts, Ping, StatsReport
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.redact import redact
@@ -46,6 +46,55 @@ class RedisConnector(Connector):
         except redis.RedisError as exc:
             raise ConnectionFailed(f"cannot reach {self.identity()}: {redact(str(exc))}") from None
         return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=f"Redis {version}")
+
+    def health(self) -> Ping:
+        """Memory against maxmemory, clients against maxclients; degraded while it loads its
+        dataset or, as a replica, has lost its master."""
+        from wellkept.connectors import redis_keys
+
+        ping = self.ping()
+        t0 = time.perf_counter()
+        with self._errors("reading INFO"):
+            details = redis_keys.health_details(self.client)
+        return Ping(latency_ms=ping.latency_ms + (time.perf_counter() - t0) * 1000,
+                    version=ping.version, details=details)
+
+    def collect_stats(self, params: Any) -> StatsReport:
+        from wellkept.connectors import redis_keys
+
+        with self._errors("reading INFO"):
+            return redis_keys.stats(self.client)
+
+    # --- key cleanup (KeyCleanable) -------------------------------------------------------------
+
+    def memory_used(self) -> int:
+        with self._errors("reading INFO memory"):
+            return int(self.client.info("memory").get("used_memory", 0))
+
+    def scan_keys(self, pattern: str, cursor: int, count: int,
+                  key_type: str | None) -> tuple[int, list[bytes]]:
+        from wellkept.connectors import redis_keys
+
+        with self._errors("scanning keys"):
+            return redis_keys.scan(self.client, pattern, cursor, count, key_type)
+
+    def key_facts(self, keys: list[bytes], idle: bool) -> list[KeyFacts]:
+        from wellkept.connectors import redis_keys
+
+        with self._errors("reading key TTLs"):
+            return redis_keys.facts(self.client, keys, idle)
+
+    def delete_keys(self, keys: list[bytes]) -> int:
+        from wellkept.connectors import redis_keys
+
+        with self._errors("unlinking keys"):
+            return redis_keys.unlink(self.client, keys)
+
+    def expire_keys(self, keys: list[bytes], seconds: int) -> int:
+        from wellkept.connectors import redis_keys
+
+        with self._errors("setting TTLs"):
+            return redis_keys.expire(self.client, keys, seconds)
 
     def interrupt(self) -> None:
         child = self._child

@@ -2,7 +2,8 @@
 
 ``runs`` is the CommandLog: a row is written before a run starts and completed after it ends.
 The lease and progress columns, ``checkpoints`` and ``schedule_state`` are the seams the
-coordinator and recovery build on.
+coordinator and recovery build on. ``alerts``, ``alert_deliveries`` (the notification outbox) and
+``target_status`` (each target's last health status and since when) keep the alert lifecycle.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0004"
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -114,3 +115,50 @@ backups = sa.Table(
     sa.Column("pruned_at", UTCDateTime()),
 )
 sa.Index("ix_wk_backups_target_created", backups.c.target, backups.c.created_at)
+
+#: one row per alert episode: fired, (re-)notified, resolved; a key fires at most once at a time
+alerts = sa.Table(
+    "wk_alerts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("subject", sa.String(500), nullable=False, default=""),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("fired_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("resolved_at", UTCDateTime()),
+    sa.Column("notified_at", UTCDateTime()),
+    sa.Column("notified_severity", sa.String(20)),
+)
+sa.Index("ix_wk_alerts_key", alerts.c.name, alerts.c.target, alerts.c.subject, alerts.c.state)
+
+#: the notification outbox: one row per (alert event, channel) until it is delivered
+alert_deliveries = sa.Table(
+    "wk_alert_deliveries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("wk_alerts.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("event", sa.String(20), nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("channel_key", sa.String(64), nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("delivered_at", UTCDateTime()),
+    sa.Column("last_error", sa.Text),
+)
+sa.Index("ix_wk_alert_deliveries_pending", alert_deliveries.c.delivered_at)
+
+#: each target's health as last checked, and since when it has been so
+target_status = sa.Table(
+    "wk_target_status", metadata,
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("since", UTCDateTime(), nullable=False),
+    sa.Column("checked_at", UTCDateTime(), nullable=False),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("error", sa.Text),
+)

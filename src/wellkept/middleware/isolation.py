@@ -2,6 +2,9 @@
 
 Expected conditions (target down, locked, not applicable) are logged once as WARNING with no
 traceback; anything else is a bug, logged as ERROR, with the traceback kept in the run's errors.
+A target another process holds (``Locked``) is in use, not broken: the run is ``skipped``. Runs
+that could not reach their target, or found it locked, say so in ``details.availability``, from
+which a batch reports per-service availability (seed 000).
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ import logging
 import traceback
 
 from wellkept.errors import (
+    ConnectionFailed,
     ConnectorError,
+    Locked,
     NotApplicable,
     Skip,
     TaskError,
@@ -35,9 +40,17 @@ class IsolationMiddleware(Middleware):
         except (Skip, NotApplicable) as exc:
             log.info("%s skipped: %s", label, redact(str(exc)))
             return TaskResult(status=RunStatus.SKIPPED, message=redact(str(exc)))
+        except Locked as exc:
+            text = redact(str(exc))
+            log.warning("%s skipped: %s", label, text)
+            ctx.extra_details["availability"] = {"status": "locked", "error": text,
+                                                 "holder_pid": exc.holder_pid}
+            return TaskResult(status=RunStatus.SKIPPED, message=f"target in use: {text}")
         except (ConnectorError, TaskFailed, TaskTimeout) as exc:
             text = redact(str(exc))
             log.warning("%s failed: %s", label, text)
+            if isinstance(exc, ConnectionFailed):
+                ctx.extra_details["availability"] = {"status": "down", "error": text}
             return TaskResult(status=RunStatus.FAILED, message=text, errors=[text])
         except (TaskError, WellkeptError) as exc:
             text = redact(str(exc))

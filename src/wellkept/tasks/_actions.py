@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wellkept.context import RunContext
-from wellkept.errors import ConnectorError, TaskError
+from wellkept.errors import ConnectorError, Locked, TaskError
 from wellkept.records import Action, Metrics, TaskResult
 from wellkept.types import RunStatus
 
@@ -37,6 +37,8 @@ def run_actions(ctx: RunContext, actions: list[Action],
         ctx.issued(action.statement)
         try:
             measured = action_metrics(ctx, action)
+        except Locked:  # the target is in use: the whole run is skipped, not one object
+            raise
         except (ConnectorError, TaskError) as exc:
             errors.append(f"{action.object}: {exc}")
             planned[i]["error"] = str(exc)

@@ -19,9 +19,11 @@ class AnalyzeParams(TaskParams):
         "re-analyze a table when its row count moved this much since the last ANALYZE"))
     min_changes: int = Field(1000, ge=0, description=(
         "PostgreSQL: and at least this many rows changed (n_mod_since_analyze)"))
-    max_tables: int = Field(100, ge=1, description="PostgreSQL: at most this many, worst first")
+    max_tables: int = Field(100, ge=1, description=(
+        "PostgreSQL, MySQL/MariaDB, DuckDB: at most this many, worst first"))
     tables: list[str] = Field([], description=(
-        "PostgreSQL: analyze exactly these tables (schema.table) instead of choosing"))
+        "PostgreSQL, MySQL/MariaDB, DuckDB: analyze exactly these tables (PostgreSQL: "
+        "schema.table) instead of choosing"))
     exact_rows: int = Field(100_000, ge=0, description=(
         "SQLite: tables up to this many rows are analyzed in full (exact statistics); larger "
         "ones are sampled with analysis_limit"))
@@ -42,6 +44,17 @@ class Analyze(Task):
     ANALYZE (n_mod_since_analyze) by at least `min_changes` and `stale_percent` of the live
     rows, most changed first, at most `max_tables`. ANALYZE takes a SHARE UPDATE EXCLUSIVE lock
     (reads and writes go on), bounded by the target's lock_timeout. A replica is skipped.
+
+    MySQL/MariaDB: `ANALYZE TABLE` of each InnoDB table that has no persistent statistics yet
+    or changed since they were computed (`information_schema.TABLES.UPDATE_TIME` at or after
+    `mysql.innodb_table_stats.last_update`), oldest statistics first, at most `max_tables`;
+    tables of other engines are always included (their ANALYZE does nothing when nothing
+    changed). One statement per table, each bounded by `lock_wait_timeout` (the target's
+    `lock_timeout`); a table that fails makes the run a partial failure.
+
+    DuckDB: `VACUUM ANALYZE` of each table (at most `max_tables`), refreshing the distinct-value
+    statistics the optimizer uses. It needs the file read-write: while another process holds
+    it, the run ends `skipped` (the file is in use, which is normal).
 
     A dry run lists the tables, the evidence and the statements, and changes nothing.
     """

@@ -17,7 +17,7 @@ from wellkept.units import human_bytes, plural
 class StatsParams(TaskParams):
     top: int = Field(10, ge=1, le=1000, description="how many of the largest objects to list")
     long_query_seconds: float = Field(60.0, ge=0, description=(
-        "PostgreSQL: report queries running longer than this"))
+        "PostgreSQL, MySQL/MariaDB: report queries running longer than this"))
     catalog_timeout_ms: int = Field(5000, ge=100, description=(
         "PostgreSQL: statement_timeout of each catalog query; a slow section fails alone"))
 
@@ -34,6 +34,17 @@ class Stats(Task):
     `long_query_seconds`; blocked and blocking sessions; replication lag and slots. Every
     catalog query is bounded (top N, its own statement_timeout); a section that fails is
     reported and the run is a partial failure, but the other sections are still collected.
+
+    MySQL/MariaDB: database size and the free space inside its tables, the top tables by size
+    (engine, rows, data, index and free bytes) from `information_schema.TABLES`; threads
+    connected and running against `max_connections`; statements running longer than
+    `long_query_seconds` from the processlist; replication lag (Seconds_Behind_Master).
+
+    DuckDB: file and write-ahead log sizes, blocks used and free, and the top tables by
+    estimated rows. A file held by another process ends the run `skipped`.
+
+    Redis: memory used against maxmemory, clients, keys per database (and how many have a
+    TTL), hit rate (keyspace hits against misses), evicted and expired keys.
 
     Read-only everywhere.
     """

@@ -1,0 +1,136 @@
+"""What fires an alert: thresholds on figures, and the outcome of runs.
+
+An ``Observation`` is one look at one alert key (name, target, subject): firing at a severity,
+or clear. Thresholds left out of ``alerts.thresholds`` keep seed 001's defaults; a threshold
+given replaces the default pair whole, so `{warning: 90}` has no critical level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wellkept.types import RunStatus, Severity
+
+if TYPE_CHECKING:
+    from wellkept.config import AlertSettings
+    from wellkept.records import RunRecord
+
+#: seed 001's alert thresholds (CONTRACT §1): name -> (warning, critical)
+DEFAULTS: dict[str, tuple[float | None, float | None]] = {
+    "connection_percent": (80.0, 95.0),
+    "query_seconds": (2.0, 5.0),
+    "replication_lag_seconds": (5.0, 30.0),
+    "cpu_percent": (80.0, None),
+    "memory_percent": (85.0, None),
+    "disk_percent": (85.0, 95.0),
+}
+#: what each threshold measures, for messages
+LABELS = {
+    "connection_percent": "connections in use (% of max_connections)",
+    "query_seconds": "longest running query (s)",
+    "replication_lag_seconds": "replication lag (s)",
+    "cpu_percent": "CPU use (%)",
+    "memory_percent": "memory use (%)",
+    "disk_percent": "disk use (%)",
+}
+#: figures of a target (its health details or a run's metrics) judged against thresholds
+TARGET_FIGURES = ("connection_percent", "query_seconds", "replication_lag_seconds")
+HOST_FIGURES = ("cpu_percent", "memory_percent")
+#: alert names raised by something other than a threshold
+TARGET_DOWN = "target_down"
+TASK_FAILURE = "task_failure"
+MISSED_SCHEDULE = "missed_schedule"
+BACKUP_FRESHNESS = "backup_freshness"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One look at an alert key: ``severity`` None means the condition is clear."""
+
+    name: str
+    target: str
+    severity: Severity | None
+    value: float | None = None
+    message: str = ""
+    subject: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.name, self.target, self.subject)
+
+
+def limits(settings: AlertSettings | None, name: str) -> tuple[float | None, float | None]:
+    given = settings.thresholds.get(name) if settings else None  # type: ignore[call-overload]
+    if given is not None:
+        return given.warning, given.critical
+    return DEFAULTS.get(name, (None, None))
+
+
+def judge(settings: AlertSettings | None, name: str, target: str, value: float | None,
+          subject: str = "") -> Observation:
+    """A figure against its threshold: critical at or past the critical level, warning at or
+    past the warning level, clear below (or when there is no figure to judge)."""
+    warning, critical = limits(settings, name)
+    severity: Severity | None = None
+    level = None
+    if value is not None:
+        if critical is not None and value >= critical:
+            severity, level = Severity.CRITICAL, critical
+        elif warning is not None and value >= warning:
+            severity, level = Severity.WARNING, warning
+    where = f"{target} {subject}".strip()
+    message = (f"{where}: {LABELS.get(name, name)} is {value:g}, at or past the {severity} "
+               f"threshold {level:g}" if severity is not None and value is not None else
+               f"{where}: {LABELS.get(name, name)} is back under its thresholds")
+    return Observation(name, target, severity, value, message, subject)
+
+
+def figure_observations(settings: AlertSettings | None, target: str,
+                        figures: Mapping[str, object], names: Iterable[str]) -> list[Observation]:
+    """Judge each of ``names`` that ``figures`` holds as a number."""
+    out = []
+    for name in names:
+        value = figures.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out.append(judge(settings, name, target, float(value)))
+    return out
+
+
+def health_observations(settings: AlertSettings | None,
+                        report: Mapping[str, Any]) -> list[Observation]:
+    """Every key a health check can speak for: each target down or not (and its figures when
+    it answered), the host's CPU and memory, and each disk path checked."""
+    out: list[Observation] = []
+    for name, row in (report.get("targets") or {}).items():
+        down = row.get("status") == "down"
+        out.append(Observation(
+            TARGET_DOWN, name, Severity.CRITICAL if down else None, None,
+            f"{name} is down: {row.get('error')}" if down else f"{name} answers again"))
+        if not down:
+            out += figure_observations(settings, name, row.get("details") or {},
+                                       TARGET_FIGURES)
+    host = report.get("host") or {}
+    out += figure_observations(settings, "host", host, HOST_FIGURES)
+    for disk in host.get("disk") or []:
+        out.append(judge(settings, "disk_percent", "host", disk.get("percent"), disk["path"]))
+    return out
+
+
+def run_observations(settings: AlertSettings | None, record: RunRecord) -> list[Observation]:
+    """After a run: its failure (or recovery) and any threshold figure in its metrics.
+
+    Dry runs are left out (they prove nothing about the real work), and so are skipped runs
+    (a skip says nothing new about the task's health)."""
+    if record.dry_run or record.status in (RunStatus.SKIPPED, RunStatus.RUNNING):
+        return []
+    failed = record.status.is_failure
+    severity = (Severity.CRITICAL if record.status is RunStatus.FAILED else
+                Severity.WARNING if failed else None)
+    message = (f"{record.task} on {record.target} ended {record.status}: {record.message}"
+               if failed else f"{record.task} on {record.target} completed again")
+    out = [Observation(TASK_FAILURE, record.target, severity, None, message, record.task)]
+    out += figure_observations(settings, record.target, record.metrics,
+                               (*TARGET_FIGURES, *HOST_FIGURES))
+    return out

@@ -1,0 +1,77 @@
+"""Log each target's change of state once, and keep its state in the store.
+
+Seed 000's logs were flooded because every check logged every outage. Here a target going down
+is a WARNING the first time it is seen down, and the checks after that say nothing above DEBUG
+until it changes again (coming back is INFO). Being held by another process (``locked``) is
+normal, so it is INFO. A connector that crashed is a bug: an ERROR with its traceback, every
+time. The state lives in ``wk_target_status``, so "once" holds across processes (cron runs
+`wellkept health` every few minutes) and across machines sharing a store.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from wellkept.history.schema import target_status
+from wellkept.records import utcnow
+from wellkept.redact import redact
+
+if TYPE_CHECKING:
+    from wellkept.history.store import HistoryStore
+
+log = logging.getLogger("wellkept.health")
+
+
+def note_transitions(store: HistoryStore, rows: dict[str, dict[str, Any]],
+                     names: list[str]) -> dict[str, str]:
+    """Record each target's status; log the changes; return the previous statuses."""
+    now = utcnow()
+    for name in names:  # bugs first: they are logged whatever the store says
+        row = rows[name]
+        if row.get("problem") == "bug":
+            log.error("checking %s crashed: %s\n%s", name, row["error"],
+                      row.get("traceback", ""))
+    try:
+        with store.engine.begin() as conn:
+            before = {r.target: r.status for r in conn.execute(
+                sa.select(target_status.c.target, target_status.c.status)
+                .where(target_status.c.target.in_(names)))}
+            for name in names:
+                row = rows[name]
+                values = {"status": row["status"], "checked_at": now,
+                          "latency_ms": row.get("latency_ms"), "error": row.get("error")}
+                if name not in before:
+                    conn.execute(target_status.insert().values(target=name, since=now,
+                                                               **values))
+                elif before[name] != row["status"]:
+                    conn.execute(target_status.update().where(target_status.c.target == name)
+                                 .values(since=now, **values))
+                else:
+                    conn.execute(target_status.update().where(target_status.c.target == name)
+                                 .values(**values))
+    except Exception as exc:  # without the store, say everything once per process instead
+        log.error("target states could not be recorded: %s", redact(str(exc)))
+        before = {}
+    for name in names:
+        _log_change(name, before.get(name), rows[name])
+    return before
+
+
+def _log_change(name: str, previous: str | None, row: dict[str, Any]) -> None:
+    status = row["status"]
+    if status == previous or row.get("problem") == "bug":
+        log.debug("%s is still %s", name, status)
+        return
+    if status == "down":
+        log.warning("%s is down: %s", name, row.get("error"))
+    elif status == "locked":
+        pid = (row.get("details") or {}).get("holder_pid")
+        log.info("%s is in use by another process%s (healthy)", name,
+                 f" (PID {pid})" if pid else "")
+    elif previous == "down":
+        log.info("%s is %s again", name, status)
+    else:
+        log.debug("%s is %s", name, status)

@@ -1,0 +1,21 @@
+"""After every run: evaluate its alerts (task failure, thresholds in its metrics) and notify.
+
+It sits outside the history middleware, so it sees the record as stored. Nothing it does can
+change the run's outcome: the alert center logs its own failures and never raises.
+"""
+
+from __future__ import annotations
+
+from wellkept.middleware.base import Middleware, Next, Run
+from wellkept.records import TaskResult
+
+
+class AlertsMiddleware(Middleware):
+    def handle(self, run: Run, call_next: Next) -> TaskResult:
+        result = call_next(run)
+        settings = run.ctx.settings
+        if run.record is not None and settings is not None:
+            from wellkept.alerts import AlertCenter
+
+            AlertCenter(settings.alerts, run.ctx.store).evaluate_run(run.record)
+        return result

@@ -1,0 +1,141 @@
+"""Redis stats and cache_cleanup through the CLI, checked in Redis itself. Every test uses its
+own key prefix, so it is safe on a Redis that others use too."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.helpers import run_cli
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[tuple[str, Any]]:
+    client = redis.Redis.from_url(redis_url)
+    name = f"wktest:{uuid.uuid4().hex[:10]}"
+    yield name, client
+    for key in client.scan_iter(match=f"{name}:*", count=1000):
+        client.unlink(key)
+    client.close()
+
+
+def cfg(write_config: Callable[[str], Path], url: str, tasks: str) -> Path:
+    return write_config(f"""
+        targets:
+          cache: {{url: "{url}"}}
+        tasks:
+        {tasks}
+        """)
+
+
+def run(config: Path, *args: str) -> dict[str, Any]:
+    proc = run_cli("-c", str(config), "run", *args, "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout)["results"][0]
+    return result
+
+
+def commands(client: Any, name: str) -> int:
+    return int(client.info("commandstats").get(f"cmdstat_{name}", {}).get("calls", 0))
+
+
+def test_delete_by_pattern_with_scan_and_unlink(prefix: tuple[str, Any], redis_url: str,
+                                                write_config: Callable[[str], Path]) -> None:
+    name, client = prefix
+    pipe = client.pipeline()
+    for i in range(2500):
+        pipe.set(f"{name}:session:{i}", "x" * 200)
+    for i in range(100):
+        pipe.set(f"{name}:keep:{i}", "y")
+    pipe.execute()
+    config = cfg(write_config, redis_url, f"""  purge: {{kind: cache_cleanup, target: cache,
+                   pattern: "{name}:session:*", batch_size: 300}}""")
+    keys_before, scans_before = commands(client, "keys"), commands(client, "scan")
+    preview = run(config, "purge", "--dry-run")
+    assert preview["metrics"]["keys_matched"] == 2500 and preview["metrics"]["keys_deleted"] == 0
+    assert client.exists(f"{name}:session:7") == 1
+    assert len(preview["details"]["sample"]) == 20
+    result = run(config, "purge")
+    assert result["metrics"]["keys_deleted"] == 2500
+    assert result["metrics"]["batches"] > 1
+    assert result["metrics"]["memory_before_bytes"] > 0
+    assert "memory_after_bytes" in result["metrics"]
+    assert sum(1 for _ in client.scan_iter(match=f"{name}:session:*")) == 0
+    assert sum(1 for _ in client.scan_iter(match=f"{name}:keep:*")) == 100
+    assert commands(client, "keys") == keys_before  # never KEYS
+    assert commands(client, "scan") > scans_before
+
+
+def test_ttl_rules_and_idle_keys(prefix: tuple[str, Any], redis_url: str,
+                                 write_config: Callable[[str], Path]) -> None:
+    name, client = prefix
+    for i in range(20):
+        client.set(f"{name}:forever:{i}", i)
+        client.set(f"{name}:expiring:{i}", i, ex=3600)
+    config = cfg(write_config, redis_url, f"""  ttl: {{kind: cache_cleanup, target: cache,
+                  pattern: "{name}:*", action: expire, ttl: 1d}}
+          drop: {{kind: cache_cleanup, target: cache, pattern: "{name}:*",
+                   only_without_ttl: true}}
+          idle: {{kind: cache_cleanup, target: cache, pattern: "{name}:idle:*",
+                   idle_longer_than: 2s}}""")
+    given = run(config, "ttl")
+    assert given["metrics"]["keys_expired"] == 20
+    assert 86000 < client.ttl(f"{name}:forever:3") <= 86400
+    assert client.ttl(f"{name}:expiring:3") <= 3600  # keys with a TTL keep theirs
+    client.persist(f"{name}:forever:3")
+    dropped = run(config, "drop")
+    assert dropped["metrics"]["keys_deleted"] == 1
+    assert client.exists(f"{name}:forever:3") == 0 and client.exists(f"{name}:forever:4") == 1
+    for i in range(10):
+        client.set(f"{name}:idle:{i}", i)
+    time.sleep(3)
+    for i in range(5):
+        client.get(f"{name}:idle:{i}")  # read just now: not idle
+    idle = run(config, "idle")
+    assert idle["metrics"]["keys_deleted"] == 5
+    assert sorted(int(k.rsplit(b":", 1)[1]) for k in client.scan_iter(
+        match=f"{name}:idle:*")) == [0, 1, 2, 3, 4]
+
+
+def test_reset_preset_clears_counters(prefix: tuple[str, Any], redis_url: str,
+                                      write_config: Callable[[str], Path]) -> None:
+    name, client = prefix
+    for user in range(30):
+        client.incrby(f"{name}:ratelimit:{user}:daily", 40 + user)
+    client.rpush(f"{name}:ratelimit:queue:daily", "job")  # not a counter: left alone
+    config = cfg(write_config, redis_url, f"""  reset: {{kind: cache_cleanup, target: cache,
+                    pattern: "{name}:ratelimit:*:daily", preset: reset}}""")
+    result = run(config, "reset")
+    assert result["metrics"]["keys_deleted"] == 30
+    assert client.incr(f"{name}:ratelimit:3:daily") == 1  # counting starts again
+    assert client.llen(f"{name}:ratelimit:queue:daily") == 1
+
+
+def test_refuses_a_pattern_of_wildcards_only(redis_url: str,
+                                             write_config: Callable[[str], Path]) -> None:
+    config = cfg(write_config, redis_url, """  all: {kind: cache_cleanup, target: cache,
+                  pattern: "*"}""")
+    proc = run_cli("-c", str(config), "check")
+    assert proc.returncode == 2
+    assert "tasks.all" in proc.stderr and "wildcards only" in proc.stderr
+
+
+def test_stats(prefix: tuple[str, Any], redis_url: str,
+               write_config: Callable[[str], Path]) -> None:
+    name, client = prefix
+    client.set(f"{name}:a", 1)
+    client.get(f"{name}:a")
+    client.get(f"{name}:missing")
+    config = cfg(write_config, redis_url, "  {}")
+    result = run(config, "stats", "--target", "cache")
+    m = result["metrics"]
+    assert m["used_memory_bytes"] > 0 and m["connected_clients"] >= 1 and m["keys"] >= 1
+    assert 0 <= m["hit_rate_percent"] <= 100 and "evicted_keys" in m
+    assert result["details"]["keyspace"]
