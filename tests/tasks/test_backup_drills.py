@@ -147,7 +147,7 @@ def test_dr_drill_on_a_primary_with_a_real_standby(
     code, (result,) = _run(cfg, "drill")
     checks = _checks(result)
     assert code == 0 and result["status"] == "completed", result["message"]
-    assert result["metrics"]["checks_passed"] == 4
+    assert result["metrics"]["checks_passed"] == 4  # no alert channels: notifications skipped
     assert checks["restore_test"]["smoke"] == {"SELECT count(*) FROM orders": 5000}
     assert result["metrics"]["restore_seconds"] > 0
     # the drill's restore is recorded on the backup, and its scratch database is gone
@@ -242,4 +242,58 @@ def test_dr_drill_dry_run_checks_nothing(write_config: Callable[..., Path],
     result = json.loads(done.stdout)["results"][0]
     assert done.returncode == 0 and result["dry_run"] is True
     assert result["details"]["checks"] == ["backup_availability", "restore_test",
-                                           "replica_readiness", "recovery_documents"]
+                                           "replica_readiness", "recovery_documents",
+                                           "notifications"]
+
+
+def test_stale_backups_raise_a_backup_freshness_alert_then_resolve(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    from tests.servers import http_capture
+
+    with http_capture() as hooks:
+        cfg = _sqlite_config(write_config, tmp_path, extra=f"""
+        alerts:
+          channels: ["json://127.0.0.1:{hooks.port}/hook"]
+        """)
+        code, _ = _run(cfg, "fresh")
+        assert code == 1
+        assert len(hooks) == 1, hooks  # one alert, its own: not also a task_failure one
+        alert = json.loads(hooks[0]["body"])["alert"]
+        assert (alert["name"], alert["target"], alert["severity"], alert["event"]) == (
+            "backup_freshness", "app", "critical", "firing")
+        assert alert["message"] == "no backup of app in the catalog"
+        _run(cfg, "checked")
+        code, _ = _run(cfg, "fresh")
+        assert code == 0 and len(hooks) == 2
+        resolved = json.loads(hooks[1]["body"])["alert"]
+        assert (resolved["name"], resolved["event"]) == ("backup_freshness", "resolved")
+
+
+def test_dr_drill_tests_every_alert_channel(write_config: Callable[..., Path],
+                                            tmp_path: Path) -> None:
+    from tests.helpers import free_port
+    from tests.servers import http_capture, smtp_capture
+
+    with smtp_capture() as (smtp_port, mails), http_capture() as hooks:
+        channels = (f'["json://127.0.0.1:{hooks.port}/hook", "smtp://127.0.0.1:{smtp_port}/'
+                    '?to=ops@example.com&from=wellkept@example.com"]')
+        cfg = _sqlite_config(write_config, tmp_path, extra=f"""
+          drill: {{kind: dr_drill, target: app, restore_test: false}}
+        alerts:
+          channels: {channels}
+        """)
+        _run(cfg, "checked")
+        code, (result,) = _run(cfg, "drill")
+        check = _checks(result)["notifications"]
+        assert code == 0 and check["status"] == "passed", check
+        assert len(hooks) == 1 and len(mails) == 1
+        assert json.loads(hooks[0]["body"])["alert"]["event"] == "test"
+        assert mails[0]["msg"]["Subject"] == "[wellkept] TEST: notification_test on app"
+        # a channel with nothing listening fails the check, naming it
+        dead = free_port()
+        cfg.write_text(cfg.read_text().replace(f"127.0.0.1:{hooks.port}", f"127.0.0.1:{dead}"))
+        code, (result,) = _run(cfg, "drill")
+        check = _checks(result)["notifications"]
+        assert code == 1 and check["status"] == "failed"
+        assert f"127.0.0.1:{dead}" in check["message"]
+        assert [c["delivered"] for c in check["channels"]] == [False, True]

@@ -103,6 +103,14 @@ class AlertCenter:
         with self.store.engine.connect() as conn:
             return [book.public(r) for r in book.firing(conn)]
 
+    def test_channels(self, target: str, message: str) -> dict[str, str | None]:
+        """Send a test notification straight to every channel (not through the outbox: a
+        test that failed is not retried later); each channel's label and its error, or None
+        when it accepted the notification."""
+        notice = Notice(event="test", name="notification_test", target=target,
+                        severity="info", message=message)
+        return {channel.label: self._send(channel, notice) for channel in self.channels}
+
     # --- delivery -------------------------------------------------------------------------------
 
     def deliver_pending(self) -> int:

@@ -47,7 +47,7 @@ class Notice:
     @property
     def title(self) -> str:
         where = f"{self.target} {self.subject}".strip()
-        state = "RESOLVED" if self.event == "resolved" else self.severity.upper()
+        state = {"resolved": "RESOLVED", "test": "TEST"}.get(self.event, self.severity.upper())
         return f"[wellkept] {state}: {self.name} on {where}"
 
     @property
@@ -70,6 +70,8 @@ class Notice:
         """Apprise's notification type."""
         if self.event == "resolved":
             return "success"
+        if self.event == "test":
+            return "info"
         return "failure" if self.severity == "critical" else "warning"
 
     def payload(self) -> dict[str, Any]:

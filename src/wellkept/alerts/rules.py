@@ -125,6 +125,14 @@ def run_observations(settings: AlertSettings | None, record: RunRecord) -> list[
     (a skip says nothing new about the task's health)."""
     if record.dry_run or record.status in (RunStatus.SKIPPED, RunStatus.RUNNING):
         return []
+    if isinstance(record.details.get("fresh"), bool):
+        # a backup-freshness verdict (backup_freshness): it is its own alert, saying what the
+        # failure of the check would only say less well
+        age = record.details.get("age_seconds")
+        return [Observation(BACKUP_FRESHNESS, record.target,
+                            None if record.details["fresh"] else Severity.CRITICAL,
+                            float(age) if age is not None else None, record.message,
+                            record.task)]
     failed = record.status.is_failure
     severity = (Severity.CRITICAL if record.status is RunStatus.FAILED else
                 Severity.WARNING if failed else None)

@@ -46,6 +46,8 @@ class DrDrillParams(TaskParams):
         "recovery documents that must exist and be current (paths relative to the config)"))
     scripts: list[str] = Field([], description=(
         "recovery scripts that must exist, be current and be executable"))
+    test_notifications: bool = Field(True, description=(
+        "send a test notification through every alert channel (alerts.channels)"))
     documents_max_age: Duration = Field(timedelta(days=180), description=(
         "a document or script changed longer ago than this is stale"))
     age_identity_file: str | None = Field(None, description=(
@@ -68,7 +70,7 @@ class Check:
 class DrDrill(Task):
     """Rehearse a disaster recovery of the target and report pass/fail for each check.
 
-    Seed 001's monthly drill, made real. Four checks, each reported on its own:
+    Seed 001's monthly drill, made real. Five checks, each reported on its own:
 
     - `backup_availability`: the newest backup verified (to any tier) is younger than `rpo`,
       and its artifact and manifest are in storage with the catalogued size;
@@ -80,7 +82,9 @@ class DrDrill(Task):
       `max_replica_lag` of lag; a replica's own upstream link likewise. A target without
       replicas skips the check, unless `require_replicas: true`;
     - `recovery_documents`: each of `documents` and `scripts` exists, is not empty and
-      changed within `documents_max_age`; each script is executable.
+      changed within `documents_max_age`; each script is executable;
+    - `notifications`: every alert channel (`alerts.channels`) takes a test notification
+      (skipped when none is configured, or with `test_notifications: false`).
 
     The run is `completed` when no check failed, `failed` when none passed, and
     `partial_failure` otherwise. Details list every check with its figures; metrics count
@@ -98,14 +102,14 @@ class DrDrill(Task):
         p: Any = self.params
         if ctx.dry_run:
             planned = ["backup_availability", *(["restore_test"] if p.restore_test else []),
-                       "replica_readiness", "recovery_documents"]
+                       "replica_readiness", "recovery_documents", "notifications"]
             return TaskResult(message=f"would check: {', '.join(planned)}",
                               details={"checks": planned})
         metrics: dict[str, float | int] = {}
         checks = [self._availability(ctx, metrics)]
         if p.restore_test:
             checks.append(self._restore(ctx, metrics))
-        checks += [self._replicas(ctx), self._documents(ctx)]
+        checks += [self._replicas(ctx), self._documents(ctx), self._notifications(ctx)]
         counts = {s: sum(1 for c in checks if c.status == s) for s in (PASSED, FAILED, SKIPPED)}
         metrics.update({f"checks_{s}": n for s, n in counts.items()})
         failed = [c for c in checks if c.status == FAILED]
@@ -197,6 +201,29 @@ class DrDrill(Task):
         worst = max((link.lag_seconds or 0.0) for link in links)
         return Check("replica_readiness", PASSED, f"{what} connected, worst lag {worst:.1f}s",
                      details)
+
+    def _notifications(self, ctx: RunContext) -> Check:
+        """Every alert channel takes a test notification (seed 001's "notification systems
+        test"): sent straight to each channel, with the usual retries."""
+        from wellkept.alerts import AlertCenter
+
+        p: Any = self.params
+        if not p.test_notifications:
+            return Check("notifications", SKIPPED, "test_notifications is off")
+        alerts = ctx.settings.alerts if ctx.settings is not None else None
+        if alerts is None or not alerts.channels:
+            return Check("notifications", SKIPPED, "no alert channels configured")
+        results = AlertCenter(alerts, ctx.store).test_channels(
+            ctx.target_name, f"wellkept DR drill of {ctx.target_name}: a test notification, "
+                             "no action needed")
+        details = {"channels": [{"channel": label, "delivered": error is None,
+                                 **({"error": error} if error else {})}
+                                for label, error in results.items()]}
+        failed = [f"{label}: {error}" for label, error in results.items() if error]
+        if failed:
+            return Check("notifications", FAILED, "; ".join(failed), details)
+        return Check("notifications", PASSED,
+                     f"{plural(len(results), 'channel')} took a test notification", details)
 
     def _documents(self, ctx: RunContext) -> Check:
         p: Any = self.params
