@@ -287,3 +287,30 @@ def test_a_full_destination_fails_cleanly_and_leaves_nothing(
         assert [p for p in small.rglob("*") if p.is_file()] == []
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+def test_a_read_only_destination_fails_cleanly(app_db: Path, write_config: Callable[..., Path],
+                                               tmp_path: Path) -> None:
+    """Root ignores file modes, so the folder is a read-only mount, as a remounted or
+    write-protected volume would be."""
+    frozen = tmp_path / "frozen"
+    frozen.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(frozen)],
+                             capture_output=True, text=True)
+    assert mounted.returncode == 0, f"this test needs root to mount a tmpfs: {mounted.stderr}"
+    try:
+        cfg = write_config(f"""
+            targets:
+              app: {{url: "sqlite:///{app_db}"}}
+            tasks:
+              nightly: {{kind: backup, target: app, destination: "{frozen}"}}
+            """)
+        done = run_cli("-c", str(cfg), "run", "nightly", "-o", "json")
+        assert done.returncode == 1
+        result = _json(done)["results"][0]
+        assert result["status"] == "failed"
+        assert "Read-only file system" in result["message"], result["message"]
+        assert not any(frozen.rglob("*"))
+        assert _json(run_cli("-c", str(cfg), "backups", "list", "-o", "json"))["backups"] == []
+    finally:
+        subprocess.run(["umount", str(frozen)], check=False)
