@@ -13,7 +13,6 @@ matching keys. Times compare in UTC: the session's time_zone is +00:00.
 from __future__ import annotations
 
 import time
-import weakref
 from datetime import UTC
 from typing import Any
 
@@ -26,6 +25,7 @@ from wellkept.connector import (
     render_conditions,
     sunk_batch,
 )
+from wellkept.connectors._plans import PlanCache
 from wellkept.errors import TaskFailed
 
 TIME_TYPES = ("date", "datetime", "timestamp")
@@ -54,20 +54,6 @@ def _one(conn: Any, sql: str, args: tuple[Any, ...]) -> Any:
 
 
 Plan = tuple[str, str, str, str, str, list[Any], list[str], str]
-
-#: the last plan per connection, for the rule it was made for: a run's batches share one rule
-#: object, so information_schema is read once per run rather than once per batch
-_plans: weakref.WeakKeyDictionary[Any, tuple[PurgeRule, Plan]] = weakref.WeakKeyDictionary()
-
-
-def _plan(conn: Any, rule: PurgeRule) -> Plan:
-    """The quoted table, column and key, the extra conditions, the columns, the key's type."""
-    cached = _plans.get(conn)
-    if cached is not None and cached[0] is rule:
-        return cached[1]
-    plan = _lookup(conn, rule)
-    _plans[conn] = (rule, plan)
-    return plan
 
 
 def _lookup(conn: Any, rule: PurgeRule) -> Plan:
@@ -101,6 +87,10 @@ def _lookup(conn: Any, rule: PurgeRule) -> Plan:
     extra, extra_args = render_conditions(rule, {c.lower(): c for c in types}, quote, "%s")
     return (quote(table), quote(column), quote(key[0]), key[0], extra, extra_args, list(types),
             types[key[0]])
+
+
+#: the plan of a run's rule, looked up once per run on each connection
+_plan = PlanCache(_lookup)
 
 
 def _cutoff(rule: PurgeRule) -> Any:

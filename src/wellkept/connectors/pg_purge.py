@@ -18,7 +18,6 @@ walk needs none, but the archive-file path and resume checks do, so the rule is 
 from __future__ import annotations
 
 import time
-import weakref
 from typing import Any
 
 from wellkept.connector import (
@@ -30,6 +29,7 @@ from wellkept.connector import (
     render_conditions,
     sunk_batch,
 )
+from wellkept.connectors._plans import PlanCache
 from wellkept.connectors.pg_maintenance import resolve
 from wellkept.errors import TaskFailed
 
@@ -43,19 +43,6 @@ ORDER BY i.indisprimary DESC LIMIT 1
 
 
 Plan = tuple[Any, Any, Any, str, Any, list[Any], list[str], dict[str, Any]]
-
-#: the last plan per connection, for the rule it was made for: a run's batches share one rule
-#: object, so the catalog is read once per run rather than once per batch
-_plans: weakref.WeakKeyDictionary[Any, tuple[PurgeRule, Plan]] = weakref.WeakKeyDictionary()
-
-
-def _plan(conn: Any, rule: PurgeRule) -> Plan:
-    cached = _plans.get(conn)
-    if cached is not None and cached[0] is rule:
-        return cached[1]
-    plan = _lookup(conn, rule)
-    _plans[conn] = (rule, plan)
-    return plan
 
 
 def _lookup(conn: Any, rule: PurgeRule) -> Plan:
@@ -85,6 +72,10 @@ def _lookup(conn: Any, rule: PurgeRule) -> Plan:
         lambda name: str(sql.Identifier(name).as_string(conn)), "%s")
     return (sql.Identifier(table["schema"], table["name"]), sql.Identifier(column),
             sql.Identifier(key[0]), key[0], sql.SQL(extra), extra_args, columns, table)
+
+
+#: the plan of a run's rule, looked up once per run on each connection
+_plan = PlanCache(_lookup)
 
 
 def estimate(conn: Any, rule: PurgeRule, exact: bool = True) -> PurgeEstimate:
