@@ -26,7 +26,7 @@ services:
 	scripts/ensure-services.sh
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy

@@ -8,6 +8,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,3 +68,13 @@ def sql(path: Path, statement: str, *args: Any) -> list[tuple[Any, ...]]:
         return conn.execute(statement, args).fetchall()
     finally:
         conn.close()
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 10) -> bool:
+    """Poll ``check`` until it holds or ``seconds`` pass; its last answer."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return check()

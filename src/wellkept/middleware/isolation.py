@@ -13,6 +13,7 @@ from wellkept.errors import (
     ConnectorError,
     NotApplicable,
     Skip,
+    StopRequested,
     TaskError,
     TaskFailed,
     TaskTimeout,
@@ -35,6 +36,11 @@ class IsolationMiddleware(Middleware):
         except (Skip, NotApplicable) as exc:
             log.info("%s skipped: %s", label, redact(str(exc)))
             return TaskResult(status=RunStatus.SKIPPED, message=redact(str(exc)))
+        except StopRequested as exc:  # stopped where a recovery can resume it
+            text = redact(str(exc))
+            log.warning("%s %s", label, text)
+            return TaskResult(status=RunStatus.PARTIAL_FAILURE, message=text, errors=[text],
+                              incomplete=True)
         except (ConnectorError, TaskFailed, TaskTimeout) as exc:
             text = redact(str(exc))
             log.warning("%s failed: %s", label, text)
