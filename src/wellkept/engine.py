@@ -18,6 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+# what the store raises when its database goes away under a run
+from sqlalchemy.exc import DBAPIError as StoreUnreachable
+
 from wellkept import __version__
 from wellkept.config import HOST_TARGET, Settings
 from wellkept.connector import Connector
@@ -209,10 +212,12 @@ class Engine:
             self._live[ctx.run_id] = run
         try:
             result = self._call(run, 0)
-        except WellkeptError as exc:  # the store itself failed: the run cannot be recorded
-            log.error("run of %s could not be recorded: %s", request.task, redact(str(exc)))
-            result = TaskResult(status=RunStatus.FAILED, message=redact(str(exc)),
-                                errors=[redact(str(exc))])
+        except (WellkeptError, StoreUnreachable) as exc:
+            # the store itself failed (or went away mid-run): the run cannot be recorded
+            text = redact(str(exc)) if isinstance(exc, WellkeptError) else \
+                f"the state store failed: {redact(str(getattr(exc, 'orig', exc)))}"
+            log.error("run of %s could not be recorded: %s", request.task, text)
+            result = TaskResult(status=RunStatus.FAILED, message=text, errors=[text])
         finally:
             with self._live_lock:
                 self._live.pop(ctx.run_id, None)

@@ -35,6 +35,7 @@ def serve(
         state.verbose = 1  # a daemon's log says what it fired and recovered
     settings = state.settings()
     engine = Engine(settings)
+    engine.store.prepare(in_child=True)  # keeps Alembic out of the daemon's memory
     with hold_pidfile(pidfile):
         code = Coordinator(engine).serve()
     raise typer.Exit(code)

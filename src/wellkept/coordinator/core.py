@@ -45,8 +45,8 @@ from wellkept.coordinator.pool import WorkerPool
 from wellkept.engine import Engine
 from wellkept.history import coordination, recovery_log, schedules
 from wellkept.history.pruning import prune
+from wellkept.liveness import process_alive
 from wellkept.recovery import Recoverer
-from wellkept.recovery.liveness import process_alive
 from wellkept.redact import redact
 from wellkept.scheduler import SlotCause, SlotOutcome, plan
 from wellkept.types import RunStatus
@@ -162,7 +162,7 @@ class Coordinator:
         current = coordination.get_lease(self.store)
         dead = None
         if current is not None and current.holder != self.coordinator_id \
-                and process_alive(current.holder_host, current.holder_pid,
+                and process_alive(current.holder_host_id, current.holder_pid,
                                   current.acquired_at) is False:
             dead = current.holder  # a coordinator of this host that no longer exists
         return coordination.acquire_lease(self.store, self.coordinator_id, now, ttl,
@@ -265,7 +265,7 @@ class Coordinator:
         row = coordination.get_coordinator(self.store, coordinator_id)
         if row is None or not row.alive(now, self.settings.coordinator.leader_lease):
             return True
-        return process_alive(row.host, row.pid, row.started_at) is False
+        return process_alive(row.host_id, row.pid, row.started_at) is False
 
     def _still_worth_running(self, name: str, slot_at: datetime, now: datetime) -> bool:
         sched = self.settings.schedules[name]

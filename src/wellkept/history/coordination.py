@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from wellkept.history.schema import coordinators, emergency_state, leases, requests
 from wellkept.history.store import HistoryStore
+from wellkept.liveness import host_id
 
 LEADER = "scheduler"
 
@@ -30,6 +31,7 @@ class CoordinatorRow:
     coordinator_id: str
     host: str
     pid: int
+    host_id: str
     version: str
     started_at: datetime
     heartbeat_at: datetime
@@ -53,7 +55,8 @@ def register(store: HistoryStore, coordinator_id: str, now: datetime, version: s
     with store.engine.begin() as conn:
         conn.execute(coordinators.insert().values(
             coordinator_id=coordinator_id, host=socket.gethostname(), pid=os.getpid(),
-            version=version, started_at=now, heartbeat_at=now, state="running"))
+            host_id=host_id(), version=version, started_at=now, heartbeat_at=now,
+            state="running"))
 
 
 def heartbeat(store: HistoryStore, coordinator_id: str, now: datetime, *,
@@ -97,6 +100,7 @@ class Lease:
     holder: str
     holder_host: str
     holder_pid: int
+    holder_host_id: str
     acquired_at: datetime
     lease_until: datetime
 
@@ -121,7 +125,8 @@ def acquire_lease(store: HistoryStore, holder: str, now: datetime, ttl: timedelt
         current = conn.execute(sa.select(leases.c.holder).where(leases.c.name == name)).first()
         if current is not None:
             values: dict[str, Any] = {"holder": holder, "holder_host": socket.gethostname(),
-                                      "holder_pid": os.getpid(), "lease_until": until}
+                                      "holder_pid": os.getpid(), "holder_host_id": host_id(),
+                                      "lease_until": until}
             if current[0] != holder:
                 values["acquired_at"] = now
             done = conn.execute(leases.update().where(leases.c.name == name, free)
@@ -131,7 +136,8 @@ def acquire_lease(store: HistoryStore, holder: str, now: datetime, ttl: timedelt
         with store.engine.begin() as conn:
             conn.execute(leases.insert().values(
                 name=name, holder=holder, holder_host=socket.gethostname(),
-                holder_pid=os.getpid(), acquired_at=now, lease_until=until))
+                holder_pid=os.getpid(), holder_host_id=host_id(), acquired_at=now,
+                lease_until=until))
     except sa.exc.IntegrityError:
         return False  # another process inserted it first
     return True

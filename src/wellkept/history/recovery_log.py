@@ -35,6 +35,7 @@ class RunState:
     dry_run: bool
     attempt: int
     host: str
+    host_id: str | None
     pid: int
     started_at: datetime
     finished_at: datetime | None

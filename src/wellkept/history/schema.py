@@ -70,6 +70,7 @@ runs = sa.Table(
     sa.Column("deadline_at", UTCDateTime()),          # started_at + the run's time limit
     sa.Column("priority", sa.Integer, nullable=False, default=0),
     sa.Column("recovery_of", sa.String(36)),          # the interrupted run this one recovers
+    sa.Column("host_id", sa.String(100)),             # liveness.host_id(): where pid means it
 )
 sa.Index("ix_wk_runs_started", runs.c.started_at)
 sa.Index("ix_wk_runs_task_started", runs.c.task, runs.c.started_at)
@@ -128,6 +129,7 @@ coordinators = sa.Table(
     sa.Column("coordinator_id", sa.String(36), primary_key=True),
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host_id", sa.String(100), nullable=False, default=""),
     sa.Column("version", sa.String(40), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
@@ -143,6 +145,7 @@ leases = sa.Table(
     sa.Column("holder", sa.String(36), nullable=False),
     sa.Column("holder_host", sa.String(255), nullable=False, default=""),
     sa.Column("holder_pid", sa.Integer, nullable=False, default=0),
+    sa.Column("holder_host_id", sa.String(100), nullable=False, default=""),
     sa.Column("acquired_at", UTCDateTime(), nullable=False),
     sa.Column("lease_until", UTCDateTime(), nullable=False),
 )

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from wellkept.errors import ConfigError, StoreError
 from wellkept.history import locks
 from wellkept.history.schema import HEAD_REVISION, checkpoints, runs
+from wellkept.liveness import host_id
 from wellkept.records import RunRecord
 from wellkept.redact import redact
 from wellkept.types import RunStatus, Trigger
@@ -97,6 +98,36 @@ class HistoryStore:
 
             raise MissingDependency("psycopg", "postgres", "A PostgreSQL state store") from None
 
+    def prepare(self, *, in_child: bool = False) -> None:
+        """Apply pending migrations now. ``in_child`` runs them in a short-lived child process,
+        so that a long-running process (the coordinator) never loads Alembic, which would stay
+        in its memory (about 10 MB) for nothing. The URL goes through the environment, never
+        the command line, where other users could read its password."""
+        if not in_child:
+            self.engine  # noqa: B018 - connecting migrates
+            return
+        if self._engine is None:
+            self._engine = self._create_engine()
+        try:
+            current = self._current_revision()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open the state store {redact(self.url)}: "
+                             f"{redact(str(exc.orig))}") from None
+        if current != HEAD_REVISION:
+            import subprocess
+            import sys
+
+            code = ("import os; from wellkept.history.store import HistoryStore; "
+                    "HistoryStore(os.environ['WELLKEPT_MIGRATE_STATE']).engine")
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  env={**os.environ, "WELLKEPT_MIGRATE_STATE": self.url},
+                                  check=False)
+            if done.returncode:
+                last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+                raise StoreError(f"migrating the state store {redact(self.url)} failed: "
+                                 f"{redact(last)}")
+        self._migrated = True
+
     def _migrate(self) -> None:
         assert self._engine is not None
         try:
@@ -156,7 +187,8 @@ class HistoryStore:
         with self.engine.begin() as conn:
             conn.execute(runs.insert().values(
                 **_row(record), params=params, heartbeat_at=record.started_at,
-                lease_until=lease_until, deadline_at=deadline_at, priority=priority))
+                lease_until=lease_until, deadline_at=deadline_at, priority=priority,
+                host_id=host_id()))
 
     def finish_run(self, record: RunRecord) -> bool:
         """Complete the row, unless the run stopped being this attempt's (it was found

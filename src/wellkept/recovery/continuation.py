@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from wellkept.config_coordinator import RecoverySettings
 from wellkept.history import recovery_log
 from wellkept.history.recovery_log import RunState
+from wellkept.liveness import process_alive
 from wellkept.records import RunRecord, TaskResult
-from wellkept.recovery.liveness import process_alive
 from wellkept.recovery.queueing import requeue_or_bury
 from wellkept.recovery.strategy import Decision, Strategy, choose, resume_decision
 from wellkept.types import RunStatus
@@ -210,7 +210,7 @@ def _dead_because(run: Run, prev: RunState, policy: RecoverySettings,
         # we hold the target lock, which its worker held while alive: that worker is gone
         return "its worker is gone (its run was still 'running' while this run held the " \
                "target lock)"
-    if process_alive(prev.host, prev.pid, prev.started_at) is False:
+    if process_alive(prev.host_id or "", prev.pid, prev.started_at) is False:
         return f"its process (pid {prev.pid} on {prev.host}) is gone"
     if prev.lease_expired(now, policy.lease):
         return "its lease expired"

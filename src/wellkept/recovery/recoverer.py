@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from wellkept.errors import ConfigError, WellkeptError
 from wellkept.history import recovery_log
 from wellkept.history.recovery_log import QueueEntry, RunState
+from wellkept.liveness import process_alive
 from wellkept.records import RunRecord, iso_z
-from wellkept.recovery.liveness import process_alive
 from wellkept.recovery.queueing import bury, requeue_or_bury
 from wellkept.recovery.spec import RecoverySpec
 from wellkept.types import RunStatus, Trigger
@@ -99,7 +99,7 @@ class Recoverer:
         for run in recovery_log.running(self.store):
             if run.run_id in mine:
                 continue
-            alive = process_alive(run.host, run.pid, run.started_at)
+            alive = process_alive(run.host_id or "", run.pid, run.started_at)
             if alive is False:
                 why = f"its process (pid {run.pid} on {run.host}) is gone"
             elif run.lease_expired(now, self.policy.lease):

@@ -23,6 +23,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("priority", sa.Integer, nullable=False,
                                    server_default="0"))
         batch.add_column(sa.Column("recovery_of", sa.String(36)))
+        batch.add_column(sa.Column("host_id", sa.String(100)))
     with op.batch_alter_table("wk_schedule_state") as batch:
         batch.add_column(sa.Column("evaluated_through", TS))
         batch.add_column(sa.Column("paused_at", TS))
@@ -49,6 +50,7 @@ def upgrade() -> None:
         sa.Column("coordinator_id", sa.String(36), primary_key=True),
         sa.Column("host", sa.String(255), nullable=False),
         sa.Column("pid", sa.Integer, nullable=False),
+        sa.Column("host_id", sa.String(100), nullable=False),
         sa.Column("version", sa.String(40), nullable=False),
         sa.Column("started_at", TS, nullable=False),
         sa.Column("heartbeat_at", TS, nullable=False),
@@ -62,6 +64,7 @@ def upgrade() -> None:
         sa.Column("holder", sa.String(36), nullable=False),
         sa.Column("holder_host", sa.String(255), nullable=False),
         sa.Column("holder_pid", sa.Integer, nullable=False),
+        sa.Column("holder_host_id", sa.String(100), nullable=False),
         sa.Column("acquired_at", TS, nullable=False),
         sa.Column("lease_until", TS, nullable=False),
     )
@@ -131,5 +134,5 @@ def downgrade() -> None:
         for column in ("paused_by", "paused_at", "evaluated_through"):
             batch.drop_column(column)
     with op.batch_alter_table("wk_runs") as batch:
-        for column in ("recovery_of", "priority", "deadline_at", "progress_at"):
+        for column in ("host_id", "recovery_of", "priority", "deadline_at", "progress_at"):
             batch.drop_column(column)
