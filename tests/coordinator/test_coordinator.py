@@ -257,3 +257,21 @@ def test_the_per_task_timeout_holds_in_the_coordinator(plugin_dir: Path) -> None
     (run,) = schedule_runs(coord, "slow")
     assert run.status is RunStatus.FAILED and "timed out after 0.5s" in run.message
     assert time.monotonic() - t0 < 10
+
+
+def test_runs_can_be_queued_in_process_and_their_ids_are_known_at_once(
+        plugin_dir: Path) -> None:
+    """The seam the HTTP API will use: run now, answer with the run id before it starts."""
+    cfg = write(plugin_dir, "tasks: {t: {kind: tick}, u: {kind: tick}}\n")
+    clock = ManualClock(at(2026, 11, 2, 9, 30))
+    coord = coordinator(cfg, clock)
+    coord.tick()
+    ids = coord.run_now(["t", "u"])
+    urgent = coord.run_now(["u"], emergency=True)
+    assert len(ids) == 2 and len(urgent) == 1
+    assert coord.pool.wait_idle(30)
+    coord.shutdown()
+    records = {r.run_id: r for r in coord.store.list_runs(limit=10)}
+    assert [records[i].trigger for i in ids] == [Trigger.API, Trigger.API]
+    assert records[urgent[0]].trigger is Trigger.EMERGENCY
+    assert all(r.status is RunStatus.COMPLETED for r in records.values())

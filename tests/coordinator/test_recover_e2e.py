@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -189,3 +190,41 @@ def test_an_interrupted_backup_is_recovered_without_dumping_again(
     else:
         assert item.strategy == "validate" and recovery.message.startswith("validated")
     assert engine.store.get_run(killed.run_id).status is RunStatus.ORPHANED  # type: ignore[union-attr]
+
+
+def test_a_recovery_that_cannot_start_is_deferred_then_done(plugin_dir: Path) -> None:
+    from tests.helpers import make_app_db, sql
+    from wellkept.config import load_config
+    from wellkept.connectors.sqlite import SQLiteConnector
+
+    db = make_app_db(plugin_dir / "app.sqlite3", old=2000, fresh=10)
+    cfg = write(plugin_dir, """\
+        recovery: {lease: 3s, backoff: 1s}
+        targets: {app: {url: "sqlite:///app.sqlite3"}}
+        tasks:
+          purge: {kind: cleanup, target: app, table: events, date_column: created_at,
+                  retention: 30d, batch_size: 10, target_batch_seconds: 0, sleep: 20ms,
+                  lock_wait: 500ms}
+        """)
+    proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    old = lambda: sql(db, "SELECT count(*) FROM events WHERE kind = 'old'")[0][0]  # noqa: E731
+    assert wait_for(lambda: old() < 1900, 30)
+    proc.kill()
+    proc.wait(10)
+    store = store_of(cfg)
+    settings = load_config(cfg)
+    identity = SQLiteConnector("app", settings.targets["app"]).identity()
+    with store.lock(f"target:{identity}", 5, {"run_id": "someone-else", "task": "other"}):
+        busy = run_cli("-c", str(cfg), "recover", "-o", "json")
+    assert busy.returncode == 0, busy.stderr
+    (item,) = json.loads(busy.stdout)["recovered"]
+    assert item["recovery"]["status"] == "skipped" and "busy" in item["recovery"]["message"]
+    (entry,) = recovery_log.queue(store)
+    assert entry.claimed_by is None                     # handed back, to be tried again
+    assert [a["strategy"] for a in recovery_log.attempts(store)] == ["deferred"]
+    time.sleep(1.2)                                     # the backoff
+    done = run_cli("-c", str(cfg), "recover", "-o", "json")
+    (item,) = json.loads(done.stdout)["recovered"]
+    assert item["strategy"] == "resume" and item["recovery"]["status"] == "completed"
+    assert old() == 0 and recovery_log.queue(store) == []

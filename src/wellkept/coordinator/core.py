@@ -24,6 +24,7 @@ import signal
 import socket
 import threading
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -36,10 +37,11 @@ from wellkept.coordinator.jobs import (
     RECOVERY,
     REQUEST,
     SLOT,
-    EmergencyJob,
     RecoveryJob,
-    RequestJob,
+    RunsJob,
     SlotJob,
+    emergency_job,
+    request_job,
 )
 from wellkept.coordinator.pool import WorkerPool
 from wellkept.engine import Engine
@@ -49,7 +51,7 @@ from wellkept.liveness import process_alive
 from wellkept.recovery import Recoverer
 from wellkept.redact import redact
 from wellkept.scheduler import SlotCause, SlotOutcome, plan
-from wellkept.types import RunStatus
+from wellkept.types import RunStatus, Trigger
 
 log = logging.getLogger("wellkept.coordinator")
 PRUNE_EVERY = timedelta(hours=1)
@@ -76,6 +78,7 @@ class Coordinator:
         self._next_reap: datetime | None = None
         self._next_prune: datetime | None = None
         self._next_fire: dict[str, datetime | None] = {}
+        self._known_tick: datetime | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -124,6 +127,10 @@ class Coordinator:
         heartbeat = self.settings.coordinator.heartbeat
         was_leader = self.is_leader
         self.is_leader = self._lead(real_now)
+        if self.is_leader and not was_leader:
+            # before our own tick is recorded: when did any scheduler last tick? (the
+            # explanation of slots missed while no coordinator was running)
+            self._known_tick = coordination.last_tick(self.store)
         coordination.heartbeat(self.store, self.coordinator_id, real_now,
                                ticked=self.is_leader, state="running")
         if not self.is_leader:
@@ -139,7 +146,7 @@ class Coordinator:
         self.schedule(now)
         self.take_requests(now)
         for firing in self.emergency.due(real_now):
-            self.pool.submit(EmergencyJob(self, firing.name, firing.tasks, firing.info),
+            self.pool.submit(emergency_job(self, firing.name, firing.tasks, firing.info),
                              EMERGENCY)
         if self._next_prune is None or real_now >= self._next_prune:
             self._prune(real_now)
@@ -186,10 +193,12 @@ class Coordinator:
                 continue
             cursor = stored.evaluated_through if stored and stored.next_fire_at else None
             paused = bool(stored and stored.paused)
-            result = plan(spec, cursor=cursor, now=now, paused=paused, last_tick=cursor)
+            ticked = max((t for t in (cursor, self._known_tick) if t is not None and t <= now),
+                         default=None)
+            result = plan(spec, cursor=cursor, now=now, paused=paused, last_tick=ticked)
             if any(d.runs for d in result.decisions) and schedules.in_progress(self.store, name):
                 result = plan(spec, cursor=cursor, now=now, paused=paused, busy=True,
-                              last_tick=cursor)
+                              last_tick=ticked)
             for decision in result.decisions:
                 if not schedules.claim_slot(self.store, name, decision, now,
                                             self.coordinator_id):
@@ -215,8 +224,21 @@ class Coordinator:
         return max(found, default=0)
 
     def take_requests(self, now: datetime) -> None:
-        for request in coordination.claim_requests(self.store, self.coordinator_id, now):
-            self.pool.submit(RequestJob(self, request), REQUEST)
+        for row in coordination.claim_requests(self.store, self.coordinator_id, now):
+            job = request_job(self, row)
+            if job is not None:
+                self.pool.submit(job, REQUEST)
+
+    def run_now(self, names: list[str], *, trigger: Trigger = Trigger.API,
+                emergency: bool = False) -> list[str]:
+        """Queue task instances (or a schedule's, via ``Engine.resolve``) to run at once in
+        this coordinator's workers; their run ids, known before they start (for an API that
+        answers ``{"run_id"}`` at once). ``emergency``: ahead of everything queued."""
+        requests = [replace(r, run_id=str(uuid.uuid4())) for r in self.engine.resolve(names)]
+        job = RunsJob(self, f"{trigger} {', '.join(names)}", requests,
+                      Trigger.EMERGENCY if emergency else trigger)
+        self.pool.submit(job, EMERGENCY if emergency else REQUEST)
+        return job.run_ids
 
     def reap_and_recover(self, now: datetime) -> None:
         """Find interrupted runs, continue unfinished slots, queue recoveries."""

@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wellkept.clock import Clock
+from wellkept.errors import WellkeptError
 from wellkept.history import coordination, recovery_log, schedules
 from wellkept.history.recovery_log import QueueEntry
 from wellkept.records import RunRecord, iso_z
@@ -24,7 +26,7 @@ from wellkept.scheduler import SlotCause, SlotOutcome
 from wellkept.types import RunStatus, Trigger, overall_status
 
 if TYPE_CHECKING:
-    from wellkept.engine import Engine
+    from wellkept.engine import Engine, RunRequest
     from wellkept.recovery import Recoverer
 
 log = logging.getLogger("wellkept.coordinator")
@@ -67,11 +69,27 @@ class SlotJob:
 
     def abandon(self) -> None:
         schedules.release_slot(self.host.engine.store, self.schedule, self.slot_at)
+        self._release_claims()
+
+    def _release_claims(self) -> None:
         for entry in self._claimed.values():
             recovery_log.release(self.host.engine.store, entry.run_id,
                                  self.host.recoverer.claimer)
+        self._claimed.clear()
 
     def run(self) -> None:
+        try:
+            self._run()
+        except Exception:
+            # a bug must not leave the slot 'in progress' for ever (every later slot would be
+            # skipped as an overlap)
+            log.exception("%s failed", self.label)
+            schedules.slot_finished(self.host.engine.store, self.schedule, self.slot_at,
+                                    self.host.clock.now(), str(RunStatus.FAILED))
+        finally:
+            self._release_claims()  # the recoveries it did not reach go back to the queue
+
+    def _run(self) -> None:
         host, engine = self.host, self.host.engine
         store = engine.store
         settings = engine.settings.schedules.get(self.schedule)
@@ -161,50 +179,65 @@ class RecoveryJob:
         self.host.recoverer.recover(self.entry)
 
 
-class RequestJob:
-    """Work asked of this coordinator from outside (``wellkept schedule trigger``)."""
+class RunsJob:
+    """Runs of task instances, one after another, with a trigger (a request from outside, an
+    emergency, later the API). ``done`` is called with the records when they end; ``abandoned``
+    when a shutdown came before the job started."""
 
-    def __init__(self, host: JobHost, request: dict[str, Any]) -> None:
-        self.host, self.request = host, request
-        self.label = f"{request['kind']} {request['name']} ({request['trigger']})"
+    def __init__(self, host: JobHost, label: str, requests: list[RunRequest], trigger: Trigger,
+                 done: Callable[[list[RunRecord]], None] | None = None,
+                 abandoned: Callable[[], None] | None = None) -> None:
+        self.host, self.label, self.requests, self.trigger = host, label, requests, trigger
+        self._done, self._abandoned = done, abandoned
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [r.run_id for r in self.requests if r.run_id]
 
     def abandon(self) -> None:
-        coordination.unclaim_request(self.host.engine.store, self.request["id"],
-                                     self.host.coordinator_id)
+        if self._abandoned is not None:
+            self._abandoned()
+        else:
+            log.warning("%s was not run: the coordinator stopped first", self.label)
 
     def run(self) -> None:
-        engine, req = self.host.engine, self.request
-        trigger = Trigger(req["trigger"])
-        names = ([] if req["kind"] == "schedule" else [req["name"]])
-        schedule = req["name"] if req["kind"] == "schedule" else None
-        records: list[RunRecord] = []
-        for request in engine.resolve(names, schedule=schedule):
+        records = []
+        for request in self.requests:
             if self.host.stopping.is_set():
                 break
-            records.append(engine.run_one(request, trigger=trigger))
-        coordination.finish_request(engine.store, req["id"], self.host.clock.now(),
+            records.append(self.host.engine.run_one(request, trigger=self.trigger))
+        if self._done is not None:
+            self._done(records)
+
+
+def request_job(host: JobHost, row: dict[str, Any]) -> RunsJob | None:
+    """The job for a request from ``wk_requests`` (``wellkept schedule trigger``); None when
+    it cannot be run (it is finished as failed at once)."""
+    store = host.engine.store
+    try:
+        names = [] if row["kind"] == "schedule" else [row["name"]]
+        requests = host.engine.resolve(names, schedule=row["name"] if not names else None)
+    except WellkeptError as exc:  # e.g. the schedule is no longer in the config
+        log.error("request %s (%s %s) cannot run: %s", row["id"], row["kind"], row["name"], exc)
+        coordination.finish_request(store, row["id"], host.clock.now(), str(RunStatus.FAILED),
+                                    [])
+        return None
+
+    def done(records: list[RunRecord]) -> None:
+        coordination.finish_request(store, row["id"], host.clock.now(),
                                     str(overall_status([r.status for r in records])),
                                     [r.run_id for r in records])
 
+    return RunsJob(host, f"{row['kind']} {row['name']} ({row['trigger']})", requests,
+                   Trigger(row["trigger"]), done,
+                   lambda: coordination.unclaim_request(store, row["id"], host.coordinator_id))
 
-class EmergencyJob:
-    """The tasks of an emergency trigger whose condition held."""
 
-    def __init__(self, host: JobHost, name: str, tasks: list[str],
-                 info: dict[str, Any]) -> None:
-        self.host, self.name, self.tasks, self.info = host, name, tasks, info
-        self.label = f"emergency {name}"
+def emergency_job(host: JobHost, name: str, tasks: list[str], info: dict[str, Any]) -> RunsJob:
+    """The tasks of an emergency trigger whose condition held, with what it saw."""
+    requests = [replace(r, details={"emergency": info}) for r in host.engine.resolve(tasks)]
 
-    def abandon(self) -> None:
-        log.warning("emergency %s was not run: the coordinator stopped first", self.name)
+    def done(records: list[RunRecord]) -> None:
+        coordination.emergency_fired(host.engine.store, name, [r.run_id for r in records])
 
-    def run(self) -> None:
-        engine = self.host.engine
-        ids = []
-        for request in engine.resolve(self.tasks):
-            if self.host.stopping.is_set():
-                break
-            record = engine.run_one(replace(request, details={"emergency": self.info}),
-                                    trigger=Trigger.EMERGENCY)
-            ids.append(record.run_id)
-        coordination.emergency_fired(engine.store, self.name, ids)
+    return RunsJob(host, f"emergency {name}", requests, Trigger.EMERGENCY, done)

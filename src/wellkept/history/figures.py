@@ -57,7 +57,8 @@ def missed_slots(store: HistoryStore, *, since: datetime | None = None,
 
 
 def recovery_counts(store: HistoryStore) -> dict[tuple[str, str], int]:
-    """Recovery attempts per (task, strategy); strategy ``dead`` counts runs given up."""
+    """Recovery attempts per (task, strategy); ``dead`` counts runs given up, ``deferred``
+    recoveries that could not start yet (their target busy or down)."""
     query = sa.select(recovery_attempts.c.task, recovery_attempts.c.strategy, sa.func.count()) \
         .group_by(recovery_attempts.c.task, recovery_attempts.c.strategy)
     with store.engine.connect() as conn:
@@ -97,7 +98,7 @@ def recovery_health(store: HistoryStore, policy: RecoverySettings,
             recovery_attempts.c.outcome, recovery_attempts.c.started_at,
             recovery_attempts.c.finished_at, recovery_attempts.c.interrupted_at).where(
             recovery_attempts.c.started_at >= since,
-            recovery_attempts.c.strategy != "dead")).all()
+            recovery_attempts.c.strategy.not_in(["dead", "deferred"]))).all()
     expired = stuck = 0
     for lease_until, heartbeat_at, started_at, deadline_at in running:
         lease_until, heartbeat_at, started_at, deadline_at = (

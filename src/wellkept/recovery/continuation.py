@@ -58,7 +58,15 @@ def prepare(run: Run, policy: RecoverySettings) -> TaskResult | None:
     if interrupted is None:
         run.on_finish.append(lambda record: _after_plain(run, record, policy))
         return None
-    decision, result = _decide(run, interrupted, policy, allow_validate=run.recovery is not None)
+    try:
+        decision, result = _decide(run, interrupted, policy,
+                                   allow_validate=run.recovery is not None)
+    except BaseException:  # e.g. the validate hook could not reach the target
+        if queued:  # hand the entry back: the job is still interrupted
+            claimer = run.recovery.claimer if run.recovery else f"run:{run.ctx.run_id}"
+            recovery_log.postpone(run.ctx.store, interrupted.run_id, claimer,
+                                  now + policy.backoff)
+        raise
     ctx = run.ctx
     attempt = run.recovery.attempt if run.recovery else interrupted.attempt + 1
     info: dict[str, Any] = {"of": interrupted.run_id, "strategy": str(decision.strategy),

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from wellkept.errors import ConfigError, WellkeptError
@@ -83,8 +84,6 @@ class Recoverer:
     """Recovery of interrupted runs for one process (``claimer`` names it in the queue)."""
 
     def __init__(self, engine: Engine, claimer: str | None = None) -> None:
-        import socket
-
         self.engine = engine
         self.store = engine.store
         self.policy = engine.settings.recovery
@@ -165,11 +164,31 @@ class Recoverer:
             assert request.run_id is not None
             before(request.run_id)
         try:
-            return self.engine.run_one(request, trigger=Trigger.RECOVERY,
-                                       on_progress=on_progress)
+            record = self.engine.run_one(request, trigger=Trigger.RECOVERY,
+                                         on_progress=on_progress)
         except WellkeptError:
             recovery_log.release(self.store, entry.run_id, self.claimer)
             raise
+        if "recovery" not in record.details:
+            self._deferred(state, record, now)
+        return record
+
+    def _deferred(self, state: RunState, record: RunRecord, now: datetime) -> None:
+        """The recovery run ended before its recovery step (its target was busy, down, or a
+        replica): the job is still interrupted. It is tried again later, each time twice as
+        late (at most an hour); this does not count toward ``max_attempts``."""
+        tries = sum(1 for a in recovery_log.attempts(self.store, run_id=state.run_id)
+                    if a["strategy"] == "deferred")
+        wait = min(self.policy.backoff * 2 ** tries, timedelta(hours=1))
+        recovery_log.start_attempt(
+            self.store, run_id=state.run_id, recovery_run_id=record.run_id, task=state.task,
+            attempt=state.attempt + 1, strategy="deferred",
+            reason=f"it could not start: {record.status}: {record.message}",
+            interrupted_at=state.heartbeat_at or state.started_at, started_at=now,
+            finished_at=datetime.now(UTC), outcome=str(record.status),
+            host=socket.gethostname(), pid=os.getpid())
+        recovery_log.postpone(self.store, state.run_id, self.claimer, now + wait)
+        log.warning("recovery of run %s deferred by %s: %s", state.run_id, wait, record.message)
 
     def request_for(self, state: RunState, reason: str) -> RunRequest | str:
         """The run request that continues ``state``'s job, or why there is none."""
