@@ -61,35 +61,11 @@ def postgres_db(postgres_admin_url: str) -> Iterator[str]:
 def standby_url(postgres_admin_url: str) -> Iterator[str]:
     """A real PostgreSQL server in recovery (a standby with no primary): a throwaway cluster
     made with initdb, started with standby.signal on a free loopback port."""
-    import glob
-    import shutil
-    import subprocess
+    from tests.helpers import PrivatePostgres
 
-    from tests.helpers import free_port
-
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins or shutil.which("su") is None:
-        pytest.fail("initdb is not installed (Debian package postgresql); it is needed to start "
-                    "a standby for the replica tests", pytrace=False)
-    bindir = Path(bins[-1]).parent
-    import tempfile
-
-    # not under pytest's tmp folder: that one is readable by root only, and postgres runs it
-    folder = Path(tempfile.mkdtemp(prefix="wellkept-standby-"))
-    shutil.chown(folder, "postgres")
-    port = free_port()
-
-    def as_postgres(command: str) -> None:
-        subprocess.run(["su", "postgres", "-c", command], check=True, capture_output=True,
-                       timeout=60)
-
-    as_postgres(f"{bindir}/initdb -D {folder}/data -A trust -U postgres")
-    as_postgres(f"touch {folder}/data/standby.signal")
-    as_postgres(f"{bindir}/pg_ctl -D {folder}/data -l {folder}/log -w -o "
-                f"'-p {port} -k {folder} -c listen_addresses=127.0.0.1' start")
-    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    as_postgres(f"{bindir}/pg_ctl -D {folder}/data -m immediate stop")
-    shutil.rmtree(folder, ignore_errors=True)
+    server = PrivatePostgres("a standby for the replica tests", standby=True)
+    yield server.url
+    server.remove()
 
 
 @pytest.fixture(scope="session")

@@ -78,3 +78,46 @@ def wait_for(check: Callable[[], bool], seconds: float = 10) -> bool:
             return True
         time.sleep(0.2)
     return check()
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL server of the tests alone: a cluster made with initdb, started
+    on a free loopback port (as a standby with no primary when ``standby``), stopped with
+    ``stop()``. For faults that must not touch the shared server: a standby, a server that
+    goes away."""
+
+    def __init__(self, purpose: str, *, standby: bool = False) -> None:
+        import glob
+        import tempfile
+
+        import pytest
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins or shutil.which("su") is None:
+            pytest.fail(f"initdb is not installed (Debian package postgresql); it is needed to "
+                        f"start {purpose}", pytrace=False)
+        self.bindir = Path(bins[-1]).parent
+        # not under pytest's tmp folder: that one is readable by root only, and postgres runs it
+        self.folder = Path(tempfile.mkdtemp(prefix="wellkept-pg-"))
+        shutil.chown(self.folder, "postgres")
+        port = free_port()
+        self._as_postgres(f"{self.bindir}/initdb -D {self.folder}/data -A trust -U postgres")
+        if standby:
+            self._as_postgres(f"touch {self.folder}/data/standby.signal")
+        self._as_postgres(f"{self.bindir}/pg_ctl -D {self.folder}/data -l {self.folder}/log -w "
+                          f"-o '-p {port} -k {self.folder} -c listen_addresses=127.0.0.1' start")
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        self.running = True
+
+    def _as_postgres(self, command: str) -> None:
+        subprocess.run(["su", "postgres", "-c", command], check=True, capture_output=True,
+                       timeout=60)
+
+    def stop(self) -> None:
+        if self.running:
+            self._as_postgres(f"{self.bindir}/pg_ctl -D {self.folder}/data -m immediate stop")
+            self.running = False
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
