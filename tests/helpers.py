@@ -104,14 +104,19 @@ class PrivatePostgres:
         self._as_postgres(f"{self.bindir}/initdb -D {self.folder}/data -A trust -U postgres")
         if standby:
             self._as_postgres(f"touch {self.folder}/data/standby.signal")
-        self._as_postgres(f"{self.bindir}/pg_ctl -D {self.folder}/data -l {self.folder}/log -w "
-                          f"-o '-p {port} -k {self.folder} -c listen_addresses=127.0.0.1' start")
+        self.port = port
+        self.start()
         self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        self.running = True
 
     def _as_postgres(self, command: str) -> None:
         subprocess.run(["su", "postgres", "-c", command], check=True, capture_output=True,
                        timeout=60)
+
+    def start(self) -> None:
+        self._as_postgres(f"{self.bindir}/pg_ctl -D {self.folder}/data -l {self.folder}/log -w "
+                          f"-o '-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1' "
+                          "start")
+        self.running = True
 
     def stop(self) -> None:
         if self.running:

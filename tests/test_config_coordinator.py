@@ -102,3 +102,18 @@ def test_init_writes_the_five_default_schedules(tmp_path: Path) -> None:
         "backup_testing": ("0 5 * * 6", "At 05:00 on Saturday"),
         "disaster_recovery_test": ("0 6 1 * *", "At 06:00 on the first day of every month"),
     }
+
+
+def test_a_scheduled_task_needs_a_target(write_config: WriteConfig) -> None:
+    path = write_config(LOCAL + """\
+tasks:
+  loose: {kind: vacuum}
+schedules:
+  nightly: {cron: "@daily", tasks: [loose]}
+emergency:
+  full: {when: "disk_percent > 90", run: [loose]}
+""")
+    text = config_error(path)
+    assert "schedules.nightly.tasks[0]: task 'loose' has no target, so it cannot run " \
+           "unattended; give it one (tasks.loose.target)" in text
+    assert "emergency.full.run[0]: task 'loose' has no target" in text

@@ -358,8 +358,9 @@ def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Regist
     targets = (_resolve_targets(top.targets, base_dir, registry, problems) if top else {})
     target_names = set(targets) | set(raw_targets or {}) | {HOST_TARGET}
     tasks = _resolve_tasks(raw_tasks or {}, target_names, registry, problems)
-    _check_task_lists(raw, "schedules", "tasks", set(raw_tasks or {}), problems)
-    _check_task_lists(raw, "emergency", "run", set(raw_tasks or {}), problems)
+    _check_task_lists(raw, "schedules", "tasks", set(raw_tasks or {}), tasks, registry,
+                      problems)
+    _check_task_lists(raw, "emergency", "run", set(raw_tasks or {}), tasks, registry, problems)
     _check_conditions(raw, target_names, problems)
     state = _resolve_state(top.state if top else DEFAULT_STATE, base_dir, problems)
     if problems or top is None:
@@ -372,15 +373,23 @@ def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Regist
 
 
 def _check_task_lists(raw: dict[str, Any], section: str, key: str, defined: set[str],
+                      tasks: dict[str, TaskSettings], registry: Registry,
                       problems: list[str]) -> None:
-    """Every name in ``SECTION.NAME.KEY`` (a list) must be a task instance."""
+    """Every name in ``SECTION.NAME.KEY`` (a list) must be a task instance that can run
+    unattended: one with a target, unless its kind needs none."""
     entries = raw.get(section) if isinstance(raw.get(section), dict) else {}
     for name, body in (entries or {}).items():
         listed = body.get(key) if isinstance(body, dict) else None
         for i, task_name in enumerate(listed if isinstance(listed, list) else []):
+            where = f"{section}.{name}.{key}[{i}]"
             if task_name not in defined:
-                problems.append(f"{section}.{name}.{key}[{i}]: unknown task {task_name!r}; "
-                                "defined tasks: " + (", ".join(sorted(defined)) or "(none)"))
+                problems.append(f"{where}: unknown task {task_name!r}; defined tasks: "
+                                + (", ".join(sorted(defined)) or "(none)"))
+            elif task_name in tasks and tasks[task_name].target is None \
+                    and registry.task_class(tasks[task_name].kind).requires:
+                problems.append(f"{where}: task {task_name!r} has no target, so it cannot run "
+                                "unattended; give it one (tasks."
+                                f"{task_name}.target)")
 
 
 def _check_conditions(raw: dict[str, Any], targets: set[str], problems: list[str]) -> None:

@@ -19,10 +19,10 @@ def plugin_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def private_pg(postgres_admin_url: str):  # type: ignore[no-untyped-def]
-    """A throwaway PostgreSQL server of this test alone, to stop under a running wellkept:
-    (url, stop)."""
+    """A throwaway PostgreSQL server of this test alone, to stop (and start again) under a
+    running wellkept."""
     from tests.helpers import PrivatePostgres
 
     server = PrivatePostgres("a server the lease tests can stop")
-    yield server.url, server.stop
+    yield server
     server.remove()

@@ -39,7 +39,7 @@ def test_a_run_that_never_heartbeat_falls_back_to_its_start_time() -> None:
 
 def test_a_worker_that_cannot_renew_its_lease_stops_its_task(
         plugin_dir: Path, private_pg: Any) -> None:
-    url, stop_server = private_pg
+    url, stop_server = private_pg.url, private_pg.stop
     cfg = write(plugin_dir, f"""\
         state: "{url}"
         recovery: {{lease: 3s}}
@@ -64,3 +64,28 @@ def test_a_worker_that_cannot_renew_its_lease_stops_its_task(
     assert record.status is RunStatus.FAILED
     assert record.message.startswith("lease lost: could not renew its lease before it "
                                      "expired"), record.message
+
+
+def test_the_coordinator_outlives_an_outage_of_its_state_store(
+        plugin_dir: Path, private_pg: Any) -> None:
+    from tests.coordinator.helpers import Serve, store_of
+
+    cfg = write(plugin_dir, f"""\
+        state: "{private_pg.url}"
+        tasks: {{t: {{kind: tick}}}}
+        schedules: {{every-second: {{cron: "* * * * * *", tasks: [t]}}}}
+        """)
+    store = store_of(cfg)
+    serve = Serve(cfg)
+    serve.wait_leader(store)
+    assert wait_for(lambda: len(ledger(plugin_dir)) >= 2, 20), serve.text()
+    private_pg.stop()
+    time.sleep(4)
+    assert serve.proc.poll() is None, serve.text()       # degraded, not crashed
+    during = len(ledger(plugin_dir))
+    private_pg.start()
+    assert wait_for(lambda: len(ledger(plugin_dir)) >= during + 2, 30), serve.text()
+    assert serve.stop() == 0, serve.text()
+    assert "coordinator tick failed" in serve.text()
+    runs = [r for r in store.list_runs(limit=1000) if r.task == "t"]
+    assert len({r.scheduled_for for r in runs}) == len(runs)  # still no slot twice

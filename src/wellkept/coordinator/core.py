@@ -89,12 +89,26 @@ class Coordinator:
         self.start()
         try:
             while not self.stopping.is_set():
-                wake = self.tick()
+                try:
+                    wake = self.tick()
+                except Exception as exc:  # the store went away: degrade, never crash
+                    wake = self._tick_failed(exc)
                 self._wake.wait(max(0.0, (wake - datetime.now(UTC)).total_seconds()))
                 self._wake.clear()
         finally:
             self.shutdown()
         return 0
+
+    def _tick_failed(self, exc: Exception) -> datetime:
+        """A tick that could not reach the store: this coordinator cannot know it still leads,
+        so it stops scheduling until a tick succeeds again (its running runs stop themselves
+        if their leases lapse meanwhile)."""
+        retry = self.settings.coordinator.heartbeat
+        log.error("coordinator tick failed (%s: %s); trying again in %ss", type(exc).__name__,
+                  redact(str(getattr(exc, "orig", exc))).splitlines()[0],
+                  retry.total_seconds())
+        self.is_leader = False
+        return datetime.now(UTC) + retry
 
     def start(self) -> None:
         if not self._registered:
@@ -309,10 +323,16 @@ class Coordinator:
         self.stopping.set()
         if not self._registered:
             return
-        now = datetime.now(UTC)
-        coordination.heartbeat(self.store, self.coordinator_id, now, state="stopping")
+        try:
+            coordination.heartbeat(self.store, self.coordinator_id, datetime.now(UTC),
+                                   state="stopping")
+        except Exception as exc:  # the store is away: stop the runs all the same
+            log.error("cannot record the shutdown in the state store: %s", exc)
         for job in self.pool.close():
-            job.abandon()
+            try:
+                job.abandon()
+            except Exception as exc:
+                log.error("cannot hand back %s: %s", job.label, exc)
         for run in self.engine.live_runs():
             run.ctx.request_stop("the coordinator is shutting down")
         grace = self.settings.coordinator.shutdown_grace.total_seconds()
@@ -324,8 +344,11 @@ class Coordinator:
             if not self.pool.wait_idle(UNWIND_SECONDS):
                 self._orphan_hung_runs()
         now = datetime.now(UTC)
-        coordination.release_lease(self.store, self.coordinator_id, now)
-        coordination.heartbeat(self.store, self.coordinator_id, now, state="stopped")
+        try:
+            coordination.release_lease(self.store, self.coordinator_id, now)
+            coordination.heartbeat(self.store, self.coordinator_id, now, state="stopped")
+        except Exception as exc:  # its lease lapses by itself
+            log.error("cannot release the leader lease: %s", exc)
         self.is_leader = False
         log.info("coordinator %s stopped", self.coordinator_id)
 
