@@ -174,3 +174,30 @@ def test_pruning_keeps_what_is_still_in_use(store: HistoryStore) -> None:
     assert counts["runs"] == 1 and counts["slots"] == 1
     assert store.get_run(done.run_id) is None
     assert store.get_run(going.run_id) is not None and store.get_run(queued.run_id) is not None
+
+
+def test_a_0002_store_with_runs_upgrades_to_0003(store: HistoryStore) -> None:
+    """A store an older wellkept left, with a run in flight: the migration keeps the run, and
+    recovery sees it (it never heartbeat a lease, so its start time decides)."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = store._create_engine()
+    cfg = Config()
+    cfg.set_main_option("script_location", "wellkept.history:migrations")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO wk_runs (run_id, task, kind, target, status, dry_run, trigger, "
+            "started_at, message, metrics, details, errors, params, host, pid, attempt) VALUES "
+            "('old-run', 'purge', 'cleanup', 'app', 'running', false, 'manual', :at, '', "
+            "'{}', '{}', '[]', '{}', 'h', 1, 1)"), {"at": NOW - timedelta(hours=1)})
+    engine.dispose()
+    (state,) = recovery_log.running(store)          # first use: migrated to 0003
+    assert state.run_id == "old-run" and state.lease_until is None and state.priority == 0
+    assert state.lease_expired(NOW, timedelta(seconds=60))
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
+            == "0003"

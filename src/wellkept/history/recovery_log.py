@@ -83,12 +83,15 @@ def get_state(store: HistoryStore, run_id: str) -> RunState | None:
     return _state(row) if row else None
 
 
-def previous_run(store: HistoryStore, task: str, target: str, before: str) -> RunState | None:
-    """The latest earlier non-dry run of this task on this target that was not skipped (a
-    skipped run did no work, so the one before it is what a new run may continue)."""
+def previous_run(store: HistoryStore, task: str, kind: str, target: str,
+                 before: str) -> RunState | None:
+    """The latest earlier non-dry run of this task (of this kind) on this target that was not
+    skipped (a skipped run did no work, so the one before it is what a new run may
+    continue)."""
     with store.engine.connect() as conn:
         row = conn.execute(
-            sa.select(*_COLUMNS).where(runs.c.task == task, runs.c.target == target,
+            sa.select(*_COLUMNS).where(runs.c.task == task, runs.c.kind == kind,
+                                       runs.c.target == target,
                                        runs.c.run_id != before, runs.c.dry_run.is_(False),
                                        runs.c.status != str(RunStatus.SKIPPED))
             .order_by(runs.c.started_at.desc()).limit(1)).mappings().first()

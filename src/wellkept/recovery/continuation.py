@@ -176,7 +176,8 @@ def _take_over(run: Run, policy: RecoverySettings,
     """The interrupted predecessor this run continues, claimed so nobody else recovers it:
     (run, whether it was queued, why it counts as interrupted), or (None, False, "")."""
     ctx = run.ctx
-    prev = recovery_log.previous_run(ctx.store, ctx.task_name, ctx.target_name, ctx.run_id)
+    prev = recovery_log.previous_run(ctx.store, ctx.task_name, ctx.kind, ctx.target_name,
+                                     ctx.run_id)
     if prev is None:
         return None, False, ""
     claimer = f"run:{ctx.run_id}"
