@@ -218,6 +218,8 @@ class Coordinator:
                                             self.coordinator_id):
                     continue  # another coordinator recorded this slot
                 if decision.runs:
+                    log.info("schedule %s fires for %s%s", name, decision.slot_at.isoformat(),
+                             f" ({decision.detail})" if decision.detail else "")
                     schedules.mark_fired(self.store, name, decision.slot_at, now)
                     self.pool.submit(SlotJob(self, name, decision.slot_at),
                                      SLOT + self._slot_priority(name))

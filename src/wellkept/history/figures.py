@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wellkept.config_coordinator import RecoverySettings
-from wellkept.history import coordination
+from wellkept.history import coordination, schedules
 from wellkept.history.schema import recovery_attempts, recovery_queue, runs, schedule_slots
 from wellkept.history.store import HistoryStore
 from wellkept.records import iso_z
@@ -45,15 +45,10 @@ def missed_slot_counts(store: HistoryStore) -> dict[str, int]:
 def missed_slots(store: HistoryStore, *, since: datetime | None = None,
                  limit: int = 100) -> list[dict[str, Any]]:
     """Missed and skipped slots, newest first, each with its cause and detail."""
-    query = sa.select(schedule_slots).where(schedule_slots.c.outcome.in_(
-        [str(SlotOutcome.MISSED), str(SlotOutcome.SKIPPED)])) \
-        .order_by(schedule_slots.c.slot_at.desc()).limit(limit)
-    if since is not None:
-        query = query.where(schedule_slots.c.slot_at >= since)
-    with store.engine.connect() as conn:
-        return [{"schedule": r["schedule"], "slot_at": iso_z(r["slot_at"]),
-                 "outcome": r["outcome"], "cause": r["cause"], "detail": r["detail"],
-                 "covers": r["covers"]} for r in conn.execute(query).mappings()]
+    rows = schedules.list_slots(store, since=since, limit=limit, outcomes=(
+        str(SlotOutcome.MISSED), str(SlotOutcome.SKIPPED)))
+    return [{"schedule": r["schedule"], "slot_at": iso_z(r["slot_at"]), "outcome": r["outcome"],
+             "cause": r["cause"], "detail": r["detail"], "covers": r["covers"]} for r in rows]
 
 
 def recovery_counts(store: HistoryStore) -> dict[tuple[str, str], int]:

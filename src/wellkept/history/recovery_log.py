@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wellkept.history.schema import recovery_attempts, recovery_queue, runs
-from wellkept.history.store import HistoryStore
+from wellkept.history.store import HistoryStore, newest
 from wellkept.types import RunStatus
 
 CLAIM_TTL = timedelta(minutes=5)
@@ -226,13 +226,10 @@ def finish_attempt(store: HistoryStore, attempt_id: int, now: datetime, outcome:
 
 def attempts(store: HistoryStore, *, run_id: str | None = None, since: datetime | None = None,
              limit: int = 200) -> list[dict[str, Any]]:
-    query = sa.select(recovery_attempts).order_by(recovery_attempts.c.id.desc()).limit(limit)
-    if run_id:
-        query = query.where(recovery_attempts.c.run_id == run_id)
-    if since:
-        query = query.where(recovery_attempts.c.started_at >= since)
-    with store.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+    """Recovery attempts, newest first."""
+    return newest(store, recovery_attempts, recovery_attempts.c.id, limit=limit, where=(
+        recovery_attempts.c.run_id == run_id if run_id else None,
+        recovery_attempts.c.started_at >= since if since else None))
 
 
 def close_open_attempts(store: HistoryStore, recovery_run_id: str, now: datetime,

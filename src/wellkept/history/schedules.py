@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wellkept.history.schema import schedule_slots, schedule_state
-from wellkept.history.store import HistoryStore
+from wellkept.history.store import HistoryStore, newest
 from wellkept.scheduler import SlotDecision, SlotOutcome
 
 
@@ -177,14 +177,13 @@ def get_slot(store: HistoryStore, schedule: str, slot_at: datetime) -> dict[str,
 
 
 def list_slots(store: HistoryStore, *, schedule: str | None = None, limit: int = 50,
-               since: datetime | None = None) -> list[dict[str, Any]]:
-    query = sa.select(schedule_slots).order_by(schedule_slots.c.slot_at.desc()).limit(limit)
-    if schedule:
-        query = query.where(schedule_slots.c.schedule == schedule)
-    if since:
-        query = query.where(schedule_slots.c.slot_at >= since)
-    with store.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+               since: datetime | None = None,
+               outcomes: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Slots, newest first."""
+    return newest(store, schedule_slots, schedule_slots.c.slot_at, limit=limit, where=(
+        schedule_slots.c.schedule == schedule if schedule else None,
+        schedule_slots.c.slot_at >= since if since else None,
+        schedule_slots.c.outcome.in_(outcomes) if outcomes else None))
 
 
 def _key(schedule: str, slot_at: datetime) -> tuple[Any, ...]:

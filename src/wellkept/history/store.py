@@ -263,6 +263,18 @@ class HistoryStore:
         return dict(row) if row else None
 
 
+def newest(store: HistoryStore, table: sa.Table, order: Any, *, limit: int,
+           where: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of ``table`` as dicts, newest (by ``order``) first, at most ``limit``, meeting
+    every clause of ``where`` (None stands for a filter not asked for)."""
+    query = sa.select(table).order_by(order.desc()).limit(limit)
+    for clause in where:
+        if clause is not None:
+            query = query.where(clause)
+    with store.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
 def _owned(run_id: str, attempt: int) -> tuple[Any, ...]:
     """The WHERE clause that fences a worker's writes: its run, its attempt, still running."""
     return (runs.c.run_id == run_id, runs.c.attempt == attempt,
