@@ -79,10 +79,6 @@ class StopRequested(TaskError):
     ``partial_failure`` and is queued for recovery, which resumes from that checkpoint."""
 
 
-class LeaseLost(TaskError):
-    """The run's lease could not be renewed or was taken over: its worker must stop."""
-
-
 class Skip(WellkeptError):
     """Raised by a task to end its run as ``skipped`` with the given reason."""
 
