@@ -30,7 +30,7 @@ tools:
 	scripts/ensure-tools.sh promtool:prometheus
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy

@@ -9,7 +9,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,6 @@ def private_redis(folder: Path, password: str = "",
                   extra: tuple[str, ...] = ()) -> Iterator[str]:
     """A redis-server of the test's own on a free loopback port (nothing saved to disk);
     yields its URL (db 0) and stops it afterwards."""
-    import time
     from urllib.parse import quote
 
     import redis
@@ -101,3 +101,13 @@ def private_redis(folder: Path, password: str = "",
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 10) -> bool:
+    """Poll ``check`` until it holds or ``seconds`` pass; its last answer."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return check()

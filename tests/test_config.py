@@ -36,7 +36,8 @@ def test_unknown_top_level_key(write_config: WriteConfig) -> None:
     path = write_config(LOCAL + "colour: blue\n")
     assert config_error(path) == (
         f"{path}: colour: unknown key; valid keys: "
-        "alerts, api, executor, health, metrics, schedules, state, targets, tasks, timezone")
+        "alerts, api, coordinator, emergency, executor, health, metrics, plugins, recovery, "
+        "schedules, state, targets, tasks, timezone")
 
 
 def test_unknown_key_inside_a_target(write_config: WriteConfig) -> None:

@@ -11,18 +11,22 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from wellkept.config_coordinator import CoordinatorSettings, EmergencySettings, RecoverySettings
 from wellkept.durations import Duration
 from wellkept.errors import ConfigError
 from wellkept.redact import redact, register_secret, url_password
 from wellkept.registry import Registry
 from wellkept.task import TaskParams
+
+if TYPE_CHECKING:
+    from wellkept.scheduler import ScheduleSpec
 
 CONFIG_ENV = "WELLKEPT_CONFIG"
 DEFAULT_NAME = "wellkept.yml"
@@ -66,6 +70,9 @@ class TaskSettings(_Model):
     timeout: Duration | None = None
     lock_wait: Duration = timedelta(minutes=10)
     description: str = ""
+    priority: int | None = Field(None, ge=0, le=10)
+    retries: int = Field(0, ge=0, le=20)
+    retry_backoff: Duration = timedelta(seconds=30)
     params: TaskParams
 
 
@@ -78,6 +85,9 @@ COMMON_TASK_KEYS = {
     "timeout": "time limit for one run (default per kind)",
     "lock_wait": "how long to wait for another mutating run on the same target (default 10min)",
     "description": "free text shown in listings",
+    "priority": "0-10, higher first in the coordinator's queues (default: the kind's own)",
+    "retries": "attempts after a transient error (connection refused, Retry), default 0",
+    "retry_backoff": "wait before the first retry, doubled each time (default 30s)",
 }
 
 
@@ -88,6 +98,10 @@ class ScheduleSettings(_Model):
     tasks: list[str]
     enabled: bool = True
     description: str = ""
+    timezone: str | None = None
+    window: str | None = None
+    grace: Duration = timedelta(hours=1)
+    catch_up: bool = True
 
     @field_validator("cron")
     @classmethod
@@ -95,6 +109,37 @@ class ScheduleSettings(_Model):
         from wellkept.schedule import CronSpec
 
         return CronSpec.parse(value).expression
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        from wellkept.schedule import Window
+
+        return None if value is None else Window.parse(value).text
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+    def spec(self, name: str, default_tz: str) -> ScheduleSpec:
+        """The parts the scheduler's slot maths needs."""
+        from wellkept.schedule import CronSpec, Window
+        from wellkept.scheduler import ScheduleSpec
+
+        return ScheduleSpec(name=name, cron=CronSpec(self.cron),
+                            timezone=self.timezone or default_tz, grace=self.grace,
+                            catch_up=self.catch_up,
+                            window=Window.parse(self.window) if self.window else None)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r}; use an IANA name such as UTC "
+                         "or Europe/Berlin") from None
+    return value
 
 
 class Threshold(_Model):
@@ -155,9 +200,13 @@ class _FileModel(_Model):
 
     state: str = DEFAULT_STATE
     timezone: str = "UTC"
+    plugins: list[str] = []
     targets: dict[str, TargetSettings] = {}
     tasks: dict[str, dict[str, Any]] = {}
     schedules: dict[str, ScheduleSettings] = {}
+    emergency: dict[str, EmergencySettings] = {}
+    coordinator: CoordinatorSettings = CoordinatorSettings()
+    recovery: RecoverySettings = RecoverySettings()
     alerts: AlertSettings = AlertSettings()
     health: HealthSettings = HealthSettings()
     metrics: MetricsSettings = MetricsSettings()
@@ -167,12 +216,7 @@ class _FileModel(_Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as UTC "
-                             "or Europe/Berlin") from None
-        return value
+        return _check_timezone(value)
 
 
 class Settings(_Model):
@@ -182,14 +226,21 @@ class Settings(_Model):
     base_dir: Path
     state: str = DEFAULT_STATE
     timezone: str = "UTC"
+    plugins: list[str] = []
     targets: dict[str, TargetSettings]
     tasks: dict[str, TaskSettings] = {}
     schedules: dict[str, ScheduleSettings] = {}
+    emergency: dict[str, EmergencySettings] = {}
+    coordinator: CoordinatorSettings = CoordinatorSettings()
+    recovery: RecoverySettings = RecoverySettings()
     alerts: AlertSettings = AlertSettings()
     health: HealthSettings = HealthSettings()
     metrics: MetricsSettings = MetricsSettings()
     executor: ExecutorSettings = ExecutorSettings()
     api: ApiSettings = ApiSettings()
+
+    def schedule_spec(self, name: str) -> ScheduleSpec:
+        return self.schedules[name].spec(name, self.timezone)
 
 
 # --- finding and reading ------------------------------------------------------------------------
@@ -336,17 +387,15 @@ def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Regist
     # problem, not just the first layer of them.
     raw_targets = raw.get("targets") if isinstance(raw.get("targets"), dict) else {}
     raw_tasks = raw.get("tasks") if isinstance(raw.get("tasks"), dict) else {}
+    plugins = raw.get("plugins")
+    _load_plugins(plugins if isinstance(plugins, list) else [], base_dir, registry, problems)
     targets = (_resolve_targets(top.targets, base_dir, registry, problems) if top else {})
     target_names = set(targets) | set(raw_targets or {}) | {HOST_TARGET}
     tasks = _resolve_tasks(raw_tasks or {}, target_names, registry, problems)
-    raw_schedules = raw.get("schedules") if isinstance(raw.get("schedules"), dict) else {}
-    for name, sched in (raw_schedules or {}).items():
-        listed = sched.get("tasks") if isinstance(sched, dict) else None
-        for i, task_name in enumerate(listed if isinstance(listed, list) else []):
-            if task_name not in (raw_tasks or {}):
-                problems.append(f"schedules.{name}.tasks[{i}]: unknown task {task_name!r}; "
-                                "defined tasks: " + (", ".join(sorted(raw_tasks or {}))
-                                                     or "(none)"))
+    _check_task_lists(raw, "schedules", "tasks", set(raw_tasks or {}), tasks, registry,
+                      problems)
+    _check_task_lists(raw, "emergency", "run", set(raw_tasks or {}), tasks, registry, problems)
+    _check_conditions(raw, target_names, problems)
     state = _resolve_state(top.state if top else DEFAULT_STATE, base_dir, problems)
     if problems or top is None:
         raise ConfigError(problems, source)
@@ -357,8 +406,55 @@ def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Regist
     if metrics.textfile and not Path(metrics.textfile).expanduser().is_absolute():
         metrics = metrics.model_copy(update={"textfile": str(base_dir / metrics.textfile)})
     return Settings(source=Path(source), base_dir=base_dir, state=state, timezone=top.timezone,
-                    targets=targets, tasks=tasks, schedules=top.schedules, alerts=top.alerts,
-                    health=health, metrics=metrics, executor=top.executor, api=top.api)
+                    plugins=top.plugins, targets=targets, tasks=tasks, schedules=top.schedules,
+                    emergency=top.emergency, coordinator=top.coordinator,
+                    recovery=top.recovery, alerts=top.alerts, health=health, metrics=metrics,
+                    executor=top.executor, api=top.api)
+
+
+def _check_task_lists(raw: dict[str, Any], section: str, key: str, defined: set[str],
+                      tasks: dict[str, TaskSettings], registry: Registry,
+                      problems: list[str]) -> None:
+    """Every name in ``SECTION.NAME.KEY`` (a list) must be a task instance that can run
+    unattended: one with a target (or targets), unless its kind has a default target."""
+    entries = raw.get(section) if isinstance(raw.get(section), dict) else {}
+    for name, body in (entries or {}).items():
+        listed = body.get(key) if isinstance(body, dict) else None
+        for i, task_name in enumerate(listed if isinstance(listed, list) else []):
+            where = f"{section}.{name}.{key}[{i}]"
+            if task_name not in defined:
+                problems.append(f"{where}: unknown task {task_name!r}; defined tasks: "
+                                + (", ".join(sorted(defined)) or "(none)"))
+            elif task_name in tasks and tasks[task_name].target is None \
+                    and not tasks[task_name].targets \
+                    and registry.task_class(tasks[task_name].kind).default_target is None:
+                problems.append(f"{where}: task {task_name!r} has no target, so it cannot run "
+                                "unattended; give it one (tasks."
+                                f"{task_name}.target)")
+
+
+def _check_conditions(raw: dict[str, Any], targets: set[str], problems: list[str]) -> None:
+    from wellkept.conditions import Condition
+
+    entries = raw.get("emergency") if isinstance(raw.get("emergency"), dict) else {}
+    for name, body in (entries or {}).items():
+        when = body.get("when") if isinstance(body, dict) else None
+        if isinstance(when, str):
+            try:
+                Condition.parse(when, targets)
+            except ValueError as exc:
+                problems.append(f"emergency.{name}.when: {exc}")
+
+
+def _load_plugins(modules: list[Any], base_dir: Path, registry: Registry,
+                  problems: list[str]) -> None:
+    for i, module in enumerate(modules):
+        if not isinstance(module, str):
+            continue  # the model check reports the type
+        try:
+            registry.load_plugin(module, base_dir)
+        except ConfigError as exc:
+            problems.extend(f"plugins[{i}]: {p}" for p in exc.problems)
 
 
 def _resolve_targets(raw: dict[str, TargetSettings], base_dir: Path, registry: Registry,

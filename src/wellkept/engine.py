@@ -2,18 +2,24 @@
 
 ``resolve`` turns names from the command line (task instances, built-in kinds with a target,
 ``--all``, ``--schedule``) into run requests, or raises UsageError before anything runs.
-``run`` executes them one after another; a failing run never stops the next one.
+``run`` executes them one after another; a failing run never stops the next one. ``run_one``
+is thread-safe: the coordinator calls it from its workers, and ``live_runs`` lists the runs in
+flight in this process (a graceful shutdown asks each to stop at its next checkpoint).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+# what the store raises when its database goes away under a run
+from sqlalchemy.exc import DBAPIError as StoreUnreachable
 
 from wellkept import __version__
 from wellkept.config import HOST_TARGET, Settings
@@ -26,8 +32,11 @@ from wellkept.middleware.history import record_of
 from wellkept.records import RunRecord, TaskResult, iso_z, utcnow
 from wellkept.redact import redact
 from wellkept.registry import Registry
-from wellkept.task import TaskParams
+from wellkept.task import Task, TaskParams
 from wellkept.types import RunStatus, Trigger, overall_status
+
+if TYPE_CHECKING:
+    from wellkept.recovery.spec import RecoverySpec
 
 log = logging.getLogger("wellkept.engine")
 
@@ -43,6 +52,18 @@ class RunRequest:
     timeout: timedelta | None = None
     lock_wait: timedelta = timedelta(minutes=10)
     schedule: str | None = None
+    retries: int = 0
+    retry_backoff: timedelta = timedelta(seconds=30)
+    #: None: the kind's own priority
+    priority: int | None = None
+    #: the slot a scheduled run is for
+    scheduled_for: datetime | None = None
+    #: set for a run that recovers an interrupted one
+    recovery: RecoverySpec | None = None
+    #: the run's id, when the caller must know it before the run starts
+    run_id: str | None = None
+    #: added to the run's details (e.g. which emergency trigger started it)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,8 +134,12 @@ class Engine:
                  middleware: Sequence[Middleware] | None = None) -> None:
         self.settings = settings
         self.registry = registry or Registry.default()
+        for module in settings.plugins:
+            self.registry.load_plugin(module, settings.base_dir)
         self.store = store or HistoryStore(settings.state)
         self.middleware = list(middleware) if middleware is not None else default_chain()
+        self._live: dict[str, Run] = {}
+        self._live_lock = threading.Lock()
 
     # --- resolution -----------------------------------------------------------------------------
 
@@ -166,7 +191,9 @@ class Engine:
                 raise UsageError(f"task {name!r} has no target; give one with --target")
             return [RunRequest(task=name, kind=inst.kind, target=t, params=inst.params,
                                timeout=inst.timeout, lock_wait=inst.lock_wait,
-                               schedule=schedule) for t in chosen]
+                               schedule=schedule, retries=inst.retries,
+                               retry_backoff=inst.retry_backoff, priority=inst.priority)
+                    for t in chosen]
         if name in self.registry.tasks:
             target = target or self.registry.task_class(name).default_target
             if target is None:
@@ -199,35 +226,94 @@ class Engine:
     def run_one(self, request: RunRequest, *, dry_run: bool = False,
                 trigger: Trigger = Trigger.MANUAL,
                 on_progress: ProgressCallback | None = None) -> RunRecord:
+        task, ctx = self.context_for(request, dry_run=dry_run, trigger=trigger,
+                                     on_progress=on_progress)
+        task_cls = type(task)
+        policy = self.settings.recovery
+        run = Run(task=task, ctx=ctx, started_at=utcnow(),
+                  timeout=request.timeout or task_cls.default_timeout,
+                  lock_wait=request.lock_wait, schedule=request.schedule,
+                  lease=policy.lease, retries=request.retries,
+                  retry_backoff=request.retry_backoff,
+                  priority=self.priority_of(request), scheduled_for=request.scheduled_for,
+                  recovery=request.recovery)
+        with self._live_lock:
+            self._live[ctx.run_id] = run
+        try:
+            result = self._call(run, 0)
+        except (WellkeptError, StoreUnreachable) as exc:
+            # the store itself failed (or went away mid-run): the run cannot be recorded
+            text = redact(str(exc)) if isinstance(exc, WellkeptError) else \
+                f"the state store failed: {redact(str(getattr(exc, 'orig', exc)))}"
+            log.error("run of %s could not be recorded: %s", request.task, text)
+            result = TaskResult(status=RunStatus.FAILED, message=text, errors=[text])
+        finally:
+            with self._live_lock:
+                self._live.pop(ctx.run_id, None)
+            ctx.connector.close()
+        return run.record or record_of(run, result)
+
+    def context_for(self, request: RunRequest, *, dry_run: bool = False,
+                    trigger: Trigger = Trigger.MANUAL,
+                    on_progress: ProgressCallback | None = None) -> tuple[Task, RunContext]:
+        """The task and the context a run of ``request`` gets (its connector is not yet
+        connected: connectors open on first use)."""
         task_cls = self.registry.task_class(request.kind)
         target = self.settings.targets[request.target]
         connector = self.registry.connector_class(target.scheme)(request.target, target)
-        ctx = RunContext(run_id=str(uuid.uuid4()), task_name=request.task, kind=request.kind,
-                         target_name=request.target, connector=connector, params=request.params,
-                         dry_run=dry_run, trigger=trigger, store=self.store,
-                         base_dir=self.settings.base_dir, on_progress=on_progress,
-                         settings=self.settings, registry=self.registry)
-        run = Run(task=task_cls(request.params), ctx=ctx, started_at=utcnow(),
-                  timeout=request.timeout or task_cls.default_timeout,
-                  lock_wait=request.lock_wait, schedule=request.schedule)
-        try:
-            result = self._call(run, 0)
-        except WellkeptError as exc:  # the store itself failed: the run cannot be recorded
-            log.error("run of %s could not be recorded: %s", request.task, redact(str(exc)))
-            result = TaskResult(status=RunStatus.FAILED, message=redact(str(exc)),
-                                errors=[redact(str(exc))])
-        finally:
-            connector.close()
-        return run.record or record_of(run, result)
+        ctx = RunContext(run_id=request.run_id or str(uuid.uuid4()), task_name=request.task,
+                         kind=request.kind, target_name=request.target, connector=connector,
+                         params=request.params, dry_run=dry_run,
+                         trigger=Trigger.RECOVERY if request.recovery else trigger,
+                         store=self.store, base_dir=self.settings.base_dir,
+                         on_progress=on_progress,
+                         attempt=request.recovery.attempt if request.recovery else 1,
+                         checkpoint_every=task_cls.checkpoint_every, settings=self.settings,
+                         registry=self.registry)
+        ctx.extra_details.update(request.details)
+        return task_cls(request.params), ctx
+
+    def priority_of(self, request: RunRequest) -> int:
+        if request.priority is not None:
+            return request.priority
+        return self.registry.task_class(request.kind).priority
+
+    def live_runs(self) -> list[Run]:
+        """The runs going on in this process now."""
+        with self._live_lock:
+            return list(self._live.values())
+
+    def record_skipped(self, request: RunRequest, reason: str, *,
+                       trigger: Trigger = Trigger.SCHEDULE) -> RunRecord:
+        """Record a run that was not started (its window closed while it waited), so the
+        history shows why it did not happen."""
+        now = utcnow()
+        record = RunRecord(run_id=request.run_id or str(uuid.uuid4()), task=request.task,
+                           kind=request.kind, target=request.target, status=RunStatus.RUNNING,
+                           dry_run=False, trigger=trigger, started_at=now,
+                           schedule=request.schedule, scheduled_for=request.scheduled_for)
+        self.store.start_run(record, request.params.model_dump(mode="json"))
+        done = replace(record, status=RunStatus.SKIPPED, finished_at=now,
+                       duration_seconds=0.0, message=reason)
+        self.store.finish_run(done)
+        return done
+
+    def recovery_health(self) -> dict[str, Any]:
+        """Seed 004's recovery health figures (queue depth, recent failures, orphaned and
+        stuck runs) and metrics (state distribution, 24h success rate, mean recovery time)."""
+        from wellkept.history.figures import recovery_health
+
+        return recovery_health(self.store, self.settings.recovery)
 
     def _call(self, run: Run, index: int) -> TaskResult:
         if index < len(self.middleware):
             return self.middleware[index].handle(run, lambda r: self._call(r, index + 1))
-        return _execute(run)
+        return _execute(run, self.settings)
 
 
-def _execute(run: Run) -> TaskResult:
-    """The innermost step: check the target offers what the task needs, then run it."""
+def _execute(run: Run, settings: Settings) -> TaskResult:
+    """The innermost step: check the target offers what the task needs, take over the work
+    of an interrupted run (see wellkept.recovery.continuation), then run the task."""
     connector: Connector = run.ctx.connector
     missing = [p.__name__ for p in run.task.requires if not isinstance(connector, p)]
     if missing:
@@ -238,12 +324,10 @@ def _execute(run: Run) -> TaskResult:
         reason = connector.write_blocker()
         if reason:
             raise Skip(f"{run.ctx.kind} changes the target, but {reason}")
-    if run.task.resumable and not run.ctx.dry_run:
-        # under the target lock: no other run of this task can be alive now
-        ctx = run.ctx
-        ctx.resumed_from = ctx.store.resume_point(
-            ctx.task_name, ctx.target_name, run.task.resume_identity(), ctx.run_id)
-        if ctx.resumed_from:
-            ctx.extra_details["resumed_from"] = {k: ctx.resumed_from[k] for k in
-                                                 ("run_id", "status", "name", "percent")}
+    from wellkept.recovery.continuation import prepare
+
+    # under the target lock (mutating kinds): no other run of this task can be alive now
+    done = prepare(run, settings.recovery)
+    if done is not None:
+        return done
     return run.task.run(run.ctx)

@@ -11,6 +11,9 @@ from __future__ import annotations
 class WellkeptError(Exception):
     """Root of every error wellkept raises on purpose."""
 
+    #: worth another attempt after a pause (the retry middleware honours a task's `retries`)
+    transient: bool = False
+
 
 class ConfigError(WellkeptError):
     """The configuration (file, environment or command line) is invalid. Exit code 2."""
@@ -45,9 +48,13 @@ class ConnectorError(WellkeptError):
 class ConnectionFailed(ConnectorError):
     """The target could not be reached (refused, timed out, authentication failed)."""
 
+    transient = True
+
 
 class Unavailable(ConnectorError):
     """The target is there but cannot serve us now (locked by another writer, in recovery)."""
+
+    transient = True
 
 
 class Locked(Unavailable):
@@ -76,12 +83,20 @@ class NotApplicable(TaskError):
     """The task kind does not apply to this target (the run ends as ``skipped``)."""
 
 
+class StopRequested(TaskError):
+    """Raised by ``ctx.checkpoint`` once the checkpoint is saved, when the run was asked to stop
+    at its next checkpoint (the coordinator is shutting down). The run ends as
+    ``partial_failure`` and is queued for recovery, which resumes from that checkpoint."""
+
+
 class Skip(WellkeptError):
     """Raised by a task to end its run as ``skipped`` with the given reason."""
 
 
 class Retry(WellkeptError):
     """Raised by a task for a transient error worth another attempt."""
+
+    transient = True
 
     def __init__(self, reason: str, delay_seconds: float | None = None) -> None:
         self.delay_seconds = delay_seconds

@@ -33,6 +33,9 @@ class TaskResult:
     metrics: Metrics = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: the task stopped before it finished its work (asked to stop, cancelled, time limit);
+    #: its last checkpoint says where, and a recovery or the next run carries on from there
+    incomplete: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ class RunRecord:
     pid: int = 0
     attempt: int = 1
     schedule: str | None = None
+    #: the slot a scheduled run was for (UTC)
+    scheduled_for: datetime | None = None
+    #: the interrupted run this one recovers (its details say how: ``details["recovery"]``)
+    recovery_of: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

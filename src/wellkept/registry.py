@@ -3,7 +3,9 @@
 Built-ins are listed below as dotted paths and imported only when used, so ``wellkept --help``
 never pays for a driver. Third-party kinds and connectors register exactly like built-ins,
 through the entry-point groups ``wellkept.tasks`` (name = the kind) and ``wellkept.connectors``
-(name = the URL scheme it handles).
+(name = the URL scheme it handles), or, for task kinds, through the config's ``plugins:`` list
+of modules: every ``@wellkept.task`` function (and every Task subclass with a ``kind``)
+defined in such a module is registered under its name.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import importlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wellkept.errors import ConfigError
@@ -79,6 +82,37 @@ class Registry:
             reg.connectors.setdefault(ep.name, ep.value)
         return reg
 
+    def load_plugin(self, module_name: str, base_dir: Path | None = None) -> list[str]:
+        """Import a ``plugins:`` module and register the task kinds it defines; the kinds.
+
+        The config file's folder is importable too, so a ``maintenance.py`` beside
+        ``wellkept.yml`` is found as ``plugins: [maintenance]``."""
+        import sys
+
+        if base_dir is not None and str(base_dir) not in sys.path:
+            sys.path.append(str(base_dir))
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # the user's module: any error is theirs to see
+            raise ConfigError(f"cannot import plugin module {module_name!r}: "
+                              f"{type(exc).__name__}: {exc}") from None
+        found = []
+        for attr, value in vars(module).items():
+            kind = _plugin_kind(value, module_name)
+            if kind is None:
+                continue
+            path = f"{module_name}:{attr}"
+            if kind in BUILTIN_TASKS:
+                raise ConfigError(f"{path} registers the task kind {kind!r}, which is a "
+                                  "built-in kind; choose another name")
+            known = self.tasks.get(kind)
+            if known is not None and known != path and _load(known) is not value:
+                raise ConfigError(f"{path} registers the task kind {kind!r}, which {known} "
+                                  "registers already")
+            self.tasks[kind] = path
+            found.append(kind)
+        return found
+
     def task_names(self) -> list[str]:
         return sorted(self.tasks)
 
@@ -112,6 +146,20 @@ class Registry:
         return _LazyClasses(self)
 
 
+def _plugin_kind(value: object, module_name: str) -> str | None:
+    """The kind a module attribute defines: a ``@wellkept.task`` function or a Task subclass
+    with its own ``kind``, defined in that module (what it imports is not its to register)."""
+    from wellkept.task import Task
+
+    task_class = getattr(value, "task_class", None)
+    if isinstance(task_class, type) and issubclass(task_class, Task):
+        return task_class.kind if task_class.__module__ == module_name else None
+    if isinstance(value, type) and issubclass(value, Task) and value.__dict__.get("kind") \
+            and value.__module__ == module_name:
+        return value.kind
+    return None
+
+
 def _implements(cls: type, proto: type) -> bool:
     members = [m for m in dir(proto) if not m.startswith("_")]
     return all(callable(getattr(cls, m, None)) for m in members)
@@ -128,6 +176,7 @@ class _LazyClasses(dict[tuple[str, str], type]):
         group, name = key
         path = (self._registry.tasks if group == "task" else self._registry.connectors)[name]
         loaded = _load(path)
+        loaded = getattr(loaded, "task_class", loaded)  # a @wellkept.task function
         if not isinstance(loaded, type):
             raise ConfigError(f"{group} {name!r} ({path}) is not a class")
         self[key] = loaded

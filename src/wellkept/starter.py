@@ -31,7 +31,10 @@ tasks:
   #   batch_size: 5000
   # host-stats:  {kind: stats, target: host}
 
-# The five default schedules. `wellkept run --schedule NAME` runs one now.
+# The five default schedules, evaluated in `timezone`. `wellkept serve` fires them and recovers
+# interrupted runs (docs/coordinator.md); `wellkept run --schedule NAME` runs one now.
+# Each may also take: window: "01:00-05:00" (no run starts outside it), grace: 1h,
+# catch_up: true (after downtime, run the newest missed slot once), enabled: false.
 # backup_testing and disaster_recovery_test take a fresh backup, restore it into a scratch
 # file and compare its row counts (verify: restore), and check the live file's integrity.
 schedules:
@@ -40,4 +43,9 @@ schedules:
   monthly_deep_maintenance: {cron: "0 4 1 * *", tasks: [app-integrity]}
   backup_testing:           {cron: "0 5 * * 6", tasks: [app-backup]}
   disaster_recovery_test:   {cron: "0 6 1 * *", tasks: [app-backup, app-integrity]}
+
+# emergency:                             # on the latest `health` run's figures
+#   disk-full: {when: "disk_percent > 90", run: [app-vacuum], cooldown: 1h}
+# coordinator: {max_concurrent: 2, shutdown_grace: 60s}
+# recovery: {lease: 60s, max_attempts: 3, retention: 90d}
 """

@@ -63,14 +63,41 @@ class Task(ABC):
     changes_target: ClassVar[bool] = True
     #: the time limit when the task instance sets none
     default_timeout: ClassVar[timedelta] = timedelta(hours=1)
-    #: whether an interrupted run's last checkpoint is handed to the next run (ctx.resumed_from)
+    #: whether an interrupted run can continue from its last checkpoint (ctx.resumed_from)
     resumable: ClassVar[bool] = False
     #: the target used when neither the instance nor the command line names one (``health``
     #: looks at every target, so it runs on the implicit ``host``)
     default_target: ClassVar[str | None] = None
+    #: whether an interrupted run is recovered at all (resumed, restarted or validated); when
+    #: not, it ends as ``dead`` and waits for a person
+    recoverable: ClassVar[bool] = True
+    #: 0-10, higher first: the order of the recovery queue and of the coordinator's queue
+    priority: ClassVar[int] = 0
+    #: resume from a valid checkpoint above this progress percent (None: the config's
+    #: ``recovery.resume_above``, seed 004's 25). Tasks whose checkpoints are exact set 0.
+    resume_above: ClassVar[float | None] = None
+    #: most progress (percent) between two checkpoints; ``ctx.progress`` then checkpoints by
+    #: itself when a run gets this far past its last checkpoint (None: only explicit ones)
+    checkpoint_every: ClassVar[float | None] = None
 
     def __init__(self, params: TaskParams) -> None:
         self.params = params
+
+    def validate(self, ctx: RunContext) -> bool | None:
+        """Recovery's validate-only hook: did an interrupted run (far enough along, see
+        ``recovery.validate_above``) in fact finish its work? ``ctx.resumed_from`` holds its
+        last checkpoint. True: the recovery completes without doing the work again; False:
+        the work is resumed or restarted. The default, None, means "cannot tell" (no hook)."""
+        return None
+
+    def checkpoint_valid(self, ctx: RunContext, checkpoint: dict[str, Any]) -> bool:
+        """Whether a checkpoint can still be resumed from (e.g. the file it names exists).
+        Recovery has already checked it belongs to the run and its parameters match."""
+        return True
+
+    @classmethod
+    def has_validate(cls) -> bool:
+        return cls.validate is not Task.validate
 
     def resume_identity(self) -> dict[str, Any]:
         """What must not change for a later run to resume this one's work (default: every

@@ -6,13 +6,20 @@ from enum import StrEnum
 
 
 class RunStatus(StrEnum):
-    """The state of one run. ``running`` exists only while the run is in progress."""
+    """The state of one run. ``running`` exists only while the run is in progress.
+
+    ``orphaned``: its worker stopped renewing its lease (killed, lost) before it finished; a
+    recovery run (trigger ``recovery``, ``details.recovery.of`` naming this run) carries the
+    work on. ``dead``: interrupted once more than ``recovery.max_attempts`` allows, or its
+    task is not recoverable; nothing retries it."""
 
     RUNNING = "running"
     COMPLETED = "completed"
     PARTIAL_FAILURE = "partial_failure"
     FAILED = "failed"
     SKIPPED = "skipped"
+    ORPHANED = "orphaned"
+    DEAD = "dead"
 
     @property
     def is_final(self) -> bool:
@@ -20,7 +27,8 @@ class RunStatus(StrEnum):
 
     @property
     def is_failure(self) -> bool:
-        return self in (RunStatus.FAILED, RunStatus.PARTIAL_FAILURE)
+        return self in (RunStatus.FAILED, RunStatus.PARTIAL_FAILURE, RunStatus.ORPHANED,
+                        RunStatus.DEAD)
 
 
 FINAL_STATUSES = tuple(s for s in RunStatus if s.is_final)
@@ -47,7 +55,8 @@ def overall_status(statuses: list[RunStatus]) -> RunStatus:
     every run failing makes it a failure, and completed/skipped runs alone make it completed."""
     if not statuses:
         return RunStatus.COMPLETED
-    failed = sum(1 for s in statuses if s is RunStatus.FAILED)
+    failed = sum(1 for s in statuses if s in (RunStatus.FAILED, RunStatus.DEAD,
+                                              RunStatus.ORPHANED))
     if failed == len(statuses):
         return RunStatus.FAILED
     if failed or any(s is RunStatus.PARTIAL_FAILURE for s in statuses):

@@ -205,11 +205,16 @@ def test_a_killed_cleanup_resumes_from_its_checkpoint(write_config: Callable[...
     assert again.returncode == 0, again.stderr
     record = json.loads(again.stdout)["results"][0]
     resumed = record["details"]["resumed_from"]
-    assert resumed["status"] == "running" and resumed["name"] == "batch"
+    # the killed run was found still 'running' under the target lock: it is closed as
+    # orphaned, and this run took its work over through recovery, resuming its checkpoint
+    assert resumed["status"] == "orphaned" and resumed["name"] == "batch"
+    assert record["details"]["recovery"]["strategy"] == "resume"
+    assert record["details"]["recovery"]["of"] == resumed["run_id"]
     assert record["metrics"]["rows_deleted"] == 3000 - done_before
     assert counts(db) == {"fresh": 50}
     history = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
     assert history[1]["run_id"] == resumed["run_id"]
+    assert history[1]["status"] == "orphaned" and record["run_id"] in history[1]["message"]
 
     # a completed run is not resumed again
     third = json.loads(run_cli("-c", str(cfg), "run", "purge-events", "-o", "json").stdout)

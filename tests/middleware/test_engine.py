@@ -67,8 +67,8 @@ def test_every_run_is_recorded_before_and_after(engine: Engine) -> None:
     store = engine.store
     original = store.start_run
 
-    def spy(record, params):  # type: ignore[no-untyped-def]
-        original(record, params)
+    def spy(record, params, **lease):  # type: ignore[no-untyped-def]
+        original(record, params, **lease)
         seen.append(str(store.get_run(record.run_id).status))  # type: ignore[union-attr]
 
     store.start_run = spy  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.helpers import free_port, run_cli
+from tests.helpers import free_port, run_cli, wait_for
 from wellkept.config import load_config
 from wellkept.engine import Engine
 from wellkept.records import RunRecord
@@ -61,15 +61,6 @@ def bloated_table(conn: psycopg.Connection[Any], name: str, rows: int = 20000) -
                  (rows,))
     conn.execute(f"DELETE FROM {name} WHERE id % 2 = 0")
     flush(conn)
-
-
-def wait_for(check: Callable[[], bool], seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
 
 
 def test_vacuum_chooses_the_bloated_table_and_clears_dead_tuples(pg: Any, run: Any) -> None:
@@ -301,9 +292,11 @@ def test_terminated_session_mid_run_fails_cleanly(pg: Any, run: Any) -> None:
 
     def kill_wellkept() -> None:
         for _ in range(100):
+            # state: an idle session still shows its last query, and killing it then would
+            # hit the next statement instead of the REFRESH
             rows = pg.execute("SELECT pid FROM pg_stat_activity WHERE application_name = "
-                              "'wellkept' AND datname = current_database() "
-                              "AND query LIKE 'REFRESH%%'").fetchall()
+                              "'wellkept' AND datname = current_database() AND state = "
+                              "'active' AND query LIKE 'REFRESH%%'").fetchall()
             if rows:
                 pg.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
                 break
@@ -673,7 +666,8 @@ def test_kill_9_mid_archive_cleanup_of_500k_rows_resumes_exactly(
     rerun = run_cli("-c", str(cfg), "run", "purge", "-o", "json", timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     record = json.loads(rerun.stdout)["results"][0]
-    assert record["details"]["resumed_from"]["status"] == "running"  # the killed run
+    assert record["details"]["resumed_from"]["status"] == "orphaned"  # the killed run
+    assert record["details"]["recovery"]["strategy"] == "resume"
     assert record["metrics"]["rows_archived"] == expired - moved
     (path,) = (tmp_path / "archive").glob("big-*.jsonl.gz")
     with gzip.open(path, "rt") as fh:

@@ -20,7 +20,9 @@ from wellkept.cli import (
     health_cmd,
     history_cmd,
     run_cmd,
+    serve_cmd,
     setup_cmds,
+    status_cmd,
     tasks_cmd,
 )
 from wellkept.cli.common import OutputOption, State, fail_on_errors
@@ -59,8 +61,8 @@ def main_options(
     ctx.obj = State(config=config, output=output or "text", verbose=verbose, quiet=quiet)
 
 
-for module in (setup_cmds, tasks_cmd, run_cmd, history_cmd, health_cmd, advise_cmd,
-               backups_cmd):
+for module in (setup_cmds, tasks_cmd, run_cmd, history_cmd, status_cmd, health_cmd, advise_cmd,
+               backups_cmd, serve_cmd):
     module.register(app)
 
 

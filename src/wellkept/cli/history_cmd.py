@@ -21,7 +21,8 @@ def history(
                                              help="only this task")] = None,
     status: Annotated[str | None, typer.Option(
         "--status", metavar="S",
-        help="only this status: completed, partial_failure, failed, skipped, running")] = None,
+        help="only this status: completed, partial_failure, failed, skipped, running, "
+             "orphaned, dead")] = None,
     output: OutputOption = None,
 ) -> None:
     """Show past runs, newest first."""

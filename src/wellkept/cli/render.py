@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from wellkept.engine import RunBatch
 
 STATUS_STYLE = {"completed": "green", "skipped": "yellow", "partial_failure": "bold yellow",
-                "failed": "bold red", "running": "cyan"}
+                "failed": "bold red", "running": "cyan", "orphaned": "magenta",
+                "dead": "bold red"}
 
 
 def status_text(status: str, dry_run: bool = False) -> str:

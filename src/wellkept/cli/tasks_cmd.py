@@ -20,16 +20,29 @@ def _default(value: Any) -> Any:
     return format_duration(value) if isinstance(value, timedelta) else value
 
 
+def _registry(state: Any) -> Any:
+    """Built-in and entry-point kinds, plus the config's ``plugins:`` when there is a config
+    (none is needed to list the built-in kinds)."""
+    from wellkept.config import find_config
+    from wellkept.registry import Registry
+
+    registry = Registry.default()
+    if find_config(state.config).exists():
+        settings = state.settings()
+        for module in settings.plugins:
+            registry.load_plugin(module, settings.base_dir)
+    return registry
+
+
 def tasks(
     ctx: typer.Context,
     kind: Annotated[str | None, typer.Argument(help="show this kind in full")] = None,
     output: OutputOption = None,
 ) -> None:
     """List task kinds, or show one kind's documentation and parameters."""
-    from wellkept.registry import Registry
-
-    fmt = state_of(ctx).output_for(output)
-    registry = Registry.default()
+    state = state_of(ctx)
+    fmt = state.output_for(output)
+    registry = _registry(state)
     if kind is None:
         rows: list[dict[str, Any]] = []
         for name in registry.task_names():

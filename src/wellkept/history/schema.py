@@ -1,9 +1,11 @@
 """The state store's tables (SQLAlchemy Core). Alembic migrations create and evolve them.
 
 ``runs`` is the CommandLog: a row is written before a run starts and completed after it ends.
-The lease and progress columns, ``checkpoints`` and ``schedule_state`` are the seams the
-coordinator and recovery build on. ``alerts``, ``alert_deliveries`` (the notification outbox) and
-``target_status`` (each target's last health status and since when) keep the alert lifecycle.
+The lease and progress columns and ``checkpoints`` carry recovery; ``schedule_state``,
+``schedule_slots``, ``coordinators``, ``leases`` and ``requests`` carry the coordinator;
+``recovery_queue`` and ``recovery_attempts`` carry recovery of interrupted runs. ``alerts``,
+``alert_deliveries`` (the notification outbox) and ``target_status`` (each target's last health
+status and since when) keep the alert lifecycle.
 """
 
 from __future__ import annotations
@@ -65,6 +67,12 @@ runs = sa.Table(
     sa.Column("progress_percent", sa.Float),
     sa.Column("progress_step", sa.String(200)),
     sa.Column("progress_message", sa.Text),
+    # revision 0003: the coordinator and recovery
+    sa.Column("progress_at", UTCDateTime()),          # last ctx.progress/checkpoint
+    sa.Column("deadline_at", UTCDateTime()),          # started_at + the run's time limit
+    sa.Column("priority", sa.Integer, nullable=False, default=0),
+    sa.Column("recovery_of", sa.String(36)),          # the interrupted run this one recovers
+    sa.Column("host_id", sa.String(100)),             # liveness.host_id(): where pid means it
 )
 sa.Index("ix_wk_runs_started", runs.c.started_at)
 sa.Index("ix_wk_runs_task_started", runs.c.task, runs.c.started_at)
@@ -91,6 +99,121 @@ schedule_state = sa.Table(
     sa.Column("next_fire_at", UTCDateTime()),
     sa.Column("last_status", sa.String(20)),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # revision 0003
+    sa.Column("evaluated_through", UTCDateTime()),    # slots up to here have an outcome
+    sa.Column("paused_at", UTCDateTime()),
+    sa.Column("paused_by", sa.String(255)),
+)
+
+#: one row per (schedule, slot) that came due: claimed exactly once (the primary key), by the
+#: scheduling leader, with what became of it
+schedule_slots = sa.Table(
+    "wk_schedule_slots", metadata,
+    sa.Column("schedule", sa.String(200), primary_key=True),
+    sa.Column("slot_at", UTCDateTime(), primary_key=True),
+    sa.Column("outcome", sa.String(20), nullable=False),     # queued | ran | missed | skipped
+    sa.Column("cause", sa.String(40)),                       # scheduler.SlotCause
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Column("covers", sa.Integer, nullable=False, default=1),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Column("claimed_by", sa.String(36)),                  # coordinator id
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("status", sa.String(20)),                      # the runs' overall status
+    sa.Column("late_seconds", sa.Float),
+    sa.Column("run_ids", sa.JSON, nullable=False, default=list),
+)
+sa.Index("ix_wk_schedule_slots_recorded", schedule_slots.c.recorded_at)
+
+#: every `wellkept serve` process: who it is and when it last showed signs of life
+coordinators = sa.Table(
+    "wk_coordinators", metadata,
+    sa.Column("coordinator_id", sa.String(36), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host_id", sa.String(100), nullable=False, default=""),
+    sa.Column("version", sa.String(40), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+    sa.Column("last_tick_at", UTCDateTime()),
+    sa.Column("state", sa.String(20), nullable=False),      # running | stopping | stopped
+    sa.Column("stopped_at", UTCDateTime()),
+)
+
+#: named leases (the scheduling leader): one holder at a time, until lease_until
+leases = sa.Table(
+    "wk_leases", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(36), nullable=False),
+    sa.Column("holder_host", sa.String(255), nullable=False, default=""),
+    sa.Column("holder_pid", sa.Integer, nullable=False, default=0),
+    sa.Column("holder_host_id", sa.String(100), nullable=False, default=""),
+    sa.Column("acquired_at", UTCDateTime(), nullable=False),
+    sa.Column("lease_until", UTCDateTime(), nullable=False),
+)
+
+#: work asked of a running coordinator from outside it (`schedule trigger`, later the API)
+requests = sa.Table(
+    "wk_requests", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(20), nullable=False),        # schedule | task
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("trigger", sa.String(20), nullable=False),
+    sa.Column("requested_at", UTCDateTime(), nullable=False),
+    sa.Column("requested_by", sa.String(255), nullable=False, default=""),
+    sa.Column("claimed_by", sa.String(36)),
+    sa.Column("claimed_at", UTCDateTime()),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("status", sa.String(20)),
+    sa.Column("run_ids", sa.JSON, nullable=False, default=list),
+)
+
+#: interrupted runs waiting to be recovered, highest priority first
+recovery_queue = sa.Table(
+    "wk_recovery_queue", metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("task", sa.String(200), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, default=0),
+    sa.Column("reason", sa.String(40), nullable=False),      # orphaned | shutdown
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Column("enqueued_at", UTCDateTime(), nullable=False),
+    sa.Column("not_before", UTCDateTime(), nullable=False),
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("claimed_at", UTCDateTime()),
+)
+
+#: every recovery attempt: which run, by which strategy, how it ended
+recovery_attempts = sa.Table(
+    "wk_recovery_attempts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), nullable=False),      # the interrupted run
+    sa.Column("recovery_run_id", sa.String(36)),             # the run that did the recovery
+    sa.Column("task", sa.String(200), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("strategy", sa.String(20), nullable=False),    # resume | restart | validate | dead
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("checkpoint_name", sa.String(200)),
+    sa.Column("checkpoint_percent", sa.Float),
+    sa.Column("interrupted_at", UTCDateTime()),              # when it was found interrupted
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("outcome", sa.String(20)),                     # the recovery run's status
+    sa.Column("error", sa.Text),
+    sa.Column("host", sa.String(255), nullable=False, default=""),
+    sa.Column("pid", sa.Integer, nullable=False, default=0),
+)
+sa.Index("ix_wk_recovery_attempts_run", recovery_attempts.c.run_id)
+sa.Index("ix_wk_recovery_attempts_started", recovery_attempts.c.started_at)
+
+#: per emergency trigger: when it last fired (its cooldown survives restarts)
+emergency_state = sa.Table(
+    "wk_emergency_state", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("last_fired_at", UTCDateTime()),
+    sa.Column("fired_count", sa.Integer, nullable=False, default=0),
+    sa.Column("last_figures", sa.JSON, nullable=False, default=dict),
+    sa.Column("last_run_ids", sa.JSON, nullable=False, default=list),
 )
 
 #: the backups catalog: one row per backup wellkept wrote (rebuildable from the manifests)

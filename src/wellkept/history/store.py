@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from wellkept.errors import ConfigError, StoreError
 from wellkept.history import locks
 from wellkept.history.schema import HEAD_REVISION, checkpoints, runs
+from wellkept.liveness import host_id
 from wellkept.records import RunRecord
 from wellkept.redact import redact
 from wellkept.types import RunStatus, Trigger
@@ -33,7 +34,9 @@ def engine_url(url: str) -> str:
 
 
 class HistoryStore:
-    """Runs, checkpoints and schedule state. Cheap to create; connects on first use."""
+    """Runs and checkpoints; the coordinator's and recovery's tables are reached through the
+    modules beside this one (schedules, coordination, recovery_log, figures, retention).
+    Cheap to create; connects on first use."""
 
     def __init__(self, url: str) -> None:
         self.url = engine_url(url)
@@ -95,6 +98,36 @@ class HistoryStore:
 
             raise MissingDependency("psycopg", "postgres", "A PostgreSQL state store") from None
 
+    def prepare(self, *, in_child: bool = False) -> None:
+        """Apply pending migrations now. ``in_child`` runs them in a short-lived child process,
+        so that a long-running process (the coordinator) never loads Alembic, which would stay
+        in its memory (about 10 MB) for nothing. The URL goes through the environment, never
+        the command line, where other users could read its password."""
+        if not in_child:
+            self.engine  # noqa: B018 - connecting migrates
+            return
+        if self._engine is None:
+            self._engine = self._create_engine()
+        try:
+            current = self._current_revision()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open the state store {redact(self.url)}: "
+                             f"{redact(str(exc.orig))}") from None
+        if current != HEAD_REVISION:
+            import subprocess
+            import sys
+
+            code = ("import os; from wellkept.history.store import HistoryStore; "
+                    "HistoryStore(os.environ['WELLKEPT_MIGRATE_STATE']).engine")
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  env={**os.environ, "WELLKEPT_MIGRATE_STATE": self.url},
+                                  check=False)
+            if done.returncode:
+                last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+                raise StoreError(f"migrating the state store {redact(self.url)} failed: "
+                                 f"{redact(last)}")
+        self._migrated = True
+
     def _migrate(self) -> None:
         assert self._engine is not None
         try:
@@ -147,16 +180,35 @@ class HistoryStore:
 
     # --- runs -----------------------------------------------------------------------------------
 
-    def start_run(self, record: RunRecord, params: dict[str, Any]) -> None:
+    def start_run(self, record: RunRecord, params: dict[str, Any], *,
+                  lease_until: datetime | None = None, deadline_at: datetime | None = None,
+                  priority: int = 0) -> None:
+        """Insert the run's row (status running) before its work starts, holding a lease."""
         with self.engine.begin() as conn:
             conn.execute(runs.insert().values(
-                **_row(record), params=params, heartbeat_at=record.started_at))
+                **_row(record), params=params, heartbeat_at=record.started_at,
+                lease_until=lease_until, deadline_at=deadline_at, priority=priority,
+                host_id=host_id()))
 
-    def finish_run(self, record: RunRecord) -> None:
+    def finish_run(self, record: RunRecord) -> bool:
+        """Complete the row, unless the run stopped being this attempt's (it was found
+        orphaned and taken over meanwhile): then nothing is written and False is returned."""
         values = _row(record)
         values.pop("run_id")
         with self.engine.begin() as conn:
-            conn.execute(runs.update().where(runs.c.run_id == record.run_id).values(**values))
+            done = conn.execute(runs.update().where(
+                runs.c.run_id == record.run_id, runs.c.attempt == record.attempt,
+                runs.c.status == str(RunStatus.RUNNING)).values(**values, lease_until=None))
+        return done.rowcount == 1
+
+    def renew_lease(self, run_id: str, attempt: int, until: datetime) -> bool:
+        """Extend a running run's lease; False when the run is no longer this attempt's."""
+        with self.engine.begin() as conn:
+            done = conn.execute(runs.update().where(
+                runs.c.run_id == run_id, runs.c.attempt == attempt,
+                runs.c.status == str(RunStatus.RUNNING)).values(
+                lease_until=until, heartbeat_at=datetime.now(UTC)))
+        return done.rowcount == 1
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self.engine.connect() as conn:
@@ -177,25 +229,26 @@ class HistoryStore:
 
     def set_progress(self, run_id: str, attempt: int, percent: float | None, step: str,
                      message: str) -> bool:
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
             result = conn.execute(
                 runs.update()
-                .where(runs.c.run_id == run_id, runs.c.attempt == attempt)
+                .where(*_owned(run_id, attempt))
                 .values(progress_percent=percent, progress_step=step, progress_message=message,
-                        heartbeat_at=datetime.now(UTC)))
+                        progress_at=now))
         return result.rowcount == 1
 
     def add_checkpoint(self, run_id: str, attempt: int, name: str, percent: float,
                        data: dict[str, Any]) -> bool:
-        """Write a checkpoint unless a newer attempt owns the run (the fencing token).
+        """Write a checkpoint unless this attempt no longer owns the run (the fencing token:
+        a newer attempt, or the run was found orphaned).
 
         The fence is checked inside the write itself (one UPDATE, then an INSERT only if it
         matched), so no read lock is ever upgraded to a write lock."""
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
-            fenced = conn.execute(runs.update().where(
-                runs.c.run_id == run_id, runs.c.attempt == attempt).values(
-                progress_percent=percent, progress_step=name, heartbeat_at=now))
+            fenced = conn.execute(runs.update().where(*_owned(run_id, attempt)).values(
+                progress_percent=percent, progress_step=name, progress_at=now))
             if fenced.rowcount != 1:
                 return False
             conn.execute(checkpoints.insert().values(
@@ -203,36 +256,29 @@ class HistoryStore:
                 created_at=now))
         return True
 
-    def resume_point(self, task: str, target: str, identity: dict[str, Any],
-                     before: str) -> dict[str, Any] | None:
-        """The last checkpoint of the previous run of this task on this target, if that run
-        did not complete and its parameters agree on ``identity`` (a changed rule is a
-        different job).
-
-        Only called under the target lock, so a ``running`` row found here belongs to a
-        process that died (kill -9, a lost machine): its work is resumed, not repeated."""
-        with self.engine.connect() as conn:
-            prev = conn.execute(
-                sa.select(runs.c.run_id, runs.c.status, runs.c.params, runs.c.dry_run)
-                .where(runs.c.task == task, runs.c.target == target,
-                       runs.c.run_id != before, runs.c.dry_run.is_(False))
-                .order_by(runs.c.started_at.desc()).limit(1)).mappings().first()
-        if prev is None or prev["status"] == "completed":
-            return None
-        previous = prev["params"] or {}
-        if {k: previous.get(k) for k in identity} != identity:
-            return None
-        point = self.latest_checkpoint(prev["run_id"])
-        if point is None:
-            return None
-        return {"run_id": prev["run_id"], "status": prev["status"], "name": point["name"],
-                "percent": point["percent"], "data": point["data"]}
-
     def latest_checkpoint(self, run_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(checkpoints).where(checkpoints.c.run_id == run_id)
                                .order_by(checkpoints.c.id.desc()).limit(1)).mappings().first()
         return dict(row) if row else None
+
+
+def newest(store: HistoryStore, table: sa.Table, order: Any, *, limit: int,
+           where: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of ``table`` as dicts, newest (by ``order``) first, at most ``limit``, meeting
+    every clause of ``where`` (None stands for a filter not asked for)."""
+    query = sa.select(table).order_by(order.desc()).limit(limit)
+    for clause in where:
+        if clause is not None:
+            query = query.where(clause)
+    with store.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def _owned(run_id: str, attempt: int) -> tuple[Any, ...]:
+    """The WHERE clause that fences a worker's writes: its run, its attempt, still running."""
+    return (runs.c.run_id == run_id, runs.c.attempt == attempt,
+            runs.c.status == str(RunStatus.RUNNING))
 
 
 def _enable_wal(path: Path) -> None:
@@ -264,6 +310,7 @@ def _row(record: RunRecord) -> dict[str, Any]:
         "duration_seconds": record.duration_seconds, "message": record.message,
         "metrics": record.metrics, "details": record.details, "errors": record.errors,
         "host": record.host, "pid": record.pid, "attempt": record.attempt,
+        "scheduled_for": record.scheduled_for, "recovery_of": record.recovery_of,
     }
 
 
@@ -275,7 +322,8 @@ def _record(row: Any) -> RunRecord:
         finished_at=row["finished_at"], duration_seconds=row["duration_seconds"],
         message=row["message"] or "", metrics=row["metrics"] or {},
         details=row["details"] or {}, errors=row["errors"] or [], host=row["host"] or "",
-        pid=row["pid"] or 0, attempt=row["attempt"] or 1, schedule=row["schedule"])
+        pid=row["pid"] or 0, attempt=row["attempt"] or 1, schedule=row["schedule"],
+        scheduled_for=row["scheduled_for"], recovery_of=row["recovery_of"])
 
 
 def open_store(url: str) -> HistoryStore:

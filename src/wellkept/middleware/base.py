@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ from wellkept.records import RunRecord, TaskResult
 
 if TYPE_CHECKING:
     from wellkept.context import RunContext
+    from wellkept.recovery.spec import RecoverySpec
     from wellkept.task import Task
 
 Next = Callable[["Run"], TaskResult]
@@ -26,8 +27,20 @@ class Run:
     timeout: timedelta
     lock_wait: timedelta
     schedule: str | None = None
+    #: how long the run's lease lasts between renewals (recovery.lease)
+    lease: timedelta = timedelta(seconds=60)
+    #: attempts after a transient error, and the first wait (doubled each time)
+    retries: int = 0
+    retry_backoff: timedelta = timedelta(seconds=30)
+    priority: int = 0
+    #: the slot a scheduled run is for
+    scheduled_for: datetime | None = None
+    #: set when this run recovers an interrupted one (the coordinator, `wellkept recover`)
+    recovery: RecoverySpec | None = None
     #: the record as the history middleware stored it
     record: RunRecord | None = None
+    #: called with the final record once it is stored (recovery closes its attempt here)
+    on_finish: list[Callable[[RunRecord], None]] = field(default_factory=list)
 
 
 class Middleware:

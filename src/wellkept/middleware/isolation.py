@@ -18,6 +18,7 @@ from wellkept.errors import (
     Locked,
     NotApplicable,
     Skip,
+    StopRequested,
     TaskError,
     TaskFailed,
     TaskTimeout,
@@ -46,6 +47,11 @@ class IsolationMiddleware(Middleware):
             ctx.extra_details["availability"] = {"status": "locked", "error": text,
                                                  "holder_pid": exc.holder_pid}
             return TaskResult(status=RunStatus.SKIPPED, message=f"target in use: {text}")
+        except StopRequested as exc:  # stopped where a recovery can resume it
+            text = redact(str(exc))
+            log.warning("%s %s", label, text)
+            return TaskResult(status=RunStatus.PARTIAL_FAILURE, message=text, errors=[text],
+                              incomplete=True)
         except (ConnectorError, TaskFailed, TaskTimeout) as exc:
             text = redact(str(exc))
             log.warning("%s failed: %s", label, text)

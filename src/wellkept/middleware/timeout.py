@@ -57,6 +57,7 @@ class TimeoutMiddleware(Middleware):
                                   else RunStatus.PARTIAL_FAILURE)
                 partial.message = f"{reason}: {partial.message}"
                 partial.errors = [*partial.errors, reason]
+                partial.incomplete = True
                 return partial
             raise TaskTimeout(f"{reason} (the statement was interrupted)")
         if "error" in box:

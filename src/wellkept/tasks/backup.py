@@ -60,6 +60,12 @@ class BackupParams(TaskParams):
         "never keep fewer verified backups than this"))
 
 
+#: progress marks: the dump fills 0-85%, the stored backup is checkpointed at 90%, its
+#: passed verification at 97% (above recovery's validate-only threshold of 95%)
+DUMP_PERCENT, STORED_PERCENT, VERIFIED_PERCENT = 85.0, 90.0, 97.0
+RESUME_WITHIN = timedelta(days=1)
+
+
 def connect_url(url: str, like: TargetSettings, name: str) -> Connector:
     """A connector for ``url`` (a scratch or restore destination), with ``like``'s timeouts."""
     from wellkept.registry import Registry
@@ -126,6 +132,14 @@ class Backup(Task):
     `keep_days`, `minimum_redundancy`) prunes only when the newest backup is verified, counts
     only verified backups, and only ever touches backups listed in the catalog by manifest id.
 
+    The run checkpoints twice: when the backup is stored (its manifest written) and when it
+    passed verification. An interrupted run is recovered from there (wellkept serve,
+    wellkept recover, or the next run): a stored backup is verified and retention applied
+    without dumping again; a verified one only needs retention (the validate-only strategy
+    checks the catalog and the manifest). A dump cut off midway is never resumed: it is
+    started again, and the partial artifact, having no manifest, never lists as complete.
+    Nor is a stored backup more than a day old: a new one is taken instead.
+
     A dry run reports the destination, the expected size and what retention would prune, and
     writes nothing.
     """
@@ -135,7 +149,42 @@ class Backup(Task):
     requires = (Dumpable,)
     mutating = True
     changes_target = False  # so it runs on a read-only replica too
+    resumable = True
+    priority = 5
     default_timeout = timedelta(hours=6)
+
+    def resume_identity(self) -> dict[str, Any]:
+        """Where the backup goes and how it is verified; compression or jobs may change."""
+        dumped = self.params.model_dump(mode="json")
+        return {k: dumped.get(k) for k in ("destination", "verify", "encrypt_to")}
+
+    def checkpoint_valid(self, ctx: RunContext, checkpoint: dict[str, Any]) -> bool:
+        """The backup it names is still catalogued, not pruned, its manifest is there, and it
+        is fresh: a backup stored more than RESUME_WITHIN ago is not worth finishing, a new
+        one is taken instead."""
+        entry = self._stored_entry(ctx, checkpoint)
+        return entry is not None and utcnow() - entry.manifest.created <= RESUME_WITHIN
+
+    def validate(self, ctx: RunContext) -> bool | None:
+        """Done when the interrupted run's backup passed verification (only retention was
+        left, and the next run applies it)."""
+        point = ctx.resumed_from
+        if not point or point["name"] != "verified":
+            return False
+        entry = self._stored_entry(ctx, point)
+        return entry is not None and entry.verified
+
+    def _stored_entry(self, ctx: RunContext, point: dict[str, Any]) -> catalog.Entry | None:
+        p: Any = self.params
+        backup_id = point.get("data", {}).get("backup_id")
+        entry = catalog.get(ctx.store, backup_id) if backup_id else None
+        if entry is None or entry.pruned_at is not None:
+            return None
+        storage = open_storage(p.destination, ctx.base_dir)
+        if entry.storage != storage.location:
+            return None
+        m = entry.manifest
+        return entry if storage.exists(f"{m.target}/{m.name}") else None
 
     def run(self, ctx: RunContext) -> TaskResult:
         assert isinstance(ctx.connector, Dumpable)
@@ -156,26 +205,42 @@ class Backup(Task):
                         f"{storage.url}" + (f" and prune {plural(len(doomed), 'backup')}"
                                             if doomed else ""),
                 metrics={"bytes_written": 0, "files_processed": 0}, details=details)
+        resumed = self._stored_entry(ctx, ctx.resumed_from) if ctx.resumed_from else None
         # under the target lock, so no other backup of this target is writing now
         swept = storage.sweep(ctx.target_name, PARTIAL_IDLE_SECONDS)
         if swept:
             details["swept_partials"] = swept
         workdir = Path(tempfile.mkdtemp(prefix="wellkept-backup-"))
         try:
-            manifest = self._backup(ctx, storage, recipients, workdir, expected)
-            catalog.record(ctx.store, manifest, storage.location)
+            if resumed is None:
+                manifest = self._backup(ctx, storage, recipients, workdir, expected)
+                catalog.record(ctx.store, manifest, storage.location)
+                ctx.checkpoint("stored", STORED_PERCENT, {"backup_id": manifest.id})
+            else:  # recovered: the interrupted run had stored this backup
+                manifest = resumed.manifest
+                details["resumed_backup"] = manifest.id
             details.update({"backup_id": manifest.id, "artifact": manifest.artifact,
                             "path": f"{storage.url.rstrip('/')}/{manifest.artifact}",
                             "sha256": manifest.sha256, "bytes": manifest.stored_bytes,
                             "raw_bytes": manifest.raw_bytes, "tables": len(manifest.counts),
                             "format": manifest.format})
-            checked = self._verify(ctx, storage, manifest)
+            if resumed is not None and resumed.verified:
+                checked: Verification | None = Verification(
+                    resumed.verify_tier or p.verify, True, resumed.verify_message or "",
+                    resumed.restore_seconds)
+            else:
+                checked = self._verify(ctx, storage, manifest)
+                if checked is not None and checked.passed:
+                    ctx.checkpoint("verified", VERIFIED_PERCENT, {"backup_id": manifest.id})
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         metrics: dict[str, float | int] = {"bytes_written": manifest.stored_bytes,
                                            "files_processed": 1}
         message = (f"backed up {human_bytes(manifest.raw_bytes)} of {ctx.target_name} as "
                    f"{human_bytes(manifest.stored_bytes)} ({manifest.id})")
+        if resumed is not None:
+            message = (f"recovered backup {manifest.id} ({human_bytes(manifest.stored_bytes)}) "
+                       "stored by the interrupted run")
         if checked is not None:
             details["verification"] = {"tier": checked.tier, "passed": checked.passed,
                                        "message": checked.message, **checked.details}
@@ -206,8 +271,9 @@ class Backup(Task):
 
         def progress(done: int) -> None:
             ctx.check_cancelled()
-            ctx.progress(min(99.0, 100.0 * done / expected) if expected else None, "dumping",
-                         f"{human_bytes(done)} of about {human_bytes(expected)}")
+            # the dump is most of the work, but only a stored backup can be resumed from
+            ctx.progress(min(DUMP_PERCENT, DUMP_PERCENT * done / expected) if expected else None,
+                         "dumping", f"{human_bytes(done)} of about {human_bytes(expected)}")
 
         with storage.writer(artifact) as fh:
             writer = ArtifactWriter(fh, p.compression, recipients, p.level, progress)

@@ -13,7 +13,7 @@ from wellkept.archive_file import ArchiveFile, file_format, open_archive
 from wellkept.connector import Condition, Purgeable, PurgeEstimate, PurgeRule
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
-from wellkept.errors import ConnectorError, TaskError
+from wellkept.errors import ConnectorError, StopRequested, TaskError
 from wellkept.records import Metrics, TaskResult, utcnow
 from wellkept.task import Task, TaskParams
 from wellkept.types import RunStatus
@@ -160,10 +160,12 @@ class Cleanup(Task):
     has `batch_size` rows; then the size adapts (at most halving or doubling each time) to
     hold each batch near `target_batch_seconds`. Between batches it pauses `sleep` plus
     `sleep_coefficient` times the last batch's duration, with no transaction open. After
-    each batch it records a checkpoint (the last key done and the counts) in the history; a
-    run that was interrupted (killed, connection lost, timed out) is resumed by the next run
-    of the same task with the same parameters, from that key. Tables without a usable key
-    are refused.
+    each batch it records a checkpoint (the last key done and the counts) in the history. A
+    run that was interrupted (killed, connection lost, timed out, stopped by a shutdown) is
+    recovered from that key, whatever its progress: by the coordinator, by `wellkept
+    recover`, or by the next run of the same task with the same rule. An interrupted run
+    that had nothing left to delete is only validated. Tables without a usable key are
+    refused.
 
     A dry run reports the exact number of matching rows, the oldest and newest matching
     values, the batches it expects and the statements, and deletes nothing.
@@ -174,6 +176,10 @@ class Cleanup(Task):
     requires = (Purgeable,)
     mutating = True
     resumable = True
+    #: its checkpoints are exact (the last key committed): resuming never beats restarting
+    #: by less, so it resumes from any valid checkpoint
+    resume_above = 0.0
+    priority = 3
     default_timeout = timedelta(hours=2)
 
     def resume_identity(self) -> dict[str, Any]:
@@ -183,15 +189,24 @@ class Cleanup(Task):
                                            "retention", "mode", "where", "unsafe_where",
                                            "archive_to")}
 
-    def run(self, ctx: RunContext) -> TaskResult:
+    def validate(self, ctx: RunContext) -> bool | None:
+        """Done when no row matches the rule any more."""
         assert isinstance(ctx.connector, Purgeable)
+        return ctx.connector.purge_estimate(self._rule()).rows == 0
+
+    def _rule(self) -> PurgeRule:
         p: Any = self.params
-        rule = PurgeRule(table=p.table, column=p.column, cutoff=utcnow() - p.retention,
+        return PurgeRule(table=p.table, column=p.column, cutoff=utcnow() - p.retention,
                          retention=p.retention,
                          conditions=tuple(Condition(c.column, c.op, c.value) for c in p.where),
                          unsafe_where=p.unsafe_where,
                          archive_table=(p.archive_to if p.mode == "archive"
                                         and not file_format(p.archive_to) else None))
+
+    def run(self, ctx: RunContext) -> TaskResult:
+        assert isinstance(ctx.connector, Purgeable)
+        p: Any = self.params
+        rule = self._rule()
         archive_path = self._archive_path(ctx) if p.mode == "archive" and \
             file_format(p.archive_to) else None
         # a real run counts what it deletes: the planner's estimate is enough to pace it
@@ -272,6 +287,9 @@ class Cleanup(Task):
             if ctx.cancelled:
                 stopped_by = "cancelled"
                 break
+            if ctx.stop_requested:  # asked between batches: the last checkpoint is the spot
+                stopped_by = "stop"
+                break
             if p.max_runtime and time.monotonic() - started >= p.max_runtime.total_seconds():
                 stopped_by = "max_runtime"
                 break
@@ -310,7 +328,11 @@ class Cleanup(Task):
             if archive_path is not None:
                 point["archive_file"] = str(archive_path)
                 point["archive_offset"] = offset["archive_offset"]  # bytes (Parquet: parts)
-            ctx.checkpoint("batch", min(percent, 100.0), point)
+            try:
+                ctx.checkpoint("batch", min(percent, 100.0), point)
+            except StopRequested:  # a shutdown: stop here, where recovery resumes
+                stopped_by = "stop"
+                break
             rate = deleted / max(time.monotonic() - started, 1e-6)
             about = "" if estimate.exact else "about "
             ctx.progress(percent, "deleting", f"{deleted:,} of {about}{max(matched, deleted):,} "
@@ -348,6 +370,12 @@ class Cleanup(Task):
                        "the rest is left for the next run)"
         elif stopped_by == "cancelled":
             message += " before it was stopped; the rest is left for the next run"
+        elif stopped_by == "stop":
+            return TaskResult(status=RunStatus.PARTIAL_FAILURE, incomplete=True,
+                              message=f"{message}, then stopped at a checkpoint "
+                                      f"({ctx.stop_reason}); recovery resumes from it",
+                              metrics=metrics, details=details,
+                              errors=[f"stopped: {ctx.stop_reason}"])
         if stopped_by == "cancelled" and not deleted:
             return TaskResult(status=RunStatus.FAILED, message=message, metrics=metrics,
                               details=details, errors=["stopped before any batch committed"])

@@ -1,7 +1,7 @@
 """Alerts: their lifecycle, the notification outbox, and each target's last health status.
 
 Revision ID: 0004
-Revises: 0002 (re-chained after 0003 when merged)
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 
 
 def upgrade() -> None:

@@ -1,0 +1,91 @@
+"""Run leases: a run that never heartbeat falls back to its start time, and a worker that
+cannot renew its lease (its state store is gone) stops its task."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.coordinator.helpers import ledger, write
+from tests.helpers import wait_for
+from wellkept.history.recovery_log import RunState
+from wellkept.types import RunStatus
+
+NOW = datetime(2026, 11, 2, 12, tzinfo=UTC)
+
+
+def state(**kw: Any) -> RunState:
+    base = dict(run_id="r", task="t", kind="k", target="x", status="running", trigger="manual",
+                dry_run=False, attempt=1, host="h", host_id=None, pid=1,
+                started_at=NOW - timedelta(minutes=5), finished_at=None, heartbeat_at=None,
+                lease_until=None, deadline_at=None, progress_percent=None, progress_step=None,
+                progress_at=None, priority=0, params={}, schedule=None, scheduled_for=None,
+                recovery_of=None)
+    return RunState(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_a_run_that_never_heartbeat_falls_back_to_its_start_time() -> None:
+    lease = timedelta(seconds=60)
+    assert state().lease_expired(NOW, lease)                                  # 5 min old
+    assert not state(started_at=NOW - timedelta(seconds=30)).lease_expired(NOW, lease)
+    assert not state(heartbeat_at=NOW - timedelta(seconds=10)).lease_expired(NOW, lease)
+    assert state(lease_until=NOW - timedelta(seconds=1),
+                 heartbeat_at=NOW).lease_expired(NOW, lease)          # the lease decides
+    assert not state(lease_until=NOW + timedelta(seconds=1)).lease_expired(NOW, lease)
+
+
+def test_a_worker_that_cannot_renew_its_lease_stops_its_task(
+        plugin_dir: Path, private_pg: Any) -> None:
+    url, stop_server = private_pg.url, private_pg.stop
+    cfg = write(plugin_dir, f"""\
+        state: "{url}"
+        recovery: {{lease: 3s}}
+        tasks: {{hold: {{kind: tick, hold: 120}}}}
+        """)
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+
+    engine = Engine(load_config(cfg))
+    box: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: box.setdefault(
+        "record", engine.run_one(engine.resolve(["hold"])[0])))
+    worker.start()
+    assert wait_for(lambda: len(ledger(plugin_dir)) == 1, 30)   # the task is holding
+    t0 = time.monotonic()
+    stop_server()                                  # the state store goes away under the run
+    worker.join(30)
+    assert not worker.is_alive(), "the task went on without a lease"
+    # it stopped once its lease could no longer be renewed (3s), not after its 120s hold
+    assert time.monotonic() - t0 < 10
+    record = box["record"]
+    assert record.status is RunStatus.FAILED
+    assert record.message.startswith("lease lost: could not renew its lease before it "
+                                     "expired"), record.message
+
+
+def test_the_coordinator_outlives_an_outage_of_its_state_store(
+        plugin_dir: Path, private_pg: Any) -> None:
+    from tests.coordinator.helpers import Serve, store_of
+
+    cfg = write(plugin_dir, f"""\
+        state: "{private_pg.url}"
+        tasks: {{t: {{kind: tick}}}}
+        schedules: {{every-second: {{cron: "* * * * * *", tasks: [t]}}}}
+        """)
+    store = store_of(cfg)
+    serve = Serve(cfg)
+    serve.wait_leader(store)
+    assert wait_for(lambda: len(ledger(plugin_dir)) >= 2, 20), serve.text()
+    private_pg.stop()
+    time.sleep(4)
+    assert serve.proc.poll() is None, serve.text()       # degraded, not crashed
+    during = len(ledger(plugin_dir))
+    private_pg.start()
+    assert wait_for(lambda: len(ledger(plugin_dir)) >= during + 2, 30), serve.text()
+    assert serve.stop() == 0, serve.text()
+    assert "coordinator tick failed" in serve.text()
+    runs = [r for r in store.list_runs(limit=1000) if r.task == "t"]
+    assert len({r.scheduled_for for r in runs}) == len(runs)  # still no slot twice
