@@ -51,6 +51,26 @@ def test_downtime_of_three_slots_gives_one_coalesced_run_and_two_missed(
     missed = [s for s in _slot_rows(second) if s["outcome"] == "missed"]
     assert all("coalesced into the run of 2026-11-02T12:00:00.000Z" in s["detail"]
                for s in missed)
+    # the missed slots raise one missed_schedule alert, which the next slot resolves
+    from wellkept.alerts import AlertCenter
+
+    (alert,) = AlertCenter(None, second.store).firing()
+    assert (alert["name"], alert["target"], alert["severity"], alert["value"]) == (
+        "missed_schedule", "hourly", "warning", 2.0)
+    assert "missed 2 slots, the last at 2026-11-02T11:00:00" in alert["message"]
+    third = coordinator(cfg, clock)
+    tick_until_idle(third, clock, at(2026, 11, 2, 13, 0, 30))
+    third.shutdown()
+    assert AlertCenter(None, third.store).firing() == []
+    # and the metrics count them (CONTRACT §5), with the scheduler's last tick
+    from prometheus_client import generate_latest
+
+    from wellkept.metrics.collector import registry_for
+
+    text = generate_latest(registry_for(third.settings, third.store)).decode()
+    assert 'wellkept_task_missed_runs_total{schedule="hourly"} 2.0' in text
+    assert "wellkept_scheduler_last_tick_timestamp_seconds " in text
+    assert "wellkept_recovery_queue_depth 0.0" in text
 
 
 def _slot_rows(coord):  # type: ignore[no-untyped-def]

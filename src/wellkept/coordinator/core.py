@@ -48,10 +48,11 @@ from wellkept.engine import Engine
 from wellkept.history import coordination, recovery_log, schedules
 from wellkept.history.pruning import prune
 from wellkept.liveness import process_alive
+from wellkept.records import iso_z
 from wellkept.recovery import Recoverer
 from wellkept.redact import redact
-from wellkept.scheduler import SlotCause, SlotOutcome, plan
-from wellkept.types import RunStatus, Trigger
+from wellkept.scheduler import SlotCause, SlotDecision, SlotOutcome, plan
+from wellkept.types import RunStatus, Severity, Trigger
 
 log = logging.getLogger("wellkept.coordinator")
 PRUNE_EVERY = timedelta(hours=1)
@@ -213,10 +214,12 @@ class Coordinator:
             if any(d.runs for d in result.decisions) and schedules.in_progress(self.store, name):
                 result = plan(spec, cursor=cursor, now=now, paused=paused, busy=True,
                               last_tick=ticked)
+            claimed: list[SlotDecision] = []
             for decision in result.decisions:
                 if not schedules.claim_slot(self.store, name, decision, now,
                                             self.coordinator_id):
                     continue  # another coordinator recorded this slot
+                claimed.append(decision)
                 if decision.runs:
                     log.info("schedule %s fires for %s%s", name, decision.slot_at.isoformat(),
                              f" ({decision.detail})" if decision.detail else "")
@@ -228,11 +231,34 @@ class Coordinator:
                             else logging.INFO, "schedule %s slot %s %s (%s): %s", name,
                             decision.slot_at.isoformat(), decision.outcome, decision.cause,
                             decision.detail)
+            self._missed_alert(name, claimed)
             self._next_fire[name] = result.next_fire
             if result.decisions or stored is None or stored.next_fire_at != result.next_fire:
                 schedules.advance(self.store, name, now,
                                   evaluated_through=result.evaluated_through,
                                   next_fire_at=result.next_fire)
+
+    def _missed_alert(self, schedule: str, decisions: list[SlotDecision]) -> None:
+        """Missed slots raise the ``missed_schedule`` alert (once per cooldown, as every
+        alert); the next slot that fires resolves it. Never raises (the alert center logs)."""
+        missed = [d for d in decisions if d.outcome is SlotOutcome.MISSED]
+        if not missed and not any(d.runs for d in decisions):
+            return
+        from wellkept.alerts import AlertCenter
+        from wellkept.alerts.rules import MISSED_SCHEDULE
+
+        center = AlertCenter(self.settings.alerts, self.store)
+        if not missed:
+            center.resolve_alert(MISSED_SCHEDULE, schedule, f"schedule {schedule} fires again",
+                                 subject=schedule)
+            return
+        count = sum(d.covers for d in missed)
+        last = max(missed, key=lambda d: d.slot_at)
+        center.raise_alert(MISSED_SCHEDULE, schedule, Severity.WARNING,
+                           f"schedule {schedule} missed {count} slot"
+                           f"{'s' if count != 1 else ''}, the last at {iso_z(last.slot_at)} "
+                           f"({last.cause}): {last.detail}", value=float(count),
+                           subject=schedule)
 
     def _slot_priority(self, schedule: str) -> int:
         tasks = self.settings.schedules[schedule].tasks

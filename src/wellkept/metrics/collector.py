@@ -32,6 +32,8 @@ class Source:
     settings: Settings
     registry: Registry
     now: datetime
+    #: for the figures that are functions of the store (wellkept.history.figures)
+    store: HistoryStore
 
 
 Family = Callable[[Source], Iterable[Metric]]
@@ -59,7 +61,7 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         failed = 0
         with self.store.engine.connect() as conn:
-            source = Source(conn, self.settings, self.registry, utcnow())
+            source = Source(conn, self.settings, self.registry, utcnow(), self.store)
             for family in families():
                 try:
                     found = list(family(source))
