@@ -543,7 +543,7 @@ def test_batch_size_adapts_toward_the_target_duration(tmp_path: Path) -> None:
     assert r.status == "completed", r.message
     assert r.metrics["rows_deleted"] == 3000
     sizes = r.details["batch_sizes"]
-    assert sizes["first"] == 10 and sizes["max"] > 10  # fast batches grew, doubling at most
+    assert sizes["first"] == 10 and sizes["max"] > 10  # fast batches grew
     assert r.metrics["batches"] < 300
     assert one(db, "SELECT count(*) FROM events") == 10
 
@@ -551,7 +551,10 @@ def test_batch_size_adapts_toward_the_target_duration(tmp_path: Path) -> None:
 def test_next_batch_size_is_bounded() -> None:
     from wellkept.tasks.cleanup import MIN_BATCH, next_batch_size
 
-    assert next_batch_size(1000, 0.05, 0.5) == 2000          # at most doubles
+    assert next_batch_size(1000, 0.2, 0.5) == 2000           # at most doubles
+    assert next_batch_size(1000, 0.05, 0.5) == 4000          # far under: at most quadruples
+    assert next_batch_size(1000, 0.124, 0.5) == 4000
+    assert next_batch_size(1000, 0.125, 0.5) == 2000
     assert next_batch_size(1000, 5.0, 0.5) == 500            # at most halves
     assert next_batch_size(1000, 0.4, 0.5) == 1250           # proportional in between
     assert next_batch_size(1000, 0.5, 0) == 1000             # 0: fixed size

@@ -404,11 +404,14 @@ def wait_for_replicas(ctx: RunContext, max_lag: float) -> float:
 
 
 def next_batch_size(size: int, took: float, target: float) -> int:
-    """Steer the batch size toward ``target`` seconds per batch, at most halving or doubling
-    per step (one slow batch — a checkpoint, a lock wait — must not collapse it)."""
+    """Steer the batch size toward ``target`` seconds per batch: at most halving per step
+    (one slow batch, a checkpoint or a lock wait, must not collapse it) and at most doubling,
+    or quadrupling while a batch takes under a quarter of the target (so that the first,
+    small batches reach the target in a few steps rather than many short transactions)."""
     if target <= 0 or took <= 0:
         return size
-    factor = min(2.0, max(0.5, target / took))
+    growth = 4.0 if took < target / 4 else 2.0
+    factor = min(growth, max(0.5, target / took))
     return max(MIN_BATCH, min(MAX_BATCH, int(size * factor)))
 
 
