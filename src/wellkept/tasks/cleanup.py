@@ -157,7 +157,8 @@ class Cleanup(Task):
     done, or, on PostgreSQL when a large share of the table matches, the next run of heap
     pages, read once like a single DELETE would. It deletes those rows and commits, so locks
     are short and work survives an interruption. The first batch
-    has `batch_size` rows; then the size adapts (at most halving or doubling each time) to
+    has `batch_size` rows; then the size adapts (at most halving or doubling each time, or
+    quadrupling while batches take under a quarter of the target) to
     hold each batch near `target_batch_seconds`. Between batches it pauses `sleep` plus
     `sleep_coefficient` times the last batch's duration, with no transaction open. After
     each batch it records a checkpoint (the last key done and the counts) in the history. A
