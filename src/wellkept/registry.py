@@ -34,6 +34,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "health": "wellkept.tasks.health:Health",
     "index_health": "wellkept.tasks.index_health:IndexHealth",
     "integrity": "wellkept.tasks.integrity:Integrity",
+    "log_rotate": "wellkept.tasks.log_rotate:LogRotate",
     "optimize": "wellkept.tasks.optimize:Optimize",
     "reindex": "wellkept.tasks.reindex:Reindex",
     "sessions": "wellkept.tasks.sessions:Sessions",

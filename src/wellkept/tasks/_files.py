@@ -1,0 +1,52 @@
+"""Paths for the file kinds: relative to the config file's folder on the ``host``, or to the
+folder of a ``files:///`` target, which they may not leave."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from wellkept.connector import FileTree
+from wellkept.context import RunContext
+from wellkept.errors import TaskFailed
+from wellkept.fs.globs import matches
+
+GLOB_CHARS = "*?["
+
+
+def resolve(ctx: RunContext, value: str) -> Path:
+    """The absolute path ``value`` names for this run's target."""
+    connector = ctx.connector
+    root = connector.file_root() if isinstance(connector, FileTree) else None
+    if root is None:
+        return ctx.resolve_path(value)
+    path = Path(os.path.normpath(root / Path(value).expanduser()))
+    real_root = os.path.realpath(root)
+    if not os.path.realpath(path.parent if path.name else path).startswith(
+            real_root.rstrip("/") + "/") and os.path.realpath(path) != real_root:
+        raise TaskFailed(f"{value!r} is outside the folder of target {ctx.target_name} "
+                         f"({root})")
+    return path
+
+
+def split_glob(path: Path) -> tuple[Path, str | None]:
+    """(folder, name pattern) when the last component is a glob, else (path, None). Globs in
+    folder components are refused at load time (see ``check_file_glob``)."""
+    if any(c in path.name for c in GLOB_CHARS):
+        return path.parent, path.name
+    return path, None
+
+
+def check_file_glob(value: str) -> str:
+    """Only the last component of a log path may be a glob (``logs/*.log``)."""
+    head = os.path.dirname(value)
+    if any(c in head for c in GLOB_CHARS):
+        raise ValueError(f"{value!r}: only the file name may hold wildcards, not its folders")
+    if not value.strip():
+        raise ValueError("an empty path")
+    return value
+
+
+def expand(folder_fd_names: list[str], pattern: str) -> list[str]:
+    """Names in a folder listing that ``pattern`` matches, sorted."""
+    return sorted(n for n in folder_fd_names if matches(pattern, n, n))
