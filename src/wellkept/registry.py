@@ -31,6 +31,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "checkpoint": "wellkept.tasks.checkpoint:Checkpoint",
     "cleanup": "wellkept.tasks.cleanup:Cleanup",
     "dr_drill": "wellkept.tasks.dr_drill:DrDrill",
+    "file_cleanup": "wellkept.tasks.file_cleanup:FileCleanup",
     "health": "wellkept.tasks.health:Health",
     "index_health": "wellkept.tasks.index_health:IndexHealth",
     "integrity": "wellkept.tasks.integrity:Integrity",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,13 +64,17 @@ def open_folder(path: Path) -> int:
     return os.open(path, _DIR_FLAGS)
 
 
+#: says why a folder must not be entered (it is locked, as systemd-tmpfiles honours), or None
+FolderCheck = Callable[[os.stat_result], str | None]
+
+
 def walk(root: Path, include: tuple[str, ...] = ("*",), exclude: tuple[str, ...] = (),
          *, recursive: bool = True, skipped: Skipped | None = None,
-         folders: bool = False) -> Iterator[Entry]:
+         folders: bool = False, check: FolderCheck | None = None) -> Iterator[Entry]:
     """Regular files below ``root`` matching ``include`` and no ``exclude`` (a matching folder
     is pruned whole). ``folders`` also yields folders, after their content (so a caller can
     remove the ones it emptied). Symlinks, sockets, FIFOs, devices and other filesystems are
-    recorded in ``skipped`` and never entered."""
+    recorded in ``skipped`` and never entered, and so are folders ``check`` refuses."""
     skipped = skipped if skipped is not None else Skipped()
     try:
         top = os.lstat(root)
@@ -82,6 +86,9 @@ def walk(root: Path, include: tuple[str, ...] = ("*",), exclude: tuple[str, ...]
     if not stat.S_ISDIR(top.st_mode):
         skipped.add(root, "not a folder")
         return
+    if check is not None and (reason := check(top)):
+        skipped.add(root, reason)
+        return
     try:
         fd = open_folder(root)
     except OSError as exc:
@@ -89,14 +96,14 @@ def walk(root: Path, include: tuple[str, ...] = ("*",), exclude: tuple[str, ...]
         return
     try:
         yield from _walk(fd, root, "", top.st_dev, include, exclude, recursive, skipped,
-                         folders)
+                         folders, check)
     finally:
         os.close(fd)
 
 
 def _walk(fd: int, path: Path, rel: str, device: int, include: tuple[str, ...],
           exclude: tuple[str, ...], recursive: bool, skipped: Skipped,
-          folders: bool) -> Iterator[Entry]:
+          folders: bool, check: FolderCheck | None) -> Iterator[Entry]:
     with os.scandir(fd) as it:
         names = sorted(e.name for e in it)
     for name in names:
@@ -118,6 +125,9 @@ def _walk(fd: int, path: Path, rel: str, device: int, include: tuple[str, ...],
             if st.st_dev != device:
                 skipped.add(child, "another filesystem")
                 continue
+            if check is not None and (reason := check(st)):
+                skipped.add(child, reason)
+                continue
             try:
                 sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:  # swapped for a symlink since the lstat, or unreadable
@@ -125,7 +135,7 @@ def _walk(fd: int, path: Path, rel: str, device: int, include: tuple[str, ...],
                 continue
             try:
                 yield from _walk(sub, child, child_rel, device, include, exclude, recursive,
-                                 skipped, folders)
+                                 skipped, folders, check)
                 if folders:
                     yield Entry(fd, name, child, child_rel, st)
             finally:
