@@ -30,6 +30,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "cache_cleanup": "wellkept.tasks.cache_cleanup:CacheCleanup",
     "checkpoint": "wellkept.tasks.checkpoint:Checkpoint",
     "cleanup": "wellkept.tasks.cleanup:Cleanup",
+    "consolidate": "wellkept.tasks.consolidate:Consolidate",
     "dr_drill": "wellkept.tasks.dr_drill:DrDrill",
     "file_cleanup": "wellkept.tasks.file_cleanup:FileCleanup",
     "health": "wellkept.tasks.health:Health",
