@@ -32,6 +32,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "cleanup": "wellkept.tasks.cleanup:Cleanup",
     "consolidate": "wellkept.tasks.consolidate:Consolidate",
     "dr_drill": "wellkept.tasks.dr_drill:DrDrill",
+    "export": "wellkept.tasks.export:Export",
     "file_cleanup": "wellkept.tasks.file_cleanup:FileCleanup",
     "health": "wellkept.tasks.health:Health",
     "index_health": "wellkept.tasks.index_health:IndexHealth",
