@@ -39,6 +39,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "integrity": "wellkept.tasks.integrity:Integrity",
     "log_rotate": "wellkept.tasks.log_rotate:LogRotate",
     "optimize": "wellkept.tasks.optimize:Optimize",
+    "reconcile": "wellkept.tasks.reconcile:Reconcile",
     "reindex": "wellkept.tasks.reindex:Reindex",
     "sessions": "wellkept.tasks.sessions:Sessions",
     "stats": "wellkept.tasks.stats:Stats",
