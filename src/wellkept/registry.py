@@ -41,6 +41,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "optimize": "wellkept.tasks.optimize:Optimize",
     "reconcile": "wellkept.tasks.reconcile:Reconcile",
     "reindex": "wellkept.tasks.reindex:Reindex",
+    "security_audit": "wellkept.tasks.security_audit:SecurityAudit",
     "sessions": "wellkept.tasks.sessions:Sessions",
     "stats": "wellkept.tasks.stats:Stats",
     "vacuum": "wellkept.tasks.vacuum:Vacuum",
