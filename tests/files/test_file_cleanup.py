@@ -190,3 +190,31 @@ def test_rules_are_checked_at_load(tmp_path: Path, write_config: Callable[[str],
     assert "tasks.bad.rules[0].include" in proc.stderr and "'..'" in proc.stderr
     assert "tasks.bad.rules[0].age: invalid duration 30" in proc.stderr
     assert "tasks.bad.rules[0].age_by: 'btime' is not allowed" in proc.stderr
+
+
+def test_on_a_files_target_paths_stay_inside_its_folder(tmp_path: Path,
+                                                        write_config: Callable[[str], Path]
+                                                        ) -> None:
+    uploads = tmp_path / "uploads"
+    inside = aged(uploads / "tmp" / "old.bin", 30)
+    outside = aged(tmp_path / "elsewhere" / "old.bin", 30)
+    cfg = write_config("""
+        targets:
+          uploads: {url: "files:///uploads"}
+        tasks:
+          inside: {kind: file_cleanup, target: uploads, rules: [{path: tmp, age: 7d}]}
+          escape: {kind: file_cleanup, target: uploads, rules: [{path: ../elsewhere, age: 7d}]}
+        """)
+    assert wk(cfg, "inside")["metrics"]["files_deleted"] == 1 and not inside.exists()
+    escaped = wk(cfg, "escape")
+    assert escaped["status"] == "failed" and "outside the folder of target uploads" in \
+        escaped["message"]
+    assert outside.exists()
+    on_redis = write_config("""
+        targets:
+          cache: {url: "redis://127.0.0.1:1/0"}
+        tasks:
+          wrong: {kind: file_cleanup, target: cache, rules: [{path: tmp, age: 7d}]}
+        """, name="redis.yml")
+    skipped = wk(on_redis, "wrong")
+    assert skipped["status"] == "skipped" and "FileTree" in skipped["message"]

@@ -21,9 +21,8 @@ def resolve(ctx: RunContext, value: str) -> Path:
     if root is None:
         return ctx.resolve_path(value)
     path = Path(os.path.normpath(root / Path(value).expanduser()))
-    real_root = os.path.realpath(root)
-    if not os.path.realpath(path.parent if path.name else path).startswith(
-            real_root.rstrip("/") + "/") and os.path.realpath(path) != real_root:
+    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
         raise TaskFailed(f"{value!r} is outside the folder of target {ctx.target_name} "
                          f"({root})")
     return path
