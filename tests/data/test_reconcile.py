@@ -3,29 +3,15 @@ table in PostgreSQL, open orders in a Redis set against MariaDB, with planted di
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pymysql
-import pytest
-import redis
 
 from tests.files.peers import wk
 from tests.helpers import run_cli
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[tuple[str, Any]]:
-    client = redis.Redis.from_url(redis_url)
-    name = f"wktest:{uuid.uuid4().hex[:10]}"
-    yield name, client
-    for key in client.scan_iter(match=f"{name}:*", count=1000):
-        client.unlink(key)
-    client.close()
-
 
 POSITIONS = {"AAPL": (100, "189.50"), "MSFT": (50, "410.00"), "NVDA": (10, "120.00"),
              "TSLA": (5, "250.00"), "AMZN": (7, "180.00")}
@@ -71,9 +57,9 @@ def config(write_config: Callable[[str], Path], pg: str, rd: str, name: str,
 
 
 def test_positions_in_redis_against_postgresql(postgres_db: str, redis_url: str,
-                                               prefix: tuple[str, Any], tmp_path: Path,
+                                               redis_prefix: tuple[str, Any], tmp_path: Path,
                                                write_config: Callable[[str], Path]) -> None:
-    name, client = prefix
+    name, client = redis_prefix
     setup_positions(postgres_db, name, client)
     result = wk(config(write_config, postgres_db, redis_url, name), "positions")
     assert result["status"] == "failed"
@@ -101,9 +87,9 @@ def test_positions_in_redis_against_postgresql(postgres_db: str, redis_url: str,
 
 
 def test_differences_are_capped_with_complete_counts(postgres_db: str, redis_url: str,
-                                                     prefix: tuple[str, Any],
+                                                     redis_prefix: tuple[str, Any],
                                                      write_config: Callable[[str], Path]) -> None:
-    name, client = prefix
+    name, client = redis_prefix
     with psycopg.connect(postgres_db, autocommit=True) as conn:
         conn.execute("CREATE TABLE positions (account text, symbol text, quantity int, "
                      "avg_price numeric)")
@@ -121,9 +107,9 @@ def test_differences_are_capped_with_complete_counts(postgres_db: str, redis_url
 
 
 def test_open_orders_set_against_mariadb(mysql_db: str, redis_url: str,
-                                         prefix: tuple[str, Any],
+                                         redis_prefix: tuple[str, Any],
                                          write_config: Callable[[str], Path]) -> None:
-    name, client = prefix
+    name, client = redis_prefix
     conn = pymysql.connect(host="127.0.0.1", user="root", database=mysql_db.rsplit("/", 1)[1],
                            autocommit=True)
     with conn.cursor() as cur:

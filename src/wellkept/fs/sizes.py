@@ -1,4 +1,5 @@
-"""Sizes as users write them: ``100M``, ``10k``, ``1.5GiB``, ``4096`` (bytes)."""
+"""Sizes as users write them (``100M``, ``10k``, ``1.5GiB``, ``4096`` bytes), and file modes
+(``'0640'``)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,13 @@ def parse_size(value: object) -> int:
 
 #: a pydantic field type for sizes written as ``100M``
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
+
+def check_mode(value: str, maximum: int = 0o7777) -> str:
+    """An octal file mode as written in the config (``'0640'``)."""
+    try:
+        if not 0 <= int(value, 8) <= maximum:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{value!r} is not an octal mode such as '0640'") from None
+    return value

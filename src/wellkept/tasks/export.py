@@ -22,6 +22,7 @@ from wellkept.exports import naming
 from wellkept.exports.columns import ColumnSpec, Formatter
 from wellkept.exports.writers import RowWriter, format_of, parquet_from_jsonl
 from wellkept.fs.compress import fsync_folder
+from wellkept.fs.sizes import check_mode
 from wellkept.records import Metrics, TaskResult, utcnow
 from wellkept.task import Task, TaskParams
 from wellkept.units import human_bytes, plural
@@ -84,12 +85,7 @@ class ExportParams(TaskParams):
     @field_validator("file_mode")
     @classmethod
     def _mode(cls, value: str) -> str:
-        try:
-            if not 0 <= int(value, 8) <= 0o777:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"{value!r} is not an octal mode such as '0640'") from None
-        return value
+        return check_mode(value, 0o777)
 
     @model_validator(mode="after")
     def _consistent(self) -> ExportParams:

@@ -19,7 +19,7 @@ from wellkept.durations import Duration
 from wellkept.errors import TaskFailed
 from wellkept.fs.busy import BusyFiles
 from wellkept.fs.compress import EXTENSIONS
-from wellkept.fs.sizes import ByteSize
+from wellkept.fs.sizes import ByteSize, check_mode
 from wellkept.fs.walk import open_folder
 from wellkept.records import Metrics, TaskResult, utcnow
 from wellkept.rotation import due, state
@@ -98,13 +98,7 @@ class LogRotateParams(TaskParams):
     @field_validator("create_mode")
     @classmethod
     def _mode(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                if not 0 <= int(value, 8) <= 0o7777:
-                    raise ValueError
-            except ValueError:
-                raise ValueError(f"{value!r} is not an octal mode such as '0640'") from None
-        return value
+        return None if value is None else check_mode(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> LogRotateParams:

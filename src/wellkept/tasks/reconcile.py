@@ -11,7 +11,6 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from wellkept.context import RunContext
-from wellkept.errors import TaskFailed
 from wellkept.reconciliation import sources
 from wellkept.reconciliation.compare import Report, Spill, Tolerance
 from wellkept.records import Metrics, TaskResult
@@ -107,14 +106,13 @@ class Reconcile(Task):
     def run(self, ctx: RunContext) -> TaskResult:
         p = self.params
         assert isinstance(p, ReconcileParams)
-        if ctx.settings is None:
-            raise TaskFailed("reconcile needs the whole config (run it through the engine)")
+        settings = ctx.whole_settings()
         registry = ctx.registry or Registry.default()
         scratch = Path(tempfile.mkdtemp(prefix="wellkept-reconcile-"))
         spill = Spill(scratch, p.key)
         try:
             for side, spec in (("left", p.left), ("right", p.right)):
-                target = ctx.settings.targets[spec.target]
+                target = settings.targets[spec.target]
                 connector = registry.connector_class(target.scheme)(spec.target, target)
                 try:
                     if spec.query is not None:

@@ -14,7 +14,6 @@ from wellkept.audit import config_secrets, logs, permissions, targets
 from wellkept.audit.patterns import BUILTIN, SecretPattern, compile_extra
 from wellkept.connector import Finding
 from wellkept.context import RunContext
-from wellkept.errors import TaskFailed
 from wellkept.fs.sizes import ByteSize
 from wellkept.records import Metrics, TaskResult
 from wellkept.registry import Registry
@@ -109,8 +108,7 @@ class SecurityAudit(Task):
     def run(self, ctx: RunContext) -> TaskResult:
         p = self.params
         assert isinstance(p, SecurityAuditParams)
-        if ctx.settings is None:
-            raise TaskFailed("security_audit needs the whole config (run it through the engine)")
+        ctx.whole_settings()  # fails at once outside the engine
         stats = logs.ScanStats()
         findings: list[Finding] = []
         for finding in self._all(ctx, p, stats):
@@ -145,8 +143,7 @@ class SecurityAudit(Task):
 
     def _all(self, ctx: RunContext, p: SecurityAuditParams,
              stats: logs.ScanStats) -> Iterator[Finding]:
-        settings = ctx.settings
-        assert settings is not None
+        settings = ctx.whole_settings()
         if p.logs:
             patterns = self._patterns(p)
             prefilter = logs.combined(patterns)
@@ -182,8 +179,7 @@ class SecurityAudit(Task):
     def _protected(self, ctx: RunContext) -> Iterator[tuple[Path, str]]:
         p = self.params
         assert isinstance(p, SecurityAuditParams)
-        settings = ctx.settings
-        assert settings is not None
+        settings = ctx.whole_settings()
         if settings.source is not None:
             yield settings.source, "the config file"
         if settings.state.startswith("sqlite:///"):
