@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from wellkept.connector import FileTree
 from wellkept.context import RunContext
 from wellkept.errors import TaskFailed
 from wellkept.fs.globs import matches
+from wellkept.records import Metrics, TaskResult
+from wellkept.types import RunStatus
+from wellkept.units import plural
 
 GLOB_CHARS = "*?["
 
@@ -49,3 +53,14 @@ def check_file_glob(value: str) -> str:
 def expand(folder_fd_names: list[str], pattern: str) -> list[str]:
     """Names in a folder listing that ``pattern`` matches, sorted."""
     return sorted(n for n in folder_fd_names if matches(pattern, n, n))
+
+
+def result(message: str, metrics: Metrics, details: dict[str, Any], errors: list[str], *,
+           some_done: bool, noun: str = "error", tail: str = "", cap: int = 100) -> TaskResult:
+    """Completed; or, with errors, a partial failure when some of the work was done (the
+    rest is still done: one file or month failing does not stop the others), else failed."""
+    if not errors:
+        return TaskResult(message=message, metrics=metrics, details=details)
+    status = RunStatus.PARTIAL_FAILURE if some_done else RunStatus.FAILED
+    return TaskResult(status=status, message=f"{message}; {plural(len(errors), noun)}{tail}",
+                      metrics=metrics, details=details, errors=errors[:cap])

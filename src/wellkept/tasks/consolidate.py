@@ -21,7 +21,6 @@ from wellkept.fs.busy import BusyFiles
 from wellkept.records import Metrics, TaskResult, utcnow
 from wellkept.task import Task, TaskParams
 from wellkept.tasks import _files
-from wellkept.types import RunStatus
 from wellkept.units import human_bytes, plural
 
 
@@ -148,12 +147,8 @@ class Consolidate(Task):
         metrics: Metrics = dict(counts)
         details = {"path": str(folder), "months": rows, "ignored": ignored[:50]}
         message = self._message(ctx, counts)
-        if errors:
-            status = RunStatus.PARTIAL_FAILURE if counts["months"] else RunStatus.FAILED
-            return TaskResult(status=status, message=f"{message}; {plural(len(errors), 'month')}"
-                              " failed (sources kept)", metrics=metrics, details=details,
-                              errors=errors)
-        return TaskResult(message=message, metrics=metrics, details=details)
+        return _files.result(message, metrics, details, errors, some_done=bool(counts["months"]),
+                             noun="month", tail=" failed (sources kept)")
 
     def _months(self, folder: Path, p: ConsolidateParams
                 ) -> tuple[dict[date, list[Path]], list[str]]:

@@ -22,7 +22,6 @@ from wellkept.fs.walk import Entry, Skipped, walk
 from wellkept.records import Metrics, TaskResult
 from wellkept.task import Task, TaskParams
 from wellkept.tasks import _files
-from wellkept.types import RunStatus
 from wellkept.units import human_bytes, plural
 
 SAMPLE = 50
@@ -143,11 +142,8 @@ class FileCleanup(Task):
         details: dict[str, Any] = {"rules": per_rule, "files": sample,
                                    "skipped": skipped.entries, "skipped_reasons": skipped.counts}
         message = self._message(ctx, counts, skipped)
-        if errors:
-            status = RunStatus.PARTIAL_FAILURE if counts["files_processed"] else RunStatus.FAILED
-            return TaskResult(status=status, message=f"{message}; {plural(len(errors), 'error')}",
-                              metrics=metrics, details=details, errors=errors[:SAMPLE])
-        return TaskResult(message=message, metrics=metrics, details=details)
+        return _files.result(message, metrics, details, errors,
+                             some_done=bool(counts["files_processed"]), cap=SAMPLE)
 
     def _rule(self, ctx: RunContext, rule: Rule, root: Path, busy: BusyFiles,
               counts: dict[str, int], skipped: Skipped, sample: list[dict[str, Any]],

@@ -27,7 +27,6 @@ from wellkept.rotation.execute import Create, Outcome, execute
 from wellkept.rotation.plan import Options, build, list_folder, rotated_pattern
 from wellkept.task import Task, TaskParams
 from wellkept.tasks import _files
-from wellkept.types import RunStatus
 from wellkept.units import human_bytes, plural
 
 log = logging.getLogger("wellkept.task.log_rotate")
@@ -183,12 +182,9 @@ class LogRotate(Task):
         if warnings:
             details["warnings"] = warnings
         message = self._message(ctx, counts)
-        if errors:
-            status = RunStatus.PARTIAL_FAILURE if counts["files_processed"] or len(
-                errors) < counts["files_checked"] else RunStatus.FAILED
-            return TaskResult(status=status, message=f"{message}; {plural(len(errors), 'error')}",
-                              metrics=metrics, details=details, errors=errors[:SHOWN])
-        return TaskResult(message=message, metrics=metrics, details=details)
+        return _files.result(message, metrics, details, errors, cap=SHOWN,
+                             some_done=bool(counts["files_processed"])
+                             or len(errors) < counts["files_checked"])
 
     def _find(self, ctx: RunContext, p: LogRotateParams, opts: Options
               ) -> tuple[list[tuple[Any, str, Any]], list[str], list[dict[str, Any]]]:
