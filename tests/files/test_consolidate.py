@@ -147,3 +147,26 @@ def test_pattern_errors_at_load(write_config: Callable[[str], Path]) -> None:
     assert "tasks.m.pattern: 'p-{day}.parquet' must hold the token {date} exactly once" in \
         proc.stderr
     assert "tasks.m.output" in proc.stderr
+
+
+def test_a_failed_month_is_retried_and_finished_months_are_resumed(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    folder = tmp_path / "data" / "prices"
+    month_data(folder)
+    good = (folder / "prices-20261102.parquet").read_bytes()
+    (folder / "prices-20261102.parquet").write_bytes(b"PAR1 damaged in transit")
+    cfg = config(write_config, "keep_sources: true")
+    first = wk(cfg, "monthly")
+    assert first["status"] == "partial_failure", first
+    months = {m["month"]: m for m in first["details"]["months"]}
+    assert months["2026-10"]["status"] == "merged" and months["2026-11"]["status"] == "failed"
+    assert not (folder / "monthly" / "prices-2026-11.parquet").exists()
+    assert not list((folder / "monthly").glob(".*wktmp"))
+    (folder / "prices-20261102.parquet").write_bytes(good)
+    second = wk(cfg, "monthly")
+    assert second["status"] == "completed", second
+    assert second["details"]["resumed_from"]["run_id"] == first["run_id"]
+    months = {m["month"]: m for m in second["details"]["months"]}
+    assert months["2026-10"]["status"] == "done before (resumed)"
+    assert months["2026-11"]["status"] == "merged"
+    assert len(rows_of(folder / "monthly" / "prices-2026-11.parquet")) == 3

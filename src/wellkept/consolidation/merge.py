@@ -65,8 +65,12 @@ class Merger:
         self.con.interrupt()
 
     def columns(self, files: list[Path]) -> list[str]:
-        return [d[0] for d in self.con.execute(
-            f"SELECT * FROM {_reader(self.fmt, files)} LIMIT 0").description]
+        """The columns of the files together (a damaged file fails here, cleanly)."""
+        try:
+            return [d[0] for d in self.con.execute(
+                f"SELECT * FROM {_reader(self.fmt, files)} LIMIT 0").description]
+        except self._duckdb.Error as exc:
+            raise TaskFailed(f"cannot read the inputs: {str(exc).splitlines()[0]}") from None
 
     def count(self, files: list[Path]) -> Counts:
         """Rows per input file, and distinct rows over all of them (read only)."""
@@ -77,7 +81,7 @@ class Merger:
                 f"SELECT count(*) FROM (SELECT DISTINCT * FROM {_reader(self.fmt, files)})"
             ).fetchone()[0])
         except self._duckdb.Error as exc:
-            raise TaskFailed(f"cannot read the inputs: {exc}") from None
+            raise TaskFailed(f"cannot read the inputs: {str(exc).splitlines()[0]}") from None
         return Counts(sum(per_file.values()), distinct, per_file)
 
     def write(self, files: list[Path], final: Path, order_by: list[str], out_fmt: str,

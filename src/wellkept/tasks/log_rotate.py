@@ -213,7 +213,10 @@ class LogRotate(Task):
                 if not literal and _rotated_name(name, opts, names):
                     continue
                 path = folder / name
-                st = os.lstat(path)
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:  # removed since the listing
+                    continue
                 if stat.S_ISLNK(st.st_mode):
                     rows.append({"path": str(path), "action": "skipped",
                                  "reason": "symlink (rotating symlinks is refused)"})
