@@ -181,3 +181,33 @@ def test_dateext_prunes_the_oldest_and_maxage(tmp_path: Path,
     assert "app.log-20261101.gz" not in layout(ours)
     assert set(n for n in layout(ours) if n.startswith("aged")) == {
         "aged.log", "aged.log.1", "aged.log.2"}  # the 40-day-old .2 went, .1 shifted up
+
+
+TODAY = (datetime.now().isoweekday() % 7, (datetime.now().isoweekday() + 1) % 7)
+
+
+@pytest.mark.parametrize("interval", ["hourly", "daily", "weekly", f"weekly {TODAY[0]}",
+                                      f"weekly {TODAY[1]}", "weekly 7", "monthly", "yearly"])
+def test_interval_calendar_matches_logrotate(interval: str, tmp_path: Path,
+                                             write_config: Callable[[str], Path]) -> None:
+    """One log per forced last-rotation time; both tools decide on each the same way
+    (weekly also on today's weekday, tomorrow's, and 7: every seven days)."""
+    ages_h = [0.5, 2, 30, 50, 74, 6 * 24 + 1, 8 * 24, 40 * 24, 400 * 24]
+    files = {f"age{i}.log": f"{h} hours\n" for i, h in enumerate(ages_h)}
+    peer, ours = twins(tmp_path, files)
+    now = datetime.now()
+    stamps = {n: now - timedelta(hours=h) for n, h in zip(files, ages_h, strict=True)}
+    seed_logrotate_state(peer, {n: f"{w.year}-{w.month}-{w.day}-{w.hour}:{w.minute}:"
+                                   f"{w.second}" for n, w in stamps.items()})
+    store = HistoryStore(f"sqlite:///{tmp_path / '.wellkept' / 'state.db'}")
+    for name, when in stamps.items():
+        state.record(store, os.path.realpath(ours / name), "rot", when.astimezone(UTC))
+    store.close()
+    proc = run_logrotate(peer, f"{interval}\nrotate 1\ncreate", list(files))
+    assert proc.returncode == 0, proc.stderr
+    every, _, day = interval.partition(" ")
+    cfg = config(write_config, f"    paths: ['ours/*.log']\n            interval: {every}\n"
+                               f"            weekday: {day or 0}\n            rotate: 1")
+    result = wk(cfg, "rot")
+    assert result["status"] == "completed", result
+    assert layout(peer) == layout(ours), interval

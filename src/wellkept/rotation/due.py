@@ -17,8 +17,11 @@ from datetime import datetime
 FUTURE_SLACK_SECONDS = 25 * 3600
 
 
-def interval_due(interval: str, last: datetime, now: datetime) -> bool:
-    """logrotate's calendar tests for hourly, daily, weekly, monthly and yearly."""
+def interval_due(interval: str, last: datetime, now: datetime, weekday: int = 0) -> bool:
+    """logrotate's calendar tests for hourly, daily, weekly, monthly and yearly. Weekly:
+    the date has advanced by 7 days or more (the time of day is ignored), or today is
+    ``weekday`` (0 Sunday … 6 Saturday; 7: every 7 days only) and the last rotation was
+    on an earlier day."""
     if (last - now).total_seconds() > FUTURE_SLACK_SECONDS:
         return True
     if interval == "hourly":
@@ -27,9 +30,8 @@ def interval_due(interval: str, last: datetime, now: datetime) -> bool:
     if interval == "daily":
         return (now.timetuple().tm_yday, now.year) != (last.timetuple().tm_yday, last.year)
     if interval == "weekly":
-        # tm_wday counts from Sunday: a new week has begun, or seven days have passed
-        return ((now.isoweekday() % 7) < (last.isoweekday() % 7)
-                or (now - last).total_seconds() > 7 * 86400)
+        days = (now.date() - last.date()).days
+        return days >= 7 or (weekday != 7 and now.isoweekday() % 7 == weekday and days > 0)
     if interval == "monthly":
         return (now.month, now.year) != (last.month, last.year)
     if interval == "yearly":
@@ -39,7 +41,7 @@ def interval_due(interval: str, last: datetime, now: datetime) -> bool:
 
 def decide(*, size: int, size_rule: int | None, interval: str | None,
            minsize: int | None, maxsize: int | None, notifempty: bool,
-           last: datetime | None, now: datetime) -> tuple[bool, str]:
+           last: datetime | None, now: datetime, weekday: int = 0) -> tuple[bool, str]:
     """(rotate?, why) for a log of ``size`` bytes last rotated at ``last`` (None: never)."""
     if size_rule is not None:
         due = size >= size_rule
@@ -50,7 +52,7 @@ def decide(*, size: int, size_rule: int | None, interval: str | None,
         if last is None:
             due, why = False, "first seen: recorded, rotated from the next period on"
         else:
-            due = interval_due(interval, last, now)
+            due = interval_due(interval, last, now, weekday)
             why = f"{interval} interval " + ("due" if due else "not due yet")
         if due and minsize is not None and size < minsize:
             due, why = False, f"{why}, but size {size} < minsize {minsize}"

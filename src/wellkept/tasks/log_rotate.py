@@ -52,6 +52,8 @@ class LogRotateParams(TaskParams):
         "ignored, as in logrotate"))
     interval: Literal["hourly", "daily", "weekly", "monthly", "yearly"] | None = Field(
         None, description="rotate once per period, counted from the last rotation")
+    weekday: int = Field(0, ge=0, le=7, description=(
+        "weekly: the day it rotates on (0 Sunday … 6 Saturday; 7: only every 7 days)"))
     minsize: ByteSize | None = Field(None, description=(
         "with an interval: rotate only when the file is also at least this big"))
     maxsize: ByteSize | None = Field(None, description=(
@@ -246,7 +248,7 @@ class LogRotate(Task):
                                      minsize=p.minsize, maxsize=p.maxsize,
                                      notifempty=p.notifempty,
                                      last=last.astimezone(now.tzinfo) if last else None,
-                                     now=now)
+                                     now=now, weekday=p.weekday)
             row.update(bytes=st.st_size, due=rotate, reason=why)
             if not rotate:
                 row["action"] = "not due"
