@@ -192,3 +192,33 @@ def test_parquet_from_sqlite(tmp_path: Path, write_config: Callable[[str], Path]
     assert rows == [("AAPL", 10, 189.5), ("MSFT", 5, 410.25), ("NVDA", 0, None)]
     again = wk(cfg, "snap")
     assert again["status"] == "failed" and "already exists" in again["message"]
+
+
+def test_duckdb_export_and_a_write_refused(tmp_path: Path,
+                                           write_config: Callable[[str], Path]) -> None:
+    con = duckdb.connect(str(tmp_path / "analytics.duckdb"))
+    con.execute("CREATE TABLE bars AS SELECT range AS i, range * 1.5 AS px FROM range(12000)")
+    con.close()
+    cfg = write_config("""
+        targets:
+          olap: {url: "duckdb:///analytics.duckdb"}
+        tasks:
+          bars: {kind: export, target: olap, path: "out/bars.csv.zst", batch_size: 1000,
+                 query: "SELECT i, px FROM bars ORDER BY i", decimals: 1}
+          write: {kind: export, target: olap, path: "out/w.csv",
+                  query: "CREATE TABLE evil AS SELECT 1"}
+        """)
+    result = wk(cfg, "bars")
+    assert result["status"] == "completed", result
+    import zstandard
+
+    text = zstandard.ZstdDecompressor().decompressobj().decompress(
+        Path(result["details"]["path"]).read_bytes()).decode()
+    lines = text.splitlines()
+    assert lines[0] == "i,px" and lines[3] == "2,3.0" and len(lines) == 12001
+    refused = wk(cfg, "write")
+    assert refused["status"] == "failed" and "read-only" in refused["errors"][0].lower()
+    check = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
+    assert check.execute("SELECT count(*) FROM information_schema.tables "
+                         "WHERE table_name = 'evil'").fetchone() == (0,)
+    check.close()

@@ -74,7 +74,10 @@ class Formatter:
             return value.strftime(fmt) if fmt else value.isoformat()
         if isinstance(value, time):
             return value.strftime(date_fmt) if date_fmt else value.isoformat()
-        places = spec.decimals if spec and spec.decimals is not None else self.decimals
+        # a column's own decimals apply to every number in it; the default only to numbers
+        # that have a fraction (an integer quantity stays an integer)
+        places = spec.decimals if spec and spec.decimals is not None else (
+            self.decimals if not isinstance(value, int) else None)
         if places is not None and isinstance(value, int | float | Decimal) and not isinstance(
                 value, bool):
             try:

@@ -61,7 +61,8 @@ class ExportParams(TaskParams):
     datetime_format: str | None = Field(None, description=(
         "default format of timestamps (ISO 8601); timestamps with a zone are shown in the "
         "config's timezone"))
-    decimals: int | None = Field(None, ge=0, le=18, description="default rounding of numbers")
+    decimals: int | None = Field(None, ge=0, le=18, description=(
+        "default rounding of non-integer numbers (a column's own decimals apply to all)"))
     delimiter: str = Field(",", min_length=1, max_length=1, description="CSV: the separator")
     header: bool = Field(True, description="CSV: write the header line")
     null: str = Field("", description="CSV: how a NULL is written")
