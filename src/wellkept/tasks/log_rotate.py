@@ -109,6 +109,8 @@ class LogRotateParams(TaskParams):
             raise ValueError("size excludes minsize and maxsize (they qualify an interval)")
         if self.copytruncate and self.create:
             raise ValueError("copytruncate and create exclude each other; choose one")
+        if self.weekday and self.interval != "weekly":
+            raise ValueError("weekday goes with interval: weekly")
         if self.delaycompress and not self.compress:
             raise ValueError("delaycompress needs compress")
         if "/" in self.dateformat:
