@@ -25,9 +25,10 @@ demo: $(VENV)/.core
 services:
 	scripts/ensure-services.sh
 
-# Debian tools the tests drive: promtool (package prometheus) checks the metrics exposition
+# Debian tools the tests drive: promtool (package prometheus) checks the metrics exposition;
+# logrotate is the peer log_rotate is compared with (zstd for its zstd compression)
 tools:
-	scripts/ensure-tools.sh promtool:prometheus
+	scripts/ensure-tools.sh promtool:prometheus logrotate:logrotate zstd:zstd
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench examples

@@ -2,6 +2,8 @@
 # Install the Debian packages whose commands the tests drive, when a command is missing.
 # Arguments are command:package pairs (e.g. promtool:prometheus).
 set -eu
+# sbin tools (logrotate) are found even when the caller's PATH lacks those folders
+PATH="$PATH:/usr/sbin:/sbin"
 missing=()
 for pair in "$@"; do
   cmd=${pair%%:*} pkg=${pair#*:}

@@ -12,6 +12,7 @@ import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,6 +106,20 @@ def mysql_db(mysql_url: str) -> Iterator[str]:
 def redis_url() -> str:
     require_service("Redis", "127.0.0.1", 6379)
     return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[tuple[str, Any]]:
+    """A key prefix of the test's own on the shared Redis, and a client; every key under the
+    prefix is unlinked afterwards (other users' keys are never touched)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    name = f"wktest:{uuid.uuid4().hex[:10]}"
+    yield name, client
+    for key in client.scan_iter(match=f"{name}:*", count=1000):
+        client.unlink(key)
+    client.close()
 
 
 @pytest.fixture

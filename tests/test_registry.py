@@ -17,9 +17,10 @@ from wellkept.errors import ConfigError
 from wellkept.registry import BUILTIN_CONNECTORS, BUILTIN_TASKS, Registry
 
 KINDS = ["advise", "analyze", "apply_advice", "backup", "backup_freshness", "bloat",
-         "cache_cleanup", "checkpoint", "cleanup", "dr_drill", "health", "index_health",
-         "integrity", "optimize", "reindex", "sessions", "stats", "vacuum", "verify_backup",
-         "views"]
+         "cache_cleanup", "checkpoint", "cleanup", "consolidate", "dr_drill", "export",
+         "file_cleanup", "health", "index_health", "integrity", "log_rotate", "optimize",
+         "reconcile", "reindex", "security_audit", "sessions", "stats", "vacuum",
+         "verify_backup", "views"]
 DRIVERS = ("psycopg", "pymysql", "duckdb", "redis")
 
 
@@ -84,6 +85,11 @@ def test_engines_for() -> None:
                                          "sqlite"], kind
     for kind in ("reindex", "views", "bloat", "index_health", "advise"):
         assert reg.engines_for(kind) == ["postgresql"], kind
+    for kind in ("log_rotate", "file_cleanup", "consolidate"):  # the host or a folder
+        assert reg.engines_for(kind) == ["files", "host"], kind
+    assert reg.engines_for("export") == ["duckdb", "mysql", "postgresql", "sqlite"]
+    for kind in ("reconcile", "security_audit"):  # run on the host, read the targets named
+        assert reg.engines_for(kind) == reg.engines_for("health"), kind
 
 
 def test_unknown_kind_and_scheme_name_the_choices() -> None:
@@ -114,7 +120,8 @@ def test_cli_lists_the_builtin_kinds() -> None:
                                         "redis", "sqlite"]
     assert {k for k, r in rows.items() if r["mutating"]} == {
         "analyze", "apply_advice", "backup", "cache_cleanup", "checkpoint", "cleanup",
-        "optimize", "reindex", "sessions", "vacuum", "views"}
+        "consolidate", "export", "file_cleanup", "log_rotate", "optimize", "reindex",
+        "sessions", "vacuum", "views"}
     text = run_cli("tasks")
     assert text.returncode == 0
     for kind in KINDS:

@@ -505,6 +505,10 @@ def _resolve_tasks(raw: dict[str, Any], targets: set[str], registry: Registry,
             problems.extend(_pydantic_problems(exc, ("tasks", name), task_cls.Params,
                                                COMMON_TASK_KEYS))
             continue
+        for key, named in params.named_targets():
+            if named not in targets:
+                problems.append(f"{where}.{key}: unknown target {named!r}; defined targets: "
+                                + ", ".join(sorted(targets)))
         try:
             tasks[name] = TaskSettings.model_validate({**common, "name": name, "params": params})
         except ValidationError as exc:

@@ -8,7 +8,7 @@ run at a time, and is closed by the engine when the run ends.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -99,6 +99,11 @@ class Connector(ABC):
 
     def write_blocker(self) -> str | None:
         """Why this target cannot take changes now (a replica in recovery), or None."""
+        return None
+
+    def transport(self) -> Transport | None:
+        """Where the target is reached over the network and whether TLS is required; None
+        for targets on this machine's disk (files, SQLite, DuckDB, the host)."""
         return None
 
     def interrupt(self) -> None:  # noqa: B027 - optional hook; engines that can cancel override
@@ -272,7 +277,95 @@ def smoke_answer(row: Any) -> Any:
     return values[0] if len(values) == 1 else values
 
 
+@runtime_checkable
+class FileTree(Protocol):
+    """Holds files the file kinds (`log_rotate`, `file_cleanup`, `consolidate`) act on.
+
+    ``file_root`` is None for the implicit ``host``: paths are taken relative to the config
+    file's folder and may be anywhere. A ``files:///`` target answers its folder: paths are
+    relative to it and must stay inside it."""
+
+    def file_root(self) -> Path | None: ...
+
+
+@runtime_checkable
+class QueryReader(Protocol):
+    """Can run the user's own query read-only and stream its rows in bounded batches (a
+    server-side cursor, an unbuffered result): never the whole result in memory."""
+
+    def read_query(self, query: str, batch_size: int) -> AbstractContextManager[RowStream]: ...
+
+
+@runtime_checkable
+class RecordScanner(Protocol):
+    """Can walk keys by pattern with a cursor and read them as records: each hash as its
+    fields, each set's members one by one (Redis SCAN, HGETALL, SSCAN)."""
+
+    def scan_hashes(self, pattern: str, batch_size: int
+                    ) -> Iterator[list[tuple[str, dict[str, str]]]]: ...
+
+    def scan_set_members(self, pattern: str, batch_size: int
+                         ) -> Iterator[list[tuple[str, str]]]: ...
+
+
+@runtime_checkable
+class RoleAuditable(Protocol):
+    """Can say which privileges the role wellkept logs in with holds, and which narrower
+    built-in roles would do (PostgreSQL: superuser against pg_monitor and pg_maintain)."""
+
+    def role_audit(self) -> RoleAudit: ...
+
+
 # --- capability payloads ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowStream:
+    """A query's column names and its rows, batch by batch (tuples in column order)."""
+
+    columns: list[str]
+    batches: Iterator[list[tuple[Any, ...]]]
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How a network target is reached: its host, whether that is this machine (loopback, a
+    Unix socket, its own name) and whether the URL makes TLS mandatory, and how."""
+
+    host: str
+    local: bool
+    tls: bool
+    how: str
+
+
+def is_local_host(host: str | None) -> bool:
+    """Loopback names and addresses, Unix socket paths and this machine's own name. No name
+    is resolved: an audit must not depend on, or cause, network lookups."""
+    import ipaddress
+    import socket
+
+    if not host or host.startswith("/"):
+        return True
+    name = host.strip("[]").lower()
+    if name in ("localhost", "ip6-localhost", "ip6-loopback") or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return name == socket.gethostname().lower()
+
+
+@dataclass(frozen=True)
+class RoleAudit:
+    """The login role's privileges: ``excess`` names what it holds beyond need (empty when
+    it is fine) and ``advice`` what to grant instead."""
+
+    role: str
+    superuser: bool
+    memberships: list[str]
+    excess: list[str]
+    advice: str
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

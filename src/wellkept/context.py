@@ -150,6 +150,13 @@ class RunContext:
         """(name, percent, data) of this run's latest checkpoint, if it wrote one."""
         return self._last_checkpoint
 
+    def whole_settings(self) -> Settings:
+        """The whole config, for kinds that look past their own target (health, reconcile,
+        security_audit); TaskFailed when the run was not started by the engine."""
+        if self.settings is None:
+            raise TaskFailed(f"{self.kind} needs the whole config (run it through the engine)")
+        return self.settings
+
     def resolve_path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
         path = Path(value).expanduser()

@@ -48,6 +48,11 @@ class TaskParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def named_targets(self) -> list[tuple[str, str]]:
+        """Targets the parameters name besides the task's own (``reconcile``'s two sides),
+        as (key path, target name) pairs; the config refuses unknown ones at load time."""
+        return []
+
 
 class Task(ABC):
     """Base class of every task kind."""

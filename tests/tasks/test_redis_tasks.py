@@ -5,25 +5,11 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-import redis
-
 from tests.helpers import run_cli
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[tuple[str, Any]]:
-    client = redis.Redis.from_url(redis_url)
-    name = f"wktest:{uuid.uuid4().hex[:10]}"
-    yield name, client
-    for key in client.scan_iter(match=f"{name}:*", count=1000):
-        client.unlink(key)
-    client.close()
 
 
 def cfg(write_config: Callable[[str], Path], url: str, tasks: str) -> Path:
@@ -46,9 +32,9 @@ def commands(client: Any, name: str) -> int:
     return int(client.info("commandstats").get(f"cmdstat_{name}", {}).get("calls", 0))
 
 
-def test_delete_by_pattern_with_scan_and_unlink(prefix: tuple[str, Any], redis_url: str,
+def test_delete_by_pattern_with_scan_and_unlink(redis_prefix: tuple[str, Any], redis_url: str,
                                                 write_config: Callable[[str], Path]) -> None:
-    name, client = prefix
+    name, client = redis_prefix
     pipe = client.pipeline()
     for i in range(2500):
         pipe.set(f"{name}:session:{i}", "x" * 200)
@@ -73,9 +59,9 @@ def test_delete_by_pattern_with_scan_and_unlink(prefix: tuple[str, Any], redis_u
     assert commands(client, "scan") > scans_before
 
 
-def test_ttl_rules_and_idle_keys(prefix: tuple[str, Any], redis_url: str,
+def test_ttl_rules_and_idle_keys(redis_prefix: tuple[str, Any], redis_url: str,
                                  write_config: Callable[[str], Path]) -> None:
-    name, client = prefix
+    name, client = redis_prefix
     for i in range(20):
         client.set(f"{name}:forever:{i}", i)
         client.set(f"{name}:expiring:{i}", i, ex=3600)
@@ -104,9 +90,9 @@ def test_ttl_rules_and_idle_keys(prefix: tuple[str, Any], redis_url: str,
         match=f"{name}:idle:*")) == [0, 1, 2, 3, 4]
 
 
-def test_reset_preset_clears_counters(prefix: tuple[str, Any], redis_url: str,
+def test_reset_preset_clears_counters(redis_prefix: tuple[str, Any], redis_url: str,
                                       write_config: Callable[[str], Path]) -> None:
-    name, client = prefix
+    name, client = redis_prefix
     for user in range(30):
         client.incrby(f"{name}:ratelimit:{user}:daily", 40 + user)
     client.rpush(f"{name}:ratelimit:queue:daily", "job")  # not a counter: left alone
@@ -127,9 +113,9 @@ def test_refuses_a_pattern_of_wildcards_only(redis_url: str,
     assert "tasks.all" in proc.stderr and "wildcards only" in proc.stderr
 
 
-def test_stats(prefix: tuple[str, Any], redis_url: str,
+def test_stats(redis_prefix: tuple[str, Any], redis_url: str,
                write_config: Callable[[str], Path]) -> None:
-    name, client = prefix
+    name, client = redis_prefix
     client.set(f"{name}:a", 1)
     client.get(f"{name}:a")
     client.get(f"{name}:missing")

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from wellkept.connector import Connector, DumpInfo, DumpOptions, Ping, StatsReport
+from wellkept.connector import Connector, DumpInfo, DumpOptions, Ping, RowStream, StatsReport
 from wellkept.connectors import _fileurl
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed
@@ -116,6 +116,17 @@ class DuckDBConnector(Connector):
 
         with self._session(read_only=True) as conn:
             return duckdb_maintenance.stats(conn, self.path, params)
+
+    @contextmanager
+    def read_query(self, query: str, batch_size: int) -> Iterator[RowStream]:
+        """The user's query on a read-only connection (DuckDB refuses writes through it),
+        fetched ``batch_size`` rows at a time. A file held by a writer ends the run
+        ``skipped``, as other reads do."""
+        from wellkept.connectors import _rows
+
+        with self._session(read_only=True) as conn:
+            conn.execute(query)
+            yield _rows.stream(conn, batch_size)
 
     # --- backups (Dumpable) ---------------------------------------------------------------------
 

@@ -61,6 +61,10 @@ class FilesConnector(Connector):
     def identity(self) -> str:
         return f"files:{os.path.realpath(self.root)}"
 
+    def file_root(self) -> Path:
+        """File kinds on a folder target take paths relative to it, and stay inside it."""
+        return self.root
+
     def ping(self) -> Ping:
         t0 = time.perf_counter()
         try:

@@ -20,6 +20,10 @@ class HostConnector(Connector):
     def identity(self) -> str:
         return f"host:{socket.gethostname()}"
 
+    def file_root(self) -> None:
+        """File kinds on the host take paths relative to the config file's folder."""
+        return None
+
     def ping(self) -> Ping:
         t0 = time.perf_counter()
         hostname = socket.gethostname()

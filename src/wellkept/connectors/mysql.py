@@ -24,7 +24,10 @@ from wellkept.connector import (
     PurgeRule,
     ReplicationStatus,
     RowSink,
+    RowStream,
     StatsReport,
+    Transport,
+    is_local_host,
     smoke_answer,
 )
 from wellkept.connectors import _process
@@ -209,6 +212,33 @@ class MySQLConnector(Connector):
 
         with self.errors(rule.table):
             return mysql_purge.key_exists(self.conn, rule, key)
+
+    @contextlib.contextmanager
+    def read_query(self, query: str, batch_size: int) -> Iterator[RowStream]:
+        """The user's query in a ``START TRANSACTION READ ONLY`` (the server refuses writes
+        to tables in it), read through an unbuffered cursor (SSCursor): rows come off the
+        socket as they are used. Rolled back at the end."""
+        from wellkept.connectors import _rows
+
+        pymysql = require("pymysql", "mysql", "A MySQL/MariaDB target")
+        with self.errors("query"):
+            conn = self.conn
+            with conn.cursor() as cur:
+                cur.execute("START TRANSACTION READ ONLY")
+            try:
+                with conn.cursor(pymysql.cursors.SSCursor) as cur:
+                    cur.execute(query)
+                    yield _rows.stream(cur, batch_size)
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+
+    def transport(self) -> Transport:
+        """PyMySQL is given no TLS options by this connector: a MySQL target is reached in
+        plain text unless the server is on this machine."""
+        host = urlsplit(self.settings.url).hostname or "localhost"
+        return Transport(host=host, local=is_local_host(host), tls=False,
+                         how="mysql:// (no TLS option in the URL)")
 
     def interrupt(self) -> None:
         """Stop a running dump or restore tool, and kill the statements of wellkept's own

@@ -33,8 +33,11 @@ from wellkept.connector import (
     PurgeEstimate,
     PurgeRule,
     ReplicationStatus,
+    RoleAudit,
     RowSink,
+    RowStream,
     StatsReport,
+    Transport,
     smoke_answer,
 )
 from wellkept.connectors import _process
@@ -344,6 +347,35 @@ class PostgresConnector(Connector):
         with self.errors("smoke query"):
             row = self.conn.execute(query).fetchone()
         return smoke_answer(row)
+
+    # --- reading (QueryReader), audit (RoleAuditable) ----------------------------------------
+
+    @contextlib.contextmanager
+    def read_query(self, query: str, batch_size: int) -> Iterator[RowStream]:
+        """The user's query in a ``READ ONLY`` transaction (PostgreSQL refuses any write in
+        it), through a server-side cursor fetching ``batch_size`` rows at a time. The
+        target's statement_timeout and lock_timeout apply."""
+        from wellkept.connectors import _rows
+
+        with self.errors("query"):
+            conn = self.conn
+            with conn.transaction():
+                conn.execute("SET TRANSACTION READ ONLY")
+                with conn.cursor(name="wellkept_read") as cur:
+                    cur.itersize = batch_size
+                    cur.execute(query)
+                    yield _rows.stream(cur, batch_size)
+
+    def role_audit(self) -> RoleAudit:
+        from wellkept.connectors import pg_roles
+
+        with self.errors("role audit"):
+            return pg_roles.audit(self.conn)
+
+    def transport(self) -> Transport:
+        from wellkept.connectors import pg_roles
+
+        return pg_roles.transport(self.settings.url)
 
     # --- advice ---------------------------------------------------------------------------------
 

@@ -8,7 +8,16 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, BinaryIO
 
-from wellkept.connector import Connector, DumpInfo, DumpOptions, KeyFacts, Ping, StatsReport
+from wellkept.connector import (
+    Connector,
+    DumpInfo,
+    DumpOptions,
+    KeyFacts,
+    Ping,
+    StatsReport,
+    Transport,
+    is_local_host,
+)
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.redact import redact
@@ -95,6 +104,31 @@ class RedisConnector(Connector):
 
         with self._errors("setting TTLs"):
             return redis_keys.expire(self.client, keys, seconds)
+
+    # --- records (RecordScanner, for reconcile) -------------------------------------------------
+
+    def scan_hashes(self, pattern: str, batch_size: int
+                    ) -> Iterator[list[tuple[str, dict[str, str]]]]:
+        from wellkept.connectors import redis_records
+
+        with self._errors("reading hashes"):
+            yield from redis_records.hashes(self.client, pattern, batch_size)
+
+    def scan_set_members(self, pattern: str, batch_size: int
+                         ) -> Iterator[list[tuple[str, str]]]:
+        from wellkept.connectors import redis_records
+
+        with self._errors("reading sets"):
+            yield from redis_records.set_members(self.client, pattern, batch_size)
+
+    def transport(self) -> Transport:
+        from urllib.parse import urlsplit
+
+        u = urlsplit(self.settings.url)
+        host = u.hostname or "localhost"
+        tls = u.scheme.lower() == "rediss"
+        return Transport(host=host, local=is_local_host(host), tls=tls,
+                         how="rediss:// (TLS)" if tls else "redis:// (plain text)")
 
     def interrupt(self) -> None:
         child = self._child

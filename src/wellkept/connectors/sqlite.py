@@ -29,6 +29,7 @@ from wellkept.connector import (
     PurgeEstimate,
     PurgeRule,
     RowSink,
+    RowStream,
     StatsReport,
     render_conditions,
     smoke_answer,
@@ -86,6 +87,27 @@ class SQLiteConnector(Connector):
             self.conn.execute("PRAGMA schema_version").fetchone()  # reads the file header
         return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=f"SQLite {version}",
                     details={"path": str(self.path)})
+
+    @contextmanager
+    def read_query(self, query: str, batch_size: int) -> Iterator[RowStream]:
+        """The user's query on a connection of its own opened read-only (``mode=ro``, and
+        ``PRAGMA query_only``): SQLite refuses any write through it. Rows are stepped
+        ``batch_size`` at a time."""
+        from wellkept.connectors import _rows
+
+        if not self.path.exists():
+            raise ConnectionFailed(f"no SQLite database file at {self.path}")
+        busy_ms = int(self.settings.lock_timeout.total_seconds() * 1000)
+        with self._errors():
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                   check_same_thread=False, timeout=busy_ms / 1000)
+        try:
+            with self._errors():
+                conn.execute("PRAGMA query_only = 1")
+                cur = conn.execute(query)
+                yield _rows.stream(cur, batch_size)
+        finally:
+            conn.close()
 
     def interrupt(self) -> None:
         if self._conn is not None:

@@ -5,7 +5,8 @@ The lease and progress columns and ``checkpoints`` carry recovery; ``schedule_st
 ``schedule_slots``, ``coordinators``, ``leases`` and ``requests`` carry the coordinator;
 ``recovery_queue`` and ``recovery_attempts`` carry recovery of interrupted runs. ``alerts``,
 ``alert_deliveries`` (the notification outbox) and ``target_status`` (each target's last health
-status and since when) keep the alert lifecycle.
+status and since when) keep the alert lifecycle. ``log_rotations`` is logrotate's state file:
+when each log was last rotated.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -284,4 +285,14 @@ target_status = sa.Table(
     sa.Column("checked_at", UTCDateTime(), nullable=False),
     sa.Column("latency_ms", sa.Float),
     sa.Column("error", sa.Text),
+)
+
+#: logrotate's state file: each log's last rotation (keyed by its real path, shared by every
+#: task that rotates it, as logrotate's state is)
+log_rotations = sa.Table(
+    "wk_log_rotations", metadata,
+    sa.Column("path", sa.String(4096), primary_key=True),
+    sa.Column("task", sa.String(200), nullable=False),
+    sa.Column("rotated_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -75,6 +75,11 @@ class HistoryStore:
             except OSError as exc:
                 raise StoreError(f"cannot create the state folder {path.parent}: "
                                  f"{exc.strerror}") from None
+            if not path.exists():
+                # run history is the operator's business: owner-only, like backups (SQLite
+                # gives the -wal and -shm files the same mode)
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             _enable_wal(path)
             engine = sa.create_engine(self.url, connect_args={"timeout": 30})
 

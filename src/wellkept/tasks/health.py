@@ -52,14 +52,13 @@ class Health(Task):
 
         params = self.params
         assert isinstance(params, HealthParams)
-        if ctx.settings is None:
-            raise TaskFailed("health needs the whole config (run it through the engine)")
-        unknown = [t for t in params.targets if t not in ctx.settings.targets]
+        settings = ctx.whole_settings()
+        unknown = [t for t in params.targets if t not in settings.targets]
         if unknown:
             raise TaskFailed(f"targets: unknown target(s) {', '.join(unknown)}; defined: "
-                             + ", ".join(sorted(ctx.settings.targets)))
+                             + ", ".join(sorted(settings.targets)))
         disks = [str(ctx.resolve_path(d)) for d in params.disks] if params.disks else None
-        report = check_health(ctx.settings, ctx.registry or Registry.default(), store=ctx.store,
+        report = check_health(settings, ctx.registry or Registry.default(), store=ctx.store,
                               targets=params.targets, disks=disks)
         counts = {s: 0 for s in ("up", "locked", "degraded", "down")}
         for row in report["targets"].values():

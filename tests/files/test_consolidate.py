@@ -1,0 +1,172 @@
+"""consolidate on real Parquet and CSV files, checked by reading the monthly files with DuckDB."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from tests.files.peers import wk
+from tests.helpers import run_cli
+
+
+def parquet(path: Path, rows: list[tuple[str, float, int]]) -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (symbol VARCHAR, price DOUBLE, volume BIGINT)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    con.execute(f"COPY t TO '{path}' (FORMAT parquet)")
+    con.close()
+
+
+def rows_of(path: Path) -> list[tuple[object, ...]]:
+    con = duckdb.connect()
+    try:
+        reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
+        return sorted(con.execute(f"SELECT * FROM {reader}('{path}')").fetchall())
+    finally:
+        con.close()
+
+
+def month_data(folder: Path) -> dict[str, list[tuple[str, float, int]]]:
+    """Oct 2026: 3 days, day 2 repeating 5 rows of day 1 and one row twice; Nov: 2 days."""
+    day1 = [("AAPL", 100.0 + i, i) for i in range(20)]
+    day2 = day1[:5] + [("MSFT", 200.0 + i, i) for i in range(10)] + [("MSFT", 200.0, 0)]
+    day3 = [("TSLA", 300.0 + i, i) for i in range(7)]
+    nov1 = [("AAPL", 110.0, 1), ("AAPL", 111.0, 2)]
+    nov2 = [("AAPL", 112.0, 3)]
+    files = {"prices-20261001.parquet": day1, "prices-20261002.parquet": day2,
+             "prices-20261003.parquet": day3, "prices-20261101.parquet": nov1,
+             "prices-20261102.parquet": nov2}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in files.items():
+        parquet(folder / name, rows)
+    this_month = date.today().replace(day=1)
+    parquet(folder / f"prices-{this_month:%Y%m}01.parquet", [("NOW", 1.0, 1)])
+    (folder / "prices-20269999.parquet").write_bytes(b"not a date")
+    return files
+
+
+def config(write_config: Callable[[str], Path], extra: str = "") -> Path:
+    return write_config(f"""
+        tasks:
+          monthly:
+            kind: consolidate
+            path: data/prices
+            pattern: "prices-{{date}}.parquet"
+            date_format: "%Y%m%d"
+            output: "monthly/prices-{{month}}.parquet"
+            order_by: [symbol, price]
+            {extra}
+        """)
+
+
+def test_merge_drops_duplicates_and_proves_counts(tmp_path: Path,
+                                                  write_config: Callable[[str], Path]) -> None:
+    folder = tmp_path / "data" / "prices"
+    files = month_data(folder)
+    cfg = config(write_config)
+    preview = wk(cfg, "monthly", "--dry-run")
+    assert preview["status"] == "completed", preview
+    oct_row = next(m for m in preview["details"]["months"] if m["month"] == "2026-10")
+    assert (oct_row["rows_read"], oct_row["duplicates"], oct_row["rows_written"]) == (
+        43, 6, 37)
+    assert not (folder / "monthly").exists() or not any((folder / "monthly").iterdir())
+    assert all((folder / n).exists() for n in files)
+    result = wk(cfg, "monthly")
+    assert result["status"] == "completed", result
+    assert result["metrics"]["months"] == 2 and result["metrics"]["files_deleted"] == 5
+    assert result["metrics"]["duplicates_dropped"] == 6
+    assert result["metrics"]["rows_written"] == 37 + 3
+    october = rows_of(folder / "monthly" / "prices-2026-10.parquet")
+    expected = sorted(set(files["prices-20261001.parquet"] + files["prices-20261002.parquet"]
+                          + files["prices-20261003.parquet"]))
+    assert october == expected
+    assert len(rows_of(folder / "monthly" / "prices-2026-11.parquet")) == 3
+    assert not any((folder / n).exists() for n in files)
+    this_month = date.today().replace(day=1)
+    assert (folder / f"prices-{this_month:%Y%m}01.parquet").exists()  # the month goes on
+    assert (folder / "prices-20269999.parquet").exists()  # not a date: not touched
+    again = wk(cfg, "monthly")
+    assert again["metrics"]["months"] == 0 and again["message"].startswith("nothing")
+
+
+def test_interrupted_after_the_write_is_merged_again_without_double_counting(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    folder = tmp_path / "data" / "prices"
+    files = month_data(folder)
+    cfg = config(write_config, "keep_sources: true")
+    first = wk(cfg, "monthly")  # as if killed after the rename, before deleting the sources
+    assert first["status"] == "completed"
+    assert all((folder / n).exists() for n in files)
+    cfg = config(write_config)
+    second = wk(cfg, "monthly")
+    oct_row = next(m for m in second["details"]["months"] if m["month"] == "2026-10")
+    assert oct_row["merged_existing_output"] is True
+    assert oct_row["rows_written"] == 37 and oct_row["rows_read"] == 43 + 37
+    assert len(rows_of(folder / "monthly" / "prices-2026-10.parquet")) == 37
+    assert not any((folder / n).exists() for n in files)
+
+
+def test_csv_with_spaces_and_a_failing_month_keeps_its_sources(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    folder = tmp_path / "exports dir"
+    folder.mkdir()
+    for day, rows in ((1, [("a", "1"), ("b", "2")]), (2, [("b", "2"), ("c", "3")])):
+        with (folder / f"trades 2026-09-0{day}.csv").open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["id", "qty"])
+            writer.writerows(rows)
+    cfg = write_config("""
+        tasks:
+          merge: {kind: consolidate, path: "exports dir", pattern: "trades {date}.csv",
+                  output: "trades {month}.csv"}
+          bad: {kind: consolidate, path: "exports dir", pattern: "trades {date}.csv",
+                output: "trades {month}.csv", order_by: [nope]}
+        """)
+    failed = wk(cfg, "bad")
+    assert failed["status"] == "failed" and "no column 'nope'" in failed["errors"][0]
+    assert len(list(folder.iterdir())) == 2
+    result = wk(cfg, "merge")
+    assert result["status"] == "completed", result
+    assert rows_of(folder / "trades 2026-09.csv") == [("a", 1), ("b", 2), ("c", 3)]
+    assert sorted(p.name for p in folder.iterdir()) == ["trades 2026-09.csv"]
+    shutil.rmtree(folder)
+
+
+def test_pattern_errors_at_load(write_config: Callable[[str], Path]) -> None:
+    cfg = write_config("""
+        tasks:
+          m: {kind: consolidate, path: d, pattern: "p-{day}.parquet", output: "p.parquet"}
+        """)
+    proc = run_cli("-c", str(cfg), "check")
+    assert proc.returncode == 2
+    assert "tasks.m.pattern: 'p-{day}.parquet' must hold the token {date} exactly once" in \
+        proc.stderr
+    assert "tasks.m.output" in proc.stderr
+
+
+def test_a_failed_month_is_retried_and_finished_months_are_resumed(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    folder = tmp_path / "data" / "prices"
+    month_data(folder)
+    good = (folder / "prices-20261102.parquet").read_bytes()
+    (folder / "prices-20261102.parquet").write_bytes(b"PAR1 damaged in transit")
+    cfg = config(write_config, "keep_sources: true")
+    first = wk(cfg, "monthly")
+    assert first["status"] == "partial_failure", first
+    months = {m["month"]: m for m in first["details"]["months"]}
+    assert months["2026-10"]["status"] == "merged" and months["2026-11"]["status"] == "failed"
+    assert not (folder / "monthly" / "prices-2026-11.parquet").exists()
+    assert not list((folder / "monthly").glob(".*wktmp"))
+    (folder / "prices-20261102.parquet").write_bytes(good)
+    second = wk(cfg, "monthly")
+    assert second["status"] == "completed", second
+    assert second["details"]["resumed_from"]["run_id"] == first["run_id"]
+    months = {m["month"]: m for m in second["details"]["months"]}
+    assert months["2026-10"]["status"] == "done before (resumed)"
+    assert months["2026-11"]["status"] == "merged"
+    assert len(rows_of(folder / "monthly" / "prices-2026-11.parquet")) == 3

@@ -1,0 +1,220 @@
+"""file_cleanup on real files: ages, globs, compress in place, and hostile paths (symlinks
+pointing outside, a file held open for writing by another process, a flocked file and folder,
+another filesystem mounted inside, names with spaces and newlines)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.files.peers import wk
+from tests.helpers import run_cli
+
+DAY = 86400
+
+
+def aged(path: Path, days: float, text: str = "data\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    when = time.time() - days * DAY
+    os.utime(path, (when, when))
+    return path
+
+
+@pytest.fixture
+def holder() -> Iterator[Callable[[list[str]], subprocess.Popen[bytes]]]:
+    """Start helper processes (a writer, a lock holder) and stop them afterwards."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(argv: list[str]) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.wait(10)
+
+
+WRITER = """import sys, time
+f = open(sys.argv[1], "a")
+print("ready", flush=True)
+while True:
+    time.sleep(0.2)
+"""
+LOCKER = """import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_seed003_retention_presets(tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    data = tmp_path / "data"
+    old_parquet = aged(data / "market" / "2026" / "prices 2026-08-01.parquet", 100, "p" * 1000)
+    fresh_parquet = aged(data / "market" / "prices-2026-11-20.parquet", 10)
+    old_log = aged(data / "logs" / "app.log.3", 40, "l" * 500)
+    new_log = aged(data / "logs" / "app.log", 1)
+    tmp_old = aged(data / "tmp" / "job\nwith newline.tmp", 8, "t" * 300)
+    tmp_new = aged(data / "tmp" / "now.tmp", 1)
+    aged(data / "tmp" / "emptied" / "x.tmp", 9)
+    os.utime(data / "tmp" / "emptied", (time.time() - 9 * DAY,) * 2)
+    cfg = write_config("""
+        tasks:
+          retention:
+            kind: file_cleanup
+            rules:
+              - {preset: market_data, path: data/market}
+              - {preset: logs, path: data/logs}
+              - {preset: temp, path: data/tmp}
+        """)
+    preview = wk(cfg, "retention", "--dry-run")
+    assert preview["metrics"]["files_matched"] == 4
+    assert preview["metrics"]["bytes_matched"] == 1000 + 500 + 300 + 5
+    assert preview["metrics"]["files_deleted"] == 0 and old_parquet.exists()
+    assert {f["path"] for f in preview["details"]["files"]} == {
+        str(old_parquet), str(old_log), str(tmp_old), str(data / "tmp" / "emptied" / "x.tmp")}
+    result = wk(cfg, "retention")
+    assert result["status"] == "completed", result
+    assert result["metrics"]["files_deleted"] == 4
+    assert result["metrics"]["bytes_freed"] == 1805
+    assert result["metrics"]["dirs_removed"] == 1 and not (data / "tmp" / "emptied").exists()
+    assert not old_parquet.exists() and not old_log.exists() and not tmp_old.exists()
+    assert fresh_parquet.exists() and new_log.exists() and tmp_new.exists()
+    assert (data / "market" / "2026").exists()  # market_data removes no folders
+
+
+def test_symlinks_pointing_outside_are_never_followed(tmp_path: Path,
+                                                      write_config: Callable[[str], Path]
+                                                      ) -> None:
+    outside = tmp_path / "precious"
+    keep = aged(outside / "database.dump", 400, "must survive")
+    (outside / "sub").mkdir()
+    keep2 = aged(outside / "sub" / "more.dump", 400)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    os.symlink(keep, tmp / "link-to-file")
+    os.symlink(outside, tmp / "link-to-folder")
+    os.symlink(outside / "sub", tmp / "old sub")
+    for link in ("link-to-file", "link-to-folder", "old sub"):
+        os.utime(tmp / link, (time.time() - 400 * DAY,) * 2, follow_symlinks=False)
+    old = aged(tmp / "old file", 30)
+    cfg = write_config("""
+        tasks:
+          clean: {kind: file_cleanup, rules: [{path: tmp, age: 1d, remove_empty_dirs: true}]}
+        """)
+    result = wk(cfg, "clean")
+    assert result["status"] == "completed"
+    assert keep.read_text() == "must survive" and keep2.exists()
+    assert sorted(os.listdir(tmp)) == ["link-to-file", "link-to-folder", "old sub"]
+    assert not old.exists()
+    assert result["metrics"]["files_deleted"] == 1
+
+
+def test_files_being_written_or_locked_are_skipped(tmp_path: Path, holder: Any,
+                                                   write_config: Callable[[str], Path]) -> None:
+    spool = tmp_path / "spool"
+    written = aged(spool / "being written.csv", 30)
+    locked = aged(spool / "locked.csv", 30)
+    aged(spool / "locked-folder" / "inside.csv", 30)
+    free = aged(spool / "free.csv", 30)
+    holder([sys.executable, "-c", WRITER, str(written)])
+    holder([sys.executable, "-c", LOCKER, str(locked)])
+    holder([sys.executable, "-c", LOCKER, str(spool / "locked-folder")])
+    cfg = write_config("""
+        tasks:
+          clean: {kind: file_cleanup, rules: [{path: spool, include: ["*.csv"], age: 7d}]}
+        """)
+    result = wk(cfg, "clean")
+    assert result["status"] == "completed", result
+    assert not free.exists()
+    assert written.exists() and locked.exists()
+    assert (spool / "locked-folder" / "inside.csv").exists()
+    reasons = {Path(s["path"]).name: s["reason"] for s in result["details"]["skipped"]}
+    assert reasons["being written.csv"].startswith("open for writing by pid")
+    assert "FLOCK" in reasons["locked.csv"] and "FLOCK" in reasons["locked-folder"]
+    assert result["metrics"]["files_skipped"] == 2 and result["metrics"]["files_deleted"] == 1
+
+
+def test_compress_in_place_and_another_filesystem(tmp_path: Path,
+                                                  write_config: Callable[[str], Path]) -> None:
+    logs = tmp_path / "logs"
+    old = aged(logs / "app 2026-10-01.log", 10, "line\n" * 2000)
+    mtime = old.stat().st_mtime
+    already = aged(logs / "older.log.gz", 10)
+    mount = logs / "mounted"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"the test needs to mount a tmpfs (root): {proc.stderr}"
+    try:
+        other_fs = aged(mount / "elsewhere.log", 10)
+        cfg = write_config("""
+            tasks:
+              squeeze: {kind: file_cleanup, rules: [{path: logs, include: ["*.log*"], age: 7d,
+                                                     action: compress, compression: gzip}]}
+            """)
+        result = wk(cfg, "squeeze")
+        assert result["status"] == "completed", result
+        assert other_fs.exists() and not Path(f"{other_fs}.gz").exists()
+        assert {s["reason"] for s in result["details"]["skipped"]} == {"another filesystem"}
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+    packed = Path(f"{old}.gz")
+    assert not old.exists() and gzip.decompress(packed.read_bytes()) == b"line\n" * 2000
+    assert packed.stat().st_mtime == pytest.approx(mtime, abs=1)
+    assert already.exists() and not Path(f"{already}.gz").exists()
+    assert result["metrics"]["files_compressed"] == 1
+    assert result["metrics"]["bytes_freed"] == 10000 - packed.stat().st_size
+
+
+def test_rules_are_checked_at_load(tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    cfg = write_config("""
+        tasks:
+          bad: {kind: file_cleanup, rules: [{path: x, include: ["../etc/*"], age: 30,
+                                             age_by: btime}]}
+        """)
+    proc = run_cli("-c", str(cfg), "check")
+    assert proc.returncode == 2
+    assert "tasks.bad.rules[0].include" in proc.stderr and "'..'" in proc.stderr
+    assert "tasks.bad.rules[0].age: invalid duration 30" in proc.stderr
+    assert "tasks.bad.rules[0].age_by: 'btime' is not allowed" in proc.stderr
+
+
+def test_on_a_files_target_paths_stay_inside_its_folder(tmp_path: Path,
+                                                        write_config: Callable[[str], Path]
+                                                        ) -> None:
+    uploads = tmp_path / "uploads"
+    inside = aged(uploads / "tmp" / "old.bin", 30)
+    outside = aged(tmp_path / "elsewhere" / "old.bin", 30)
+    cfg = write_config("""
+        targets:
+          uploads: {url: "files:///uploads"}
+        tasks:
+          inside: {kind: file_cleanup, target: uploads, rules: [{path: tmp, age: 7d}]}
+          escape: {kind: file_cleanup, target: uploads, rules: [{path: ../elsewhere, age: 7d}]}
+        """)
+    assert wk(cfg, "inside")["metrics"]["files_deleted"] == 1 and not inside.exists()
+    escaped = wk(cfg, "escape")
+    assert escaped["status"] == "failed" and "outside the folder of target uploads" in \
+        escaped["message"]
+    assert outside.exists()
+    on_redis = write_config("""
+        targets:
+          cache: {url: "redis://127.0.0.1:1/0"}
+        tasks:
+          wrong: {kind: file_cleanup, target: cache, rules: [{path: tmp, age: 7d}]}
+        """, name="redis.yml")
+    skipped = wk(on_redis, "wrong")
+    assert skipped["status"] == "skipped" and "FileTree" in skipped["message"]

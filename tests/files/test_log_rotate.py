@@ -1,0 +1,108 @@
+"""log_rotate on its own: dry run, hostile paths, copytruncate's warning, config errors."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.files.peers import layout, wk
+from tests.helpers import run_cli
+from wellkept.history.store import HistoryStore
+from wellkept.rotation import state
+
+
+def test_dry_run_reports_every_step_and_changes_nothing(tmp_path: Path,
+                                                        write_config: Callable[[str], Path]
+                                                        ) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app.log").write_text("a" * 4000)
+    (logs / "app.log.1.gz").write_bytes(gzip.compress(b"old"))
+    (logs / "app.log.2.gz").write_bytes(gzip.compress(b"older"))
+    cfg = write_config("""
+        tasks:
+          rot: {kind: log_rotate, paths: [logs/app.log], size: 1k, rotate: 2, compress: gzip}
+        """)
+    before = layout(logs)
+    result = wk(cfg, "rot", "--dry-run")
+    assert result["status"] == "completed" and result["dry_run"] is True
+    assert layout(logs) == before
+    steps = result["details"]["logs"][0]["steps"]
+    assert [(s["op"], s["name"], s.get("to")) for s in steps] == [
+        ("delete", "app.log.2.gz", None), ("rename", "app.log.1.gz", "app.log.2.gz"),
+        ("rotate", "app.log", "app.log.1"), ("compress", "app.log.1", "app.log.1.gz")]
+    assert steps[0]["bytes"] == (logs / "app.log.2.gz").stat().st_size
+    assert steps[2]["bytes"] == 4000
+    assert result["metrics"]["files_processed"] == 1 and result["metrics"]["bytes_freed"] == 0
+    assert result["message"].startswith("would rotate 1 of 1 log")
+    store = HistoryStore(f"sqlite:///{tmp_path / '.wellkept' / 'state.db'}")
+    assert state.last_rotated(store, [str(logs / "app.log")]) == {}
+    real = wk(cfg, "rot")
+    assert set(layout(logs)) == {"app.log", "app.log.1.gz", "app.log.2.gz"}
+    assert layout(logs)["app.log.1.gz"] == "a" * 4000
+    assert real["metrics"]["bytes_freed"] >= 4000 - 100
+    assert str(logs / "app.log") in state.last_rotated(store, [str(logs / "app.log")])
+    store.close()
+
+
+def test_symlinks_and_hostile_names(tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.log").write_text("s" * 100)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    os.symlink(outside / "secret.log", logs / "link.log")
+    (logs / "new\nline.log").write_text("n" * 100)
+    cfg = write_config("""
+        tasks:
+          rot: {kind: log_rotate, paths: ["logs/*.log"], size: 10, rotate: 1}
+        """)
+    result = wk(cfg, "rot")
+    assert result["status"] == "completed", result
+    assert (outside / "secret.log").read_text() == "s" * 100
+    assert sorted(os.listdir(outside)) == ["secret.log"]
+    assert os.path.islink(logs / "link.log")
+    assert (logs / "new\nline.log.1").read_text() == "n" * 100
+    skipped = [r for r in result["details"]["logs"] if r["action"] == "skipped"]
+    assert skipped and "symlink" in skipped[0]["reason"]
+
+
+def test_copytruncate_warns_and_keeps_the_inode(tmp_path: Path,
+                                                write_config: Callable[[str], Path]) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app.log").write_text("line\n" * 100)
+    inode = (logs / "app.log").stat().st_ino
+    with (logs / "app.log").open("a") as writer:  # a program holding its log open
+        cfg = write_config("""
+            tasks:
+              rot: {kind: log_rotate, paths: [logs/app.log], size: 1, copytruncate: true}
+            """)
+        result = wk(cfg, "rot")
+        writer.write("after the truncate\n")
+    assert (logs / "app.log").stat().st_ino == inode
+    assert (logs / "app.log.1").read_text() == "line\n" * 100
+    assert (logs / "app.log").read_bytes().lstrip(b"\0") == b"after the truncate\n"
+    assert "lost" in result["details"]["warnings"][0]
+    assert result["details"]["logs"][0]["copytruncate_window_ms"] >= 0
+
+
+def test_missing_log_fails_and_config_errors_name_the_key(tmp_path: Path,
+                                                         write_config: Callable[[str], Path]
+                                                         ) -> None:
+    cfg = write_config("""
+        tasks:
+          rot: {kind: log_rotate, paths: [logs/none.log], interval: daily}
+        """)
+    result = wk(cfg, "rot")
+    assert result["status"] == "failed" and "no such file" in result["errors"][0]
+    bad = write_config("""
+        tasks:
+          rot: {kind: log_rotate, paths: [logs/a.log], size: 10M, minsize: 1M, compress: lz4}
+        """, name="bad.yml")
+    proc = run_cli("-c", str(bad), "check")
+    assert proc.returncode == 2
+    expected = "tasks.rot.compress: 'lz4' is not allowed; choose one of: 'gzip' or 'zstd'"
+    assert expected in proc.stderr
