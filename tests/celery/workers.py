@@ -4,10 +4,10 @@ leaves one behind (a stray worker would take another test's messages)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import psutil
@@ -60,10 +60,8 @@ class Worker:
     def kill(self) -> None:
         """kill -9 of the whole worker: its main process and every child."""
         if self.proc.poll() is None or self._group_alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.proc.wait(10)
         self._out.close()
 
@@ -71,10 +69,8 @@ class Worker:
         """SIGTERM (a warm shutdown), then kill -9 if it is still there after ``timeout``."""
         if self.proc.poll() is None:
             os.killpg(self.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         code = self.proc.poll()
         self.kill()
         return code
@@ -90,8 +86,5 @@ class Worker:
 def kill_all() -> None:
     while STARTED:
         worker = STARTED.pop()
-        try:
+        with contextlib.suppress(Exception):  # already gone
             worker.kill()
-        except Exception:  # already gone
-            pass
-    time.sleep(0)

@@ -26,7 +26,6 @@ from wellkept.types import RunStatus, Trigger
 
 if TYPE_CHECKING:
     from celery import Celery, Task
-
     from wellkept.engine import Engine
 
 log = logging.getLogger("wellkept.worker")
