@@ -20,7 +20,7 @@ KINDS = ["advise", "analyze", "apply_advice", "backup", "backup_freshness", "blo
          "cache_cleanup", "checkpoint", "cleanup", "dr_drill", "health", "index_health",
          "integrity", "optimize", "reindex", "sessions", "stats", "vacuum", "verify_backup",
          "views"]
-DRIVERS = ("psycopg", "pymysql", "duckdb", "redis")
+DRIVERS = ("psycopg", "pymysql", "duckdb", "redis", "celery", "kombu")
 
 
 def run_python(code: str, *, cwd: Path | None = None,
@@ -137,7 +137,8 @@ def test_registry_and_cli_import_no_driver() -> None:
         import wellkept.cli
         reg = Registry.default()
         reg.task_names(); reg.engines_for("stats")
-        print([m for m in ("psycopg", "pymysql", "duckdb", "redis") if m in sys.modules])
+        print([m for m in ("psycopg", "pymysql", "duckdb", "redis", "celery", "kombu")
+               if m in sys.modules])
     """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
