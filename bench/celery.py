@@ -67,8 +67,8 @@ def make_config(folder: Path, state: str, broker: str, *, celery: bool, runs: in
         lines.append(f'  app{i}: {{url: "sqlite:///{db.name}"}}')
     lines += ["tasks:"] + [f"  st{i}: {{kind: stats, target: app{i}}}" for i in range(4)]
     cron = f"{at.second} {at.minute} {at.hour} {at.day} {at.month} *"
-    lines += ["schedules:"] + [f'  s{n}: {{cron: "{cron}", tasks: [st{n % 4}]}}'
-                               for n in range(runs)]
+    lines += ["schedules:" + ("" if runs else " {}")] + [
+        f'  s{n}: {{cron: "{cron}", tasks: [st{n % 4}]}}' for n in range(runs)]
     lines += ["coordinator: {heartbeat: 1s, leader_lease: 5s, reap_every: 5s, "
               f"max_concurrent: {inflight}}}"]
     if celery:
@@ -107,6 +107,7 @@ def start_workers(config: Path, count: int) -> list[subprocess.Popen[bytes]]:
     for i in range(count):
         while "ready" not in (config.parent / f"worker{i}.log").read_text(errors="replace"):
             if time.monotonic() > deadline:
+                stop_workers(procs)
                 raise SystemExit(f"worker {i} did not start")
             time.sleep(0.2)
     return procs
@@ -218,16 +219,17 @@ def main() -> None:
     import redis
 
     redis.Redis.from_url(args.redis).flushdb()
-    passes = [slots_pass("inline", celery=False, workers=0, runs=args.runs, broker=args.redis),
-              slots_pass("celery, 1 worker", celery=True, workers=1, runs=args.runs,
-                         broker=args.redis),
-              slots_pass("celery, 2 workers", celery=True, workers=2, runs=args.runs,
-                         broker=args.redis)]
+    passes = []
+    for name, celery_on, count in (("inline", False, 0), ("celery, 1 worker", True, 1),
+                                   ("celery, 2 workers", True, 2)):
+        passes.append(slots_pass(name, celery=celery_on, workers=count, runs=args.runs,
+                                 broker=args.redis))
+        print(passes[-1], flush=True)
     inline = sequential_pass(celery=False, runs=args.sequential, broker=args.redis)
     celery = sequential_pass(celery=True, runs=args.sequential, broker=args.redis)
     redis.Redis.from_url(args.redis).flushdb()
-    print(f"| pass | runs | throughput | latency p50 | latency p99 | mean run | failed |\n"
-          f"|---|---|---|---|---|---|---|")
+    print("| pass | runs | throughput | latency p50 | latency p99 | mean run | failed |\n"
+          "|---|---|---|---|---|---|---|")
     for p in passes:
         print(f"| {p['pass']} | {p['runs']} | {p['throughput_per_s']}/s | "
               f"{p['latency_ms_p50']} ms | {p['latency_ms_p99']} ms | {p['run_ms_mean']} ms | "
