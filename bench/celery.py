@@ -47,6 +47,7 @@ def source_state() -> dict[str, Any]:
     spec = importlib.util.spec_from_file_location("bench_common", HERE / "_common.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_common"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     state: dict[str, Any] = module.source_state()
     return state
