@@ -38,6 +38,21 @@ def require_service(name: str, host: str, port: int) -> None:
                     f"  {START_HINTS[name]}\n(or run `make services`)", pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def _own_secrets() -> Iterator[None]:
+    """Each test starts with the secrets no earlier test registered: the registry is
+    process-wide (one wellkept process, one config), so a password like ``guest`` that one
+    test's config registered would otherwise be masked in the next test's output."""
+    from wellkept import redact
+
+    with redact._lock:
+        before = set(redact._secrets)
+    yield
+    with redact._lock:
+        redact._secrets.clear()
+        redact._secrets.update(before)
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     require_service("PostgreSQL", "127.0.0.1", 5432)

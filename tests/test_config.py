@@ -162,6 +162,25 @@ def test_bad_timezone_executor_and_threshold_name(write_config: WriteConfig) -> 
     assert "alerts.thresholds.cpu_pct: 'cpu_pct' is not allowed; choose one of: " in text
 
 
+def test_the_celery_executor_needs_a_broker_and_a_shared_store(
+        write_config: WriteConfig) -> None:
+    text = config_error(write_config("executor: {kind: celery, routes: {nowhere: q}}\n"))
+    assert "executor.broker: required with kind celery" in text
+    assert "executor.kind: celery needs a state store that every worker shares" in text
+    assert "executor.routes.nowhere: unknown target 'nowhere'" in text
+    bad = config_error(write_config("executor: {kind: celery, broker: 'http://u:pw@h/'}\n"))
+    assert "executor.broker: 'http://u:***@h/' is not a Redis or RabbitMQ URL" in bad
+    good = load_config(write_config("""\
+        state: postgresql://wellkept@127.0.0.1/wellkept
+        targets: {app: {url: "sqlite:///app.sqlite3"}}
+        executor: {kind: celery, broker: "amqp://guest:guest@127.0.0.1:5672//",
+                   routes: {app: near-app}, requeue_after: 30s}
+        """))
+    assert good.executor.queues == ["maintenance", "near-app"]
+    assert (good.executor.queue_for("app"), good.executor.queue_for("host")) == \
+        ("near-app", "maintenance")
+
+
 def test_several_problems_are_reported_at_once(write_config: WriteConfig) -> None:
     path = write_config("""\
         targets:

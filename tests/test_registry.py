@@ -21,7 +21,7 @@ KINDS = ["advise", "analyze", "apply_advice", "backup", "backup_freshness", "blo
          "file_cleanup", "health", "index_health", "integrity", "log_rotate", "optimize",
          "reconcile", "reindex", "security_audit", "sessions", "stats", "vacuum",
          "verify_backup", "views"]
-DRIVERS = ("psycopg", "pymysql", "duckdb", "redis")
+DRIVERS = ("psycopg", "pymysql", "duckdb", "redis", "celery", "kombu")
 
 
 def run_python(code: str, *, cwd: Path | None = None,
@@ -144,7 +144,8 @@ def test_registry_and_cli_import_no_driver() -> None:
         import wellkept.cli
         reg = Registry.default()
         reg.task_names(); reg.engines_for("stats")
-        print([m for m in ("psycopg", "pymysql", "duckdb", "redis") if m in sys.modules])
+        print([m for m in ("psycopg", "pymysql", "duckdb", "redis", "celery", "kombu")
+               if m in sys.modules])
     """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -184,10 +184,42 @@ class MetricsSettings(_Model):
     textfile: str | None = Field(None, description="a .prom file, rewritten atomically")
 
 
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+
+
 class ExecutorSettings(_Model):
+    """``executor:``: where runs execute (docs/celery.md). ``inline``: in the process that
+    starts them; ``celery``: on Celery workers, the coordinator only enqueues."""
+
     kind: Literal["inline", "celery"] = "inline"
-    broker: str | None = None
-    queue: str = "maintenance"
+    broker: str | None = Field(None, description=(
+        "the Celery broker: redis://host:6379/N or amqp://user:password@host:5672/vhost"))
+    queue: str = Field("maintenance", min_length=1, description="the queue runs go to")
+    routes: dict[str, str] = Field({}, description=(
+        "runs on these targets go to these queues instead (workers close to a database)"))
+    requeue_after: Duration = Field(timedelta(minutes=1), description=(
+        "a run whose message no worker took this long after it was sent, while its queue "
+        "is empty, is sent again (the broker lost it)"))
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        register_secret(url_password(value))
+        scheme = urlsplit(value).scheme.lower()
+        if scheme not in BROKER_SCHEMES:
+            raise ValueError(f"{redact(value)!r} is not a Redis or RabbitMQ URL; use "
+                             "redis://host:6379/N or amqp://user:password@host:5672/vhost")
+        return value
+
+    @property
+    def queues(self) -> list[str]:
+        """Every queue runs may go to: the default one, then the routes' (in order)."""
+        return list(dict.fromkeys([self.queue, *self.routes.values()]))
+
+    def queue_for(self, target: str) -> str:
+        return self.routes.get(target, self.queue)
 
 
 class ApiSettings(_Model):
@@ -397,6 +429,8 @@ def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Regist
     _check_task_lists(raw, "emergency", "run", set(raw_tasks or {}), tasks, registry, problems)
     _check_conditions(raw, target_names, problems)
     state = _resolve_state(top.state if top else DEFAULT_STATE, base_dir, problems)
+    if top is not None:
+        _check_executor(top.executor, state, target_names, problems)
     if problems or top is None:
         raise ConfigError(problems, source)
     health = top.health.model_copy(update={"disks": [
@@ -536,6 +570,24 @@ def _task_targets_ok(where: str, body: dict[str, Any], targets: set[str],
                             + ", ".join(sorted(targets)))
             ok = False
     return ok
+
+
+def _check_executor(executor: ExecutorSettings, state: str, targets: set[str],
+                    problems: list[str]) -> None:
+    """The celery executor needs a broker and a state store that every worker shares."""
+    for target in executor.routes:
+        if target not in targets:
+            problems.append(f"executor.routes.{target}: unknown target {target!r}; defined "
+                            f"targets: {', '.join(sorted(targets))}")
+    if executor.kind != "celery":
+        return
+    if not executor.broker:
+        problems.append("executor.broker: required with kind celery; e.g. "
+                        "redis://127.0.0.1:6379/1 or amqp://guest:guest@127.0.0.1:5672//")
+    if urlsplit(state).scheme.lower().startswith("sqlite"):
+        problems.append("executor.kind: celery needs a state store that every worker shares, "
+                        f"but state is {redact(state)!r} (an SQLite file of this machine); "
+                        "use state: postgresql://…")
 
 
 def _resolve_state(state: str, base_dir: Path, problems: list[str]) -> str:

@@ -107,6 +107,10 @@ class StoreError(WellkeptError):
     """The state store cannot be used (unreachable, unwritable, from a newer wellkept)."""
 
 
+class BrokerUnreachable(WellkeptError):
+    """The Celery broker of ``executor.broker`` does not answer (exit code 1 at start)."""
+
+
 class LockBusy(WellkeptError):
     """Another holder kept a lock for longer than we were willing to wait."""
 

@@ -82,3 +82,17 @@ async def flaky(ctx: Any, fail_times: int = 2, ledger: str = "ledger.sqlite3") -
     if tries <= fail_times:
         raise Retry(f"not yet (try {tries})")
     return f"succeeded on try {tries}"
+
+
+@wellkept.task(name="exclusive", mutating=True)
+def exclusive(ctx: Any, ledger: str = "spans.sqlite3", hold: float = 1.0) -> str:
+    """Change the target for `hold` seconds (mutating: under the target lock), noting when it
+    started and ended, so a test can tell whether two runs ever overlapped."""
+    conn = sqlite3.connect(ctx.resolve_path(ledger), timeout=30, isolation_level=None)
+    conn.execute("CREATE TABLE IF NOT EXISTS spans (run_id TEXT, pid INTEGER, started REAL, "
+                 "ended REAL)")
+    started = time.time()
+    ctx.sleep(hold)
+    conn.execute("INSERT INTO spans VALUES (?, ?, ?, ?)",
+                 (ctx.run_id, os.getpid(), started, time.time()))
+    return "held"

@@ -24,6 +24,7 @@ from wellkept.cli import (
     setup_cmds,
     status_cmd,
     tasks_cmd,
+    worker_cmd,
 )
 from wellkept.cli.common import OutputOption, State, fail_on_errors
 
@@ -62,7 +63,7 @@ def main_options(
 
 
 for module in (setup_cmds, tasks_cmd, run_cmd, history_cmd, status_cmd, health_cmd, advise_cmd,
-               backups_cmd, serve_cmd):
+               backups_cmd, serve_cmd, worker_cmd):
     module.register(app)
 
 

@@ -5,9 +5,10 @@ own record, then tries to hold the scheduling leader's lease. Only the leader wo
 the slots that came due (exactly once, in the store), picks up requests (``wellkept schedule
 trigger``), checks emergency triggers, and every ``reap_every`` finds interrupted runs,
 continues unfinished slots of coordinators that died and recovers queued runs. The work goes
-to a pool of ``max_concurrent`` workers. Other coordinators on the same store wait as hot
-standbys: when the leader stops renewing its lease (or is found dead on this host), one of
-them takes over.
+to a pool of ``max_concurrent`` workers, which run it through the executor: here (``inline``)
+or on Celery workers (``celery``: each pool thread then waits for one run's record). Other
+coordinators on the same store wait as hot standbys: when the leader stops renewing its lease
+(or is found dead on this host), one of them takes over.
 
 ``serve()`` blocks in the calling thread until SIGTERM/SIGINT (or ``request_shutdown``); an
 embedding process (the HTTP API, later) may run ``serve(install_signals=False)`` in a thread
@@ -45,6 +46,7 @@ from wellkept.coordinator.jobs import (
 )
 from wellkept.coordinator.pool import WorkerPool
 from wellkept.engine import Engine
+from wellkept.executor import Executor, make_executor
 from wellkept.history import coordination, recovery_log, schedules
 from wellkept.history.pruning import prune
 from wellkept.liveness import process_alive
@@ -63,13 +65,14 @@ class Coordinator:
     """Schedules, recovers and reacts for one config; see the module docstring."""
 
     def __init__(self, engine: Engine, *, clock: Clock | None = None,
-                 coordinator_id: str | None = None) -> None:
+                 coordinator_id: str | None = None, executor: Executor | None = None) -> None:
         self.engine = engine
         self.settings = engine.settings
         self.store = engine.store
         self.clock: Clock = clock or SystemClock()
         self.coordinator_id = coordinator_id or str(uuid.uuid4())
-        self.recoverer = Recoverer(engine, claimer=self.coordinator_id)
+        self.executor = executor or make_executor(engine)
+        self.recoverer = Recoverer(engine, claimer=self.coordinator_id, executor=self.executor)
         self.pool = WorkerPool(self.settings.coordinator.max_concurrent)
         self.emergency = EmergencyWatcher(self.settings, self.store)
         self.stopping = threading.Event()
@@ -87,6 +90,7 @@ class Coordinator:
         """Run until asked to stop; 0 after a clean shutdown."""
         if install_signals:
             self._install_signals()
+        self.executor.start()  # e.g. an unreachable broker: fail now, with the reason
         self.start()
         try:
             while not self.stopping.is_set():
@@ -284,6 +288,7 @@ class Coordinator:
 
     def reap_and_recover(self, now: datetime) -> None:
         """Find interrupted runs, continue unfinished slots, queue recoveries."""
+        self.executor.upkeep(now)  # e.g. send again the Celery messages a broker lost
         self.recoverer.reap(now)
         self._continue_slots(now)
         for row in coordination.list_coordinators(self.store):
@@ -363,6 +368,7 @@ class Coordinator:
                 log.error("cannot hand back %s: %s", job.label, exc)
         for run in self.engine.live_runs():
             run.ctx.request_stop("the coordinator is shutting down")
+        self.executor.close()  # runs on Celery workers go on; stop waiting for them
         grace = self.settings.coordinator.shutdown_grace.total_seconds()
         if not self.pool.wait_idle(grace):
             for run in self.engine.live_runs():
@@ -405,4 +411,4 @@ class Coordinator:
         running, queued = self.pool.labels()
         return {"id": self.coordinator_id, "leader": self.is_leader,
                 "stopping": self.stopping.is_set(), "jobs_running": running,
-                "jobs_queued": queued}
+                "jobs_queued": queued, "executor": self.executor.snapshot()}

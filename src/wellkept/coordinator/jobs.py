@@ -1,7 +1,8 @@
 """The coordinator's jobs: a schedule slot's runs, a recovery, a request, an emergency.
 
-Every job runs its tasks through the engine, so every run is recorded, leased, retried,
-locked and recoverable exactly like ``wellkept run``'s. A slot's tasks run in the schedule's
+Every job runs its tasks through the coordinator's executor (in this process, or on a Celery
+worker) and so through the engine: every run is recorded, leased, retried, locked and
+recoverable exactly like ``wellkept run``'s. A slot's tasks run in the schedule's
 order. A slot job stopped by a shutdown between two tasks hands the slot back unfinished, and
 the next coordinator continues it where it stopped (``continue_slot``): tasks that finished
 are not run again, an interrupted one is recovered from its checkpoint, the rest run.
@@ -27,6 +28,7 @@ from wellkept.types import RunStatus, Trigger, overall_status
 
 if TYPE_CHECKING:
     from wellkept.engine import Engine, RunRequest
+    from wellkept.executor import Executor
     from wellkept.recovery import Recoverer
 
 log = logging.getLogger("wellkept.coordinator")
@@ -40,6 +42,7 @@ class JobHost(Protocol):
     """What a job needs of the coordinator that runs it."""
 
     engine: Engine
+    executor: Executor
     clock: Clock
     coordinator_id: str
     recoverer: Recoverer
@@ -125,6 +128,11 @@ class SlotJob:
             # a task with `targets` is one run per target, each recovered on its own
             for request in engine.resolve([task], schedule=self.schedule):
                 record = self._one(request)
+                if record is not None and record.status is RunStatus.RUNNING:
+                    # the executor stopped waiting (a shutdown) while the run goes on on a
+                    # worker: the next coordinator continues the slot and sees its end
+                    schedules.release_slot(store, self.schedule, self.slot_at)
+                    return
                 if record is not None:
                     statuses.append(record.status)
         schedules.slot_finished(store, self.schedule, self.slot_at, host.clock.now(),
@@ -146,7 +154,7 @@ class SlotJob:
         request = replace(request, scheduled_for=self.slot_at, run_id=str(uuid.uuid4()))
         assert request.run_id is not None
         schedules.slot_add_run(store, self.schedule, self.slot_at, request.run_id)
-        return engine.run_one(request, trigger=Trigger.SCHEDULE)
+        return host.executor.run(request, trigger=Trigger.SCHEDULE)
 
 
 def _slot_runs(store: Any, schedule: str, slot_at: datetime) -> dict[tuple[str, str], Any]:
@@ -207,7 +215,13 @@ class RunsJob:
         for request in self.requests:
             if self.host.stopping.is_set():
                 break
-            records.append(self.host.engine.run_one(request, trigger=self.trigger))
+            records.append(self.host.executor.run(request, trigger=self.trigger))
+        if any(r.status is RunStatus.RUNNING for r in records):
+            # still going on a worker when this coordinator stopped: its request is left
+            # claimed, and the next coordinator ends it as orphaned (never runs it again)
+            log.warning("%s: stopped waiting for its runs (the coordinator is stopping)",
+                        self.label)
+            return
         if self._done is not None:
             self._done(records)
 

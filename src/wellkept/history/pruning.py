@@ -1,5 +1,5 @@
 """Prune records older than ``recovery.retention``: runs (with their checkpoints), slots,
-recovery attempts, requests and stopped coordinators.
+recovery attempts, requests, stopped coordinators and finished Celery dispatches.
 
 Nothing still in use is pruned: a running run, a run waiting in the recovery queue, a slot
 whose run has not finished. Deletes go in batches, so the store is never locked for long.
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from wellkept.history.schema import (
     checkpoints,
     coordinators,
+    dispatches,
     recovery_attempts,
     recovery_queue,
     requests,
@@ -29,7 +30,7 @@ BATCH = 2000
 def prune(store: HistoryStore, older_than: datetime) -> dict[str, int]:
     """Delete what ended before ``older_than``; how many rows of each kind went."""
     counts = {"runs": 0, "checkpoints": 0, "slots": 0, "recovery_attempts": 0,
-              "requests": 0, "coordinators": 0}
+              "requests": 0, "coordinators": 0, "dispatches": 0}
     queued = sa.select(recovery_queue.c.run_id)
     while True:
         with store.engine.begin() as conn:
@@ -52,4 +53,7 @@ def prune(store: HistoryStore, older_than: datetime) -> dict[str, int]:
             requests.c.requested_at < older_than)).rowcount
         counts["coordinators"] = conn.execute(coordinators.delete().where(
             coordinators.c.heartbeat_at < older_than)).rowcount
+        counts["dispatches"] = conn.execute(dispatches.delete().where(
+            dispatches.c.enqueued_at < older_than,
+            dispatches.c.status == "finished")).rowcount
     return counts

@@ -180,8 +180,12 @@ def queue(store: HistoryStore, *, ready_at: datetime | None = None,
 
 
 def _claimable(now: datetime) -> Any:
+    # a claim older than CLAIM_TTL is free again, unless its recovery run is going (a long
+    # recovery, or one running on a Celery worker, must not get a second recoverer)
+    recovering = sa.exists().where(runs.c.recovery_of == recovery_queue.c.run_id,
+                                   runs.c.status == str(RunStatus.RUNNING))
     return sa.or_(recovery_queue.c.claimed_by.is_(None),
-                  recovery_queue.c.claimed_at < now - CLAIM_TTL)
+                  sa.and_(recovery_queue.c.claimed_at < now - CLAIM_TTL, ~recovering))
 
 
 def claim(store: HistoryStore, run_id: str, claimer: str, now: datetime) -> bool:
@@ -190,6 +194,18 @@ def claim(store: HistoryStore, run_id: str, claimer: str, now: datetime) -> bool
             recovery_queue.c.run_id == run_id, _claimable(now)).values(
             claimed_by=claimer, claimed_at=now))
     return done.rowcount == 1
+
+
+def refresh_claims(store: HistoryStore, claimer: str, run_ids: list[str],
+                   now: datetime) -> int:
+    """Renew ``claimer``'s claims on these entries (a recovery waiting on a Celery queue
+    keeps its claim); how many it still holds."""
+    if not run_ids:
+        return 0
+    with store.engine.begin() as conn:
+        return conn.execute(recovery_queue.update().where(
+            recovery_queue.c.run_id.in_(run_ids), recovery_queue.c.claimed_by == claimer)
+            .values(claimed_at=now)).rowcount
 
 
 def release(store: HistoryStore, run_id: str, claimer: str) -> None:

@@ -3,7 +3,8 @@
 ``runs`` is the CommandLog: a row is written before a run starts and completed after it ends.
 The lease and progress columns and ``checkpoints`` carry recovery; ``schedule_state``,
 ``schedule_slots``, ``coordinators``, ``leases`` and ``requests`` carry the coordinator;
-``recovery_queue`` and ``recovery_attempts`` carry recovery of interrupted runs. ``alerts``,
+``recovery_queue`` and ``recovery_attempts`` carry recovery of interrupted runs; ``dispatches``
+the runs sent to Celery workers. ``alerts``,
 ``alert_deliveries`` (the notification outbox) and ``target_status`` (each target's last health
 status and since when) keep the alert lifecycle. ``log_rotations`` is logrotate's state file:
 when each log was last rotated.
@@ -16,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0007"
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -296,3 +297,26 @@ log_rotations = sa.Table(
     sa.Column("rotated_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+#: runs sent to Celery workers (executor: celery): queued when sent, claimed once (by
+#: compare-and-set on status) by the worker that runs it, finished when its record is stored
+dispatches = sa.Table(
+    "wk_dispatches", metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("task", sa.String(200), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("queue", sa.String(200), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),                # the message's kwargs
+    sa.Column("status", sa.String(20), nullable=False),           # queued | claimed | finished
+    sa.Column("enqueued_at", UTCDateTime(), nullable=False),
+    sa.Column("published_at", UTCDateTime()),                     # last sent to the broker
+    sa.Column("publish_count", sa.Integer, nullable=False, default=0),
+    sa.Column("claim_token", sa.String(36)),                      # fences the claimer's writes
+    sa.Column("claimed_at", UTCDateTime()),
+    sa.Column("worker", sa.String(255)),                          # the Celery worker's name
+    sa.Column("worker_pid", sa.Integer),
+    sa.Column("worker_host_id", sa.String(100)),
+    sa.Column("duplicates", sa.Integer, nullable=False, default=0),  # messages ignored
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("outcome", sa.String(20)),                          # the run's status
+)
+sa.Index("ix_wk_dispatches_status", dispatches.c.status, dispatches.c.enqueued_at)

@@ -32,6 +32,7 @@ from wellkept.types import RunStatus, Trigger
 
 if TYPE_CHECKING:
     from wellkept.engine import Engine, RunRequest
+    from wellkept.executor import Executor
 
 log = logging.getLogger("wellkept.recovery")
 
@@ -83,11 +84,15 @@ class RecoveryReport:
 class Recoverer:
     """Recovery of interrupted runs for one process (``claimer`` names it in the queue)."""
 
-    def __init__(self, engine: Engine, claimer: str | None = None) -> None:
+    def __init__(self, engine: Engine, claimer: str | None = None,
+                 executor: Executor | None = None) -> None:
         self.engine = engine
         self.store = engine.store
         self.policy = engine.settings.recovery
         self.claimer = claimer or f"cli:{socket.gethostname()}:{os.getpid()}"
+        #: where recovery runs execute (the coordinator's: maybe a Celery worker); None runs
+        #: them here, in the foreground (`wellkept recover`)
+        self.executor = executor
 
     # --- finding --------------------------------------------------------------------------------
 
@@ -164,11 +169,16 @@ class Recoverer:
             assert request.run_id is not None
             before(request.run_id)
         try:
-            record = self.engine.run_one(request, trigger=Trigger.RECOVERY,
-                                         on_progress=on_progress)
+            if self.executor is not None:
+                record = self.executor.run(request, trigger=Trigger.RECOVERY)
+            else:
+                record = self.engine.run_one(request, trigger=Trigger.RECOVERY,
+                                             on_progress=on_progress)
         except WellkeptError:
             recovery_log.release(self.store, entry.run_id, self.claimer)
             raise
+        if record.status is RunStatus.RUNNING:
+            return record  # going on on a worker; the executor stopped waiting (a shutdown)
         if "recovery" not in record.details:
             self._deferred(state, record, now)
         return record

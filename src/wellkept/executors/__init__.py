@@ -1,0 +1,1 @@
+"""The executors (see :mod:`wellkept.executor`): ``inline`` and ``celery``."""

@@ -1,0 +1,1 @@
+"""Front ends that other systems start: Celery workers (``wellkept.integrations.celery``)."""
