@@ -23,8 +23,9 @@ if TYPE_CHECKING:  # the fields' (set, get) types; not subscriptable at run time
     OptFloat = models.FloatField[float | None, float | None]
     Int = models.IntegerField[int, int]
     Bool = models.BooleanField[bool, bool]
-    JSONDict = models.JSONField[dict[str, Any], dict[str, Any]]
-    JSONList = models.JSONField[list[str], list[str]]
+    _JSONField = models.JSONField[Any, Any]
+else:
+    _JSONField = models.JSONField
 
 
 def history_database() -> str:
@@ -38,6 +39,16 @@ def history_database() -> str:
         raise ImproperlyConfigured("wellkept's history is not in one of DATABASES; set "
                                    "WELLKEPT['state'] to a PostgreSQL or SQLite alias")
     return alias
+
+
+class StoredJSONField(_JSONField):
+    """A JSON column of wellkept's schema: SQLAlchemy made it ``json`` on PostgreSQL (not
+    ``jsonb``), which psycopg hands back already decoded, where Django expects text."""
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if isinstance(value, dict | list):
+            return value
+        return super().from_db_value(value, expression, connection)
 
 
 class HistoryManager(models.Manager["TaskExecutionLog"]):
@@ -66,9 +77,9 @@ class TaskExecutionLog(models.Model):
     finished_at: OptWhen = models.DateTimeField(null=True, blank=True)
     duration_seconds: OptFloat = models.FloatField(null=True, blank=True)
     message: LongText = models.TextField(blank=True, default="")
-    metrics: JSONDict = models.JSONField(default=dict)
-    details: JSONDict = models.JSONField(default=dict)
-    errors: JSONList = models.JSONField(default=list)
+    metrics: StoredJSONField = StoredJSONField(default=dict)
+    details: StoredJSONField = StoredJSONField(default=dict)
+    errors: StoredJSONField = StoredJSONField(default=list)
     host: Text = models.CharField(max_length=255, blank=True, default="")
     pid: Int = models.IntegerField(default=0)
     attempt: Int = models.IntegerField(default=1)

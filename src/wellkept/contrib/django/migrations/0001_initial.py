@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+import wellkept.contrib.django.models
+
 
 class Migration(migrations.Migration):
     initial = True
@@ -24,9 +26,9 @@ class Migration(migrations.Migration):
                 ("finished_at", models.DateTimeField(blank=True, null=True)),
                 ("duration_seconds", models.FloatField(blank=True, null=True)),
                 ("message", models.TextField(blank=True, default="")),
-                ("metrics", models.JSONField(default=dict)),
-                ("details", models.JSONField(default=dict)),
-                ("errors", models.JSONField(default=list)),
+                ("metrics", wellkept.contrib.django.models.StoredJSONField(default=dict)),
+                ("details", wellkept.contrib.django.models.StoredJSONField(default=dict)),
+                ("errors", wellkept.contrib.django.models.StoredJSONField(default=list)),
                 ("host", models.CharField(blank=True, default="", max_length=255)),
                 ("pid", models.IntegerField(default=0)),
                 ("attempt", models.IntegerField(default=1)),
