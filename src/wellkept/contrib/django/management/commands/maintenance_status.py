@@ -38,6 +38,9 @@ class Command(BaseCommand):
 
         from wellkept.cli.status_cmd import print_status
 
-        out = Console(file=cast(IO[str], self.stdout), highlight=False, soft_wrap=False,
+        stream = cast(IO[str], self.stdout)
+        # a terminal gets its own width; a file or pipe gets lines long enough not to fold
+        out = Console(file=stream, highlight=False, soft_wrap=False,
+                      width=None if stream.isatty() else 200,
                       no_color=options.get("no_color", False))
         print_status(report, out)
