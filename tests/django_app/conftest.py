@@ -72,3 +72,11 @@ def seeded(alias: str) -> dict[str, Any]:
 @pytest.fixture
 def project_dir(django_project: dict[str, str]) -> Path:
     return Path(django_project["WELLKEPT_DJANGO_DIR"])
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> str:
+    from tests.conftest import require_service
+
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    return os.environ.get("WELLKEPT_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")

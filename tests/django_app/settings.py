@@ -92,3 +92,8 @@ WELLKEPT = {
     },
     "coordinator": {"heartbeat": "1s"},
 }
+
+# --- Celery: wellkept's task on its own queue ----------------------------------------------------
+CELERY_BROKER_URL = os.environ.get("WELLKEPT_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
+CELERY_TASK_ROUTES = {"wellkept.contrib.django.tasks.*": {
+    "queue": os.environ.get("WELLKEPT_DJANGO_QUEUE", "maintenance")}}
