@@ -36,6 +36,16 @@ def test_the_admin_shows_runs_read_only(django_project: dict[str, str]) -> None:
     from wellkept.contrib.django.models import TaskExecutionLog
 
     assert TaskExecutionLog.objects.filter(run_id=run_id).exists()  # still there
+    # staff see the runs only with the view permission (Django made it for the model)
+    from django.contrib.auth.models import Permission
+
+    staff, _ = User.objects.get_or_create(username="staff-only", defaults={"is_staff": True})
+    client.force_login(staff)
+    assert client.get("/admin/wellkept/taskexecutionlog/").status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename="view_taskexecutionlog"))
+    staff = User.objects.get(pk=staff.pk)  # a fresh permission cache
+    client.force_login(staff)
+    assert client.get("/admin/wellkept/taskexecutionlog/").status_code == 200
 
 
 def _failing_rules() -> dict[str, Any]:

@@ -133,3 +133,30 @@ def test_the_config_is_one_wellkept_config(django_project: dict[str, str]) -> No
         thresholds = load().settings.alerts.thresholds
     assert thresholds["query_seconds"].warning == 1.5
     assert thresholds["disk_percent"].warning == 70
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_a_database_that_is_down_fails_its_runs_and_never_prints_its_password(
+        django_project: dict[str, str]) -> None:
+    """A real fault: a port with nothing listening, and a password with URL characters."""
+    import json
+    from io import StringIO
+
+    from django.conf import settings
+    from django.core.management import CommandError
+
+    from tests.helpers import free_port
+
+    secret = "Pa$$/w@rd:42"
+    down = {**settings.DATABASES["default"], "PASSWORD": secret, "PORT": free_port()}
+    out, err = StringIO(), StringIO()
+    with override_settings(DATABASES={**settings.DATABASES, "down": down}), \
+            pytest.raises(CommandError) as caught:
+        call_command("maintenance", "--operation", "stats", "--operation", "vacuum",
+                     "--database", "down", "--output", "json", stdout=out, stderr=err)
+    assert caught.value.returncode == 1
+    report = json.loads(out.getvalue())
+    assert report["stats"]["status"] == report["vacuum"]["status"] == "failed"
+    assert "cannot connect" in report["stats"]["message"]
+    printed = out.getvalue() + err.getvalue() + str(caught.value)
+    assert secret not in printed and "Pa$$" not in printed and "Pa%24%24" not in printed

@@ -76,7 +76,12 @@ def test_the_daemon_detaches_holds_its_pidfile_runs_requests_and_stops(
         assert Path(f"/proc/{pid}/cwd").resolve() == Path("/")
         again = manage("start_maintenance_coordinator", "--daemon", "--pidfile", str(pidfile))
         assert again.returncode == 1 and f"names process {pid}" in again.stderr, again.stderr
-        assert _wait(lambda: _status()["coordinator"]["running"])
+        assert _wait(lambda: (_status()["coordinator"]["leader"] or {}).get("pid") == pid)
+        shown = manage("maintenance_status", "--schedules", "--format", "json")
+        assert shown.returncode == 0, shown.stderr
+        status = json.loads(shown.stdout)
+        assert status["coordinator"]["running"] and status["coordinator"]["leader"]["pid"] == pid
+        assert {s["id"] for s in status["schedules"]} == SEED_001_SCHEDULES
         store = HistoryStore(load().settings.state)
         try:  # what `wellkept schedule trigger` sends a running coordinator
             request = coordination.add_request(store, "task", "sessions", "manual", utcnow(),
