@@ -510,3 +510,33 @@ def test_a_failing_operation_fails_the_command_and_the_others_still_run(
     assert any("ghost" in e and "no_such_table" in e for e in report["logs"]["errors"])
     assert report["sessions"]["status"] == "completed"
     assert data.counts(alias)["audit"] == data.RECENT_AUDIT  # the good rules did their work
+
+
+def test_a_project_on_sqlite_alone_keeps_its_history_in_that_file(
+        django_project: dict[str, str], project_dir: Path) -> None:
+    """A new Django project's setup: one SQLite database, which then holds wellkept's history
+    too (wk_runs beside the app's tables), and the admin's model reads it there."""
+    import os
+    import sqlite3
+
+    env = {"DJANGO_SETTINGS_MODULE": "tests.django_app.settings_sqlite"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        assert manage("migrate", "-v", "0").returncode == 0
+        code, report = manage_json("maintenance", "--all")
+        shell = manage("shell", "-c", "from wellkept.contrib.django.models import "
+                       "TaskExecutionLog as T; print(T.objects.filter(kind='backup').count())")
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    assert code == 0, report
+    assert report["metadata"]["engine"] == "sqlite"
+    assert report["metadata"]["database"] == "only.sqlite3"
+    conn = sqlite3.connect(project_dir / "only.sqlite3")
+    try:
+        logged = {r[0] for r in conn.execute("SELECT run_id FROM wk_runs")}
+    finally:
+        conn.close()
+    assert {r["run_id"] for op in NINE for r in records(report, op)} <= logged
+    assert shell.returncode == 0 and int(shell.stdout.split()[-1]) >= 1, shell.stderr
