@@ -324,6 +324,15 @@ def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, st
     return _validate(raw, source, base_dir, registry or Registry.default(), problems)
 
 
+def settings_from_mapping(raw: dict[str, Any], *, source: str, base_dir: Path,
+                          registry: Registry | None = None) -> Settings:
+    """Validate an already-parsed config (the keys of wellkept.yml) into Settings, exactly as a
+    file is validated, but without ``${VAR}`` interpolation: a caller with Python at hand (the
+    Django integration) reads the environment itself, and a ``$`` in a password it passes must
+    stay a ``$``."""
+    return _validate(raw, source, base_dir, registry or Registry.default(), [])
+
+
 # --- interpolation ------------------------------------------------------------------------------
 
 

@@ -284,13 +284,13 @@ class Engine:
             return list(self._live.values())
 
     def record_skipped(self, request: RunRequest, reason: str, *,
-                       trigger: Trigger = Trigger.SCHEDULE) -> RunRecord:
-        """Record a run that was not started (its window closed while it waited), so the
-        history shows why it did not happen."""
+                       trigger: Trigger = Trigger.SCHEDULE, dry_run: bool = False) -> RunRecord:
+        """Record a run that was not started (its window closed while it waited, or there was
+        nothing it could do), so the history shows why it did not happen."""
         now = utcnow()
         record = RunRecord(run_id=request.run_id or str(uuid.uuid4()), task=request.task,
                            kind=request.kind, target=request.target, status=RunStatus.RUNNING,
-                           dry_run=False, trigger=trigger, started_at=now,
+                           dry_run=dry_run, trigger=trigger, started_at=now,
                            schedule=request.schedule, scheduled_for=request.scheduled_for)
         self.store.start_run(record, request.params.model_dump(mode="json"))
         done = replace(record, status=RunStatus.SKIPPED, finished_at=now,

@@ -7,6 +7,7 @@ Two senders are built in and need nothing installed:
 - ``smtp://[user:password@]host[:port]/?to=a@x,b@y[&from=…][&starttls=yes]`` (``smtps://`` for
   implicit TLS): one plain-text email.
 
+``django-email://?to=…`` sends through Django's email backend (the Django integration).
 Every other scheme (``mailto://``, ``slack://``, ``ntfy://``, ``msteams://``, ``form://``…) is
 handed to Apprise, installed with ``pip install 'wellkept[apprise]'``.
 """
@@ -171,8 +172,16 @@ class AppriseChannel(Channel):
 
 BUILTIN: dict[str, type[Channel]] = {"json": JsonWebhook, "jsons": JsonWebhook, "smtp": Smtp,
                                      "smtps": Smtp}
+#: channels of optional integrations, imported only when a URL uses them
+LAZY: dict[str, str] = {"django-email": "wellkept.contrib.django.email:DjangoEmail"}
 
 
 def channel_for(url: str) -> Channel:
     scheme = urlsplit(url).scheme.lower()
+    if scheme in LAZY:
+        import importlib
+
+        module, _, name = LAZY[scheme].partition(":")
+        cls: type[Channel] = getattr(importlib.import_module(module), name)
+        return cls(url)
     return BUILTIN.get(scheme, AppriseChannel)(url)

@@ -10,11 +10,14 @@ import getpass
 import socket
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from wellkept.cli.common import OutputOption, console, print_json, state_of
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 schedule_app = typer.Typer(help="List, pause, resume or trigger schedules.",
                            no_args_is_help=True)
@@ -41,7 +44,7 @@ def status(
     if fmt == "json":
         print_json(report)
         return
-    _print_status(report)
+    print_status(report)
 
 
 @schedule_app.command("list")
@@ -164,13 +167,15 @@ def _who() -> str:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def _print_status(report: dict[str, Any]) -> None:
+def print_status(report: dict[str, Any], out: Console | None = None) -> None:
+    """``status_report`` as text, on ``out`` (the terminal by default; the Django command
+    gives its own stdout)."""
     from rich.markup import escape
     from rich.table import Table
 
     from wellkept.cli.render import status_text
 
-    out = console()
+    out = out or console()
     coord = report["coordinator"]
     if coord["running"]:
         leader = coord["leader"]

@@ -1,0 +1,1 @@
+"""Integrations with frameworks that wellkept runs inside (``wellkept.contrib.django``)."""

@@ -1,0 +1,1 @@
+"""``maintenance``, ``maintenance_status`` and ``start_maintenance_coordinator``."""

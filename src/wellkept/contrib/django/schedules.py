@@ -1,0 +1,124 @@
+"""Seed 001's schedules (its five defaults and ``CUSTOM_MAINTENANCE_SCHEDULES``) as wellkept
+schedules, which ``start_maintenance_coordinator`` fires.
+
+A seed-001 schedule names one ``database_alias`` (``default`` unless given) and one
+``task_type``: a cadence (``daily``, ``weekly``, ``monthly``: the operations of
+``manage.py maintenance --schedule``), one operation (``vacuum``…), one of seed 001's checks
+(``health_check``, ``backup_test``, ``disaster_recovery_test``), or the name of a task
+instance declared in ``WELLKEPT['tasks']``. ``schedule_cron`` is its cron expression;
+``enabled``, ``description``, ``timezone``, ``window``, ``grace`` and ``catch_up`` mean what they
+mean in wellkept.yml. An entry named like a default schedule changes only the keys it gives.
+Schedules in ``WELLKEPT['schedules']`` are wellkept's own (``cron`` and a ``tasks`` list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from wellkept.contrib.django.operations import OPERATIONS, PROFILES, OperationPlan, instance_name
+
+SETTING = "CUSTOM_MAINTENANCE_SCHEDULES"
+
+#: seed 001's checks and the kind that performs each
+CHECKS: dict[str, str] = {"health_check": "health", "backup_test": "verify_backup",
+                          "disaster_recovery_test": "dr_drill"}
+
+#: seed 001's default schedules; the last two run only with ENABLE_BACKUP_TESTING and
+#: ENABLE_DISASTER_RECOVERY (they fail, and alert, until backups are being made)
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "daily_maintenance": {"task_type": "daily", "schedule_cron": "0 2 * * *"},
+    "weekly_optimization": {"task_type": "weekly", "schedule_cron": "0 3 * * 0"},
+    "monthly_deep_maintenance": {"task_type": "monthly", "schedule_cron": "0 4 1 * *"},
+    "backup_testing": {"task_type": "backup_test", "schedule_cron": "0 5 * * 6",
+                       "enabled_by": "ENABLE_BACKUP_TESTING"},
+    "disaster_recovery_test": {"task_type": "disaster_recovery_test",
+                               "schedule_cron": "0 6 1 * *",
+                               "enabled_by": "ENABLE_DISASTER_RECOVERY"},
+}
+
+#: the keys of a seed-001 schedule besides database_alias, task_type and schedule_cron
+PASSED_ON = ("enabled", "description", "timezone", "window", "grace", "catch_up")
+KEYS = ("database_alias", "task_type", "schedule_cron", *PASSED_ON)
+
+
+def seed_schedules(custom: Any, *, flags: Mapping[str, bool], plans: dict[str, dict[str,
+                   OperationPlan]], declared: set[str], tasks: dict[str, dict[str, Any]],
+                   problems: list[str]) -> dict[str, dict[str, Any]]:
+    """Wellkept schedules for the defaults and ``custom``. Instances that seed 001's checks
+    need are added to ``tasks``; what is wrong goes to ``problems``."""
+    if custom is None:
+        custom = {}
+    if not isinstance(custom, Mapping):
+        problems.append(f"{SETTING} must be a dict of schedules, not {type(custom).__name__}")
+        custom = {}
+    entries: dict[str, tuple[dict[str, Any], bool]] = {}
+    if "default" in plans:  # the defaults maintain the default database
+        for name, body in DEFAULTS.items():
+            entry = {k: v for k, v in body.items() if k != "enabled_by"}
+            if "enabled_by" in body:
+                entry["enabled"] = bool(flags.get(body["enabled_by"], False))
+            entries[name] = (entry, False)
+    for name, body in custom.items():
+        if not isinstance(body, Mapping):
+            problems.append(f"{SETTING}[{name!r}] must be a dict with task_type and "
+                            "schedule_cron")
+            continue
+        base = entries[name][0] if name in entries else {}
+        entries[str(name)] = ({**base, **body}, True)
+    out = {}
+    for name, (entry, custom_entry) in entries.items():
+        schedule = _schedule(name, entry, plans, declared, tasks, problems, custom_entry)
+        if schedule is not None:
+            out[name] = schedule
+    return out
+
+
+def _schedule(name: str, entry: dict[str, Any], plans: dict[str, dict[str, OperationPlan]],
+              declared: set[str], tasks: dict[str, dict[str, Any]], problems: list[str],
+              custom: bool) -> dict[str, Any] | None:
+    where = f"{SETTING}[{name!r}]"
+    unknown = sorted(str(k) for k in entry if k not in KEYS)
+    if unknown:
+        problems.append(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: "
+                        + ", ".join(KEYS))
+        return None
+    alias = entry.get("database_alias", "default")
+    if alias not in plans:
+        problems.append(f"{where}['database_alias']: {alias!r} is not a database wellkept can "
+                        "maintain; choose one of: " + (", ".join(sorted(plans)) or "(none)"))
+        return None
+    if "schedule_cron" not in entry or "task_type" not in entry:
+        missing = [k for k in ("task_type", "schedule_cron") if k not in entry]
+        problems.append(f"{where}: required key(s) missing: {', '.join(missing)}")
+        return None
+    task_type = str(entry["task_type"])
+    found = _tasks_for(task_type, alias, plans[alias], declared, tasks)
+    if found is None:
+        choices = [*PROFILES, *OPERATIONS, *CHECKS, *sorted(declared)]
+        problems.append(f"{where}['task_type']: unknown task type {task_type!r}; choose one "
+                        f"of: {', '.join(choices)}")
+        return None
+    if not found and not custom:
+        return None  # a default with nothing to do on this database (no rule, no engine)
+    body = {k: entry[k] for k in PASSED_ON if k in entry}
+    body.setdefault("description", f"{task_type} maintenance of database {alias!r}"
+                    if task_type in PROFILES else f"{task_type} on database {alias!r}")
+    return {"cron": entry["schedule_cron"], "tasks": found, **body}
+
+
+def _tasks_for(task_type: str, alias: str, plans: dict[str, OperationPlan], declared: set[str],
+               tasks: dict[str, dict[str, Any]]) -> list[str] | None:
+    if task_type in PROFILES or task_type in OPERATIONS:
+        ops = PROFILES.get(task_type, (task_type,))
+        return list(dict.fromkeys(t for op in ops for t in plans[op].tasks))
+    if task_type in CHECKS:
+        kind = CHECKS[task_type]
+        # health looks at every target from the host; the others at the one database
+        name = kind if kind == "health" else instance_name(kind, alias)
+        tasks.setdefault(name, {"kind": kind} if kind == "health" else
+                         {"kind": kind, "target": alias})
+        return [name]
+    if task_type in declared:
+        return [task_type]
+    return None

@@ -1,0 +1,1 @@
+"""The test project's app: an audit log and a model with soft deletes."""
