@@ -25,9 +25,10 @@ demo: $(VENV)/.core
 services:
 	scripts/ensure-services.sh
 
-# Debian tools the tests drive: promtool (package prometheus) checks the metrics exposition
+# Debian tools the tests drive: promtool (package prometheus) checks the metrics exposition,
+# chromium runs the dashboard's browser test, wrk is bench/api.py's load generator
 tools:
-	scripts/ensure-tools.sh promtool:prometheus
+	scripts/ensure-tools.sh promtool:prometheus chromium:chromium wrk:wrk
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench examples

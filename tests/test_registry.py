@@ -18,8 +18,8 @@ from wellkept.registry import BUILTIN_CONNECTORS, BUILTIN_TASKS, Registry
 
 KINDS = ["advise", "analyze", "apply_advice", "backup", "backup_freshness", "bloat",
          "cache_cleanup", "checkpoint", "cleanup", "dr_drill", "health", "index_health",
-         "integrity", "optimize", "reindex", "sessions", "stats", "vacuum", "verify_backup",
-         "views"]
+         "integrity", "optimize", "reindex", "report", "sessions", "stats", "vacuum",
+         "verify_backup", "views"]
 DRIVERS = ("psycopg", "pymysql", "duckdb", "redis")
 
 

@@ -39,6 +39,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "integrity": "wellkept.tasks.integrity:Integrity",
     "optimize": "wellkept.tasks.optimize:Optimize",
     "reindex": "wellkept.tasks.reindex:Reindex",
+    "report": "wellkept.tasks.report:Report",
     "sessions": "wellkept.tasks.sessions:Sessions",
     "stats": "wellkept.tasks.stats:Stats",
     "vacuum": "wellkept.tasks.vacuum:Vacuum",
