@@ -183,14 +183,14 @@ class RecoveryJob:
 
 class RunsJob:
     """Runs of task instances, one after another, with a trigger (a request from outside, an
-    emergency, later the API). ``done`` is called with the records when they end; ``abandoned``
+    emergency, the HTTP API). ``done`` is called with the records when they end; ``abandoned``
     when a shutdown came before the job started."""
 
     def __init__(self, host: JobHost, label: str, requests: list[RunRequest], trigger: Trigger,
                  done: Callable[[list[RunRecord]], None] | None = None,
-                 abandoned: Callable[[], None] | None = None) -> None:
+                 abandoned: Callable[[], None] | None = None, *, dry_run: bool = False) -> None:
         self.host, self.label, self.requests, self.trigger = host, label, requests, trigger
-        self._done, self._abandoned = done, abandoned
+        self._done, self._abandoned, self.dry_run = done, abandoned, dry_run
 
     @property
     def run_ids(self) -> list[str]:
@@ -207,7 +207,8 @@ class RunsJob:
         for request in self.requests:
             if self.host.stopping.is_set():
                 break
-            records.append(self.host.engine.run_one(request, trigger=self.trigger))
+            records.append(self.host.engine.run_one(request, trigger=self.trigger,
+                                                    dry_run=self.dry_run))
         if self._done is not None:
             self._done(records)
 

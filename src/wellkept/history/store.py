@@ -216,8 +216,12 @@ class HistoryStore:
         return _record(row) if row else None
 
     def list_runs(self, *, limit: int = 20, task: str | None = None,
-                  status: str | None = None, since: datetime | None = None) -> list[RunRecord]:
+                  status: str | None = None, since: datetime | None = None,
+                  offset: int = 0) -> list[RunRecord]:
+        """Runs, newest first; ``offset`` skips that many (the API's pages)."""
         query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
+        if offset:
+            query = query.offset(offset)
         if task:
             query = query.where(runs.c.task == task)
         if status:
