@@ -23,23 +23,29 @@ from wellkept.redact import redact
 
 log = logging.getLogger("wellkept.api")
 
+def _json_error(description: str) -> dict[str, Any]:
+    """An error answer for the OpenAPI document: always JSON, whatever the route serves when
+    it succeeds (the dashboard's HTML, a report's CSV)."""
+    return {"description": description,
+            "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
+
+
 #: the answers every route may give besides its own, for the OpenAPI document
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    422: {"model": ErrorBody, "description": "invalid input: each problem is named"},
-    503: {"model": ErrorBody, "description": "the state store cannot be reached, or the "
-                                             "server is shutting down"},
+    422: _json_error("invalid input: each problem is named"),
+    503: _json_error("the state store cannot be reached, or the server is shutting down"),
 }
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "no valid Authorization: Bearer token"},
-    403: {"model": ErrorBody, "description": "the server has no api.tokens (read-only)"},
+    401: _json_error("no valid Authorization: Bearer token"),
+    403: _json_error("the server has no api.tokens (read-only)"),
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "no such task, run or schedule"},
+    404: _json_error("no such task, run or schedule"),
 }
 
 
 def bad_request(description: str) -> dict[int | str, dict[str, Any]]:
-    return {400: {"model": ErrorBody, "description": description}}
+    return {400: _json_error(description)}
 
 
 def error(status: int, message: str, detail: list[dict[str, Any]] | None = None,

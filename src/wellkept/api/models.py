@@ -56,7 +56,8 @@ class QueuedRun(BaseModel):
 class RunOptions(BaseModel):
     """Optional body of ``POST /maintenance/tasks/{name}/run``."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: `"dry_run": 0` or `"yes"` is a mistake to report, not a value to guess
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     dry_run: bool = Field(False, description="report what would be done, change nothing")
     target: str | None = Field(None, max_length=200, description=(
@@ -81,7 +82,7 @@ class PauseResult(BaseModel):
 class ReportRequest(BaseModel):
     """Body of ``POST /maintenance/reports/generate``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     report_type: Literal["daily", "weekly"] = "daily"
     format_type: Literal["html", "json", "csv"] = "html"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 from fastapi.responses import HTMLResponse
 
 from wellkept.api.context import ApiContext
-from wellkept.api.errors import AUTH_RESPONSES, COMMON_RESPONSES
+from wellkept.api.errors import AUTH_RESPONSES, COMMON_RESPONSES, bad_request
 from wellkept.api.models import ReportRequest
 
 STATIC = "/maintenance/dashboard/static"
@@ -44,7 +44,8 @@ def router(api: ApiContext) -> APIRouter:
                                            "Cache-Control": "no-store"})
 
     @routes.post("/reports/generate", dependencies=[Depends(api.require_token)],
-                 response_class=Response, responses={**AUTH_RESPONSES, 200: {
+                 response_class=Response, responses={
+                     **AUTH_RESPONSES, **bad_request("the body is not JSON"), 200: {
                      "content": {"text/html": {"schema": {"type": "string"}},
                                  "application/json": {"schema": {"type": "object"}},
                                  "text/csv": {"schema": {"type": "string"}}},

@@ -41,7 +41,8 @@ def router(api: ApiContext) -> APIRouter:
 
     @routes.post("/tasks/{name}/run", status_code=202, dependencies=auth,
                  responses={**AUTH_RESPONSES, **NOT_FOUND,
-                            **bad_request("the task cannot run as asked")})
+                            **bad_request("the task cannot run as asked, or the body is not "
+                                          "JSON")})
     def run_task(name: TaskName,
                  options: Annotated[RunOptions | None, Body()] = None) -> Started:
         """Start a run of one task now; answers with its id at once, the run goes on in the

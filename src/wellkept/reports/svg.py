@@ -18,6 +18,7 @@ from wellkept.units import human_bytes
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 28, 40
+LEGEND_ROW = 14
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777",
            "#4b5563")
 Format = Callable[[float], str]
@@ -43,8 +44,9 @@ def _ticks(top: float, count: int = 4) -> list[float]:
     return [top * i / count for i in range(count + 1)]
 
 
-def _frame(title: str, body: list[str], legend: list[str]) -> str:
-    return (f'<svg class="wk-chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
+def _frame(title: str, body: list[str], legend: list[str], rows: int = 1) -> str:
+    height = HEIGHT + LEGEND_ROW * (rows - 1)
+    return (f'<svg class="wk-chart" role="img" viewBox="0 0 {WIDTH} {height}" '
             f'xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="11">'
             f"<title>{escape(title)}</title>"
             f'<text x="{LEFT}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>'
@@ -65,20 +67,27 @@ def _axes(top: float, fmt: Format, x_labels: Sequence[tuple[float, str]]) -> lis
                    f'stroke="#e5e7eb"/><text x="{LEFT - 6}" y="{y + 4:.1f}" '
                    f'text-anchor="end" fill="#374151">{escape(fmt(tick))}</text>')
     for x, label in x_labels:
-        out.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
+        # the first and last labels sit inside the frame, not centred past its edges
+        anchor = "start" if x <= LEFT else "end" if x >= WIDTH - RIGHT - 1 else "middle"
+        out.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="{anchor}" '
                    f'fill="#374151">{escape(label)}</text>')
     return out
 
 
-def _legend(names: Sequence[str]) -> list[str]:
-    out, x = [], float(LEFT)
+def _legend(names: Sequence[str]) -> tuple[list[str], int]:
+    """The legend's markup, wrapped into rows that fit the width, and how many rows."""
+    out, x, row = [], float(LEFT), 0
     for i, name in enumerate(names):
+        wide = 24 + 6.5 * len(name)
+        if x + wide > WIDTH - RIGHT and x > LEFT:
+            x, row = float(LEFT), row + 1
+        y = HEIGHT - 5 + row * LEGEND_ROW
         colour = PALETTE[i % len(PALETTE)]
-        out.append(f'<rect x="{x:.0f}" y="{HEIGHT - 14}" width="10" height="10" '
+        out.append(f'<rect x="{x:.0f}" y="{y - 9}" width="10" height="10" '
                    f'fill="{colour}" class="wk-s{i % len(PALETTE)}"/>'
-                   f'<text x="{x + 14:.0f}" y="{HEIGHT - 5}">{escape(name)}</text>')
-        x += 24 + 6.5 * len(name)
-    return out
+                   f'<text x="{x + 14:.0f}" y="{y}">{escape(name)}</text>')
+        x += wide
+    return out, row + 1
 
 
 def line_chart(title: str, series: Sequence[Series], fmt: Format = fmt_number, *,
@@ -112,7 +121,8 @@ def line_chart(title: str, series: Sequence[Series], fmt: Format = fmt_number, *
             body += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}">'
                      f"<title>{escape(s.name)}: {escape(fmt(v))}</title></circle>"
                      for (x, y), (_, v) in zip(coords, s.points, strict=True)]
-    return _frame(title, body, _legend([s.name for s in series]))
+    legend, rows = _legend([s.name for s in series])
+    return _frame(title, body, legend, rows)
 
 
 def bar_chart(title: str, days: Sequence[dict[str, Any]], key: str,
