@@ -38,7 +38,8 @@ def router(api: ApiContext) -> APIRouter:
 
         data = overview(api.engine, days=days)
         html = environment().get_template("dashboard.html").render(
-            data=data, charts=dashboard_charts(data["charts"]), days=days, fragment=fragment,
+            data=data, charts=dashboard_charts(data["charts"], data["timezone"]), days=days,
+            fragment=fragment,
             refresh=refresh, static=STATIC, tokens=api.tokens.configured)
         return HTMLResponse(html, headers={"Content-Security-Policy": CSP,
                                            "Cache-Control": "no-store"})

@@ -102,7 +102,7 @@ def to_html(report: Report) -> str:
 
     template = environment().get_template("report.html")
     return template.render(report=report, data=report.to_json(),
-                           charts=dashboard_charts(report.charts))
+                           charts=dashboard_charts(report.charts, report.timezone))
 
 
 @lru_cache(maxsize=1)

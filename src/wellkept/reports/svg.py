@@ -9,9 +9,10 @@ inline too, so an SVG saved on its own still draws.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from wellkept.reports.model import Series
 from wellkept.units import human_bytes
@@ -91,8 +92,9 @@ def _legend(names: Sequence[str]) -> tuple[list[str], int]:
 
 
 def line_chart(title: str, series: Sequence[Series], fmt: Format = fmt_number, *,
-               y_max: float | None = None) -> str:
-    """Lines over time, one per series, on one shared time axis."""
+               y_max: float | None = None, timezone: str = "UTC") -> str:
+    """Lines over time, one per series, on one shared time axis (labelled in ``timezone``)."""
+    zone = ZoneInfo(timezone)
     points = [p for s in series for p in s.points]
     if not points:
         return _empty(title, "no data in this period")
@@ -106,9 +108,9 @@ def line_chart(title: str, series: Sequence[Series], fmt: Format = fmt_number, *
         return (LEFT + (at.timestamp() - t0) / span * inner_w,
                 TOP + inner_h - min(value, top) / top * inner_h)
 
-    labels = [(LEFT + f * inner_w, datetime.fromtimestamp(t0 + f * span, UTC).strftime(
+    labels = [(LEFT + f * inner_w, datetime.fromtimestamp(t0 + f * span, zone).strftime(
         "%m-%d %H:%M")) for f in (0.0, 0.5, 1.0)] if t1 > t0 else \
-        [(LEFT + inner_w / 2, datetime.fromtimestamp(t0, UTC).strftime("%m-%d %H:%M"))]
+        [(LEFT + inner_w / 2, datetime.fromtimestamp(t0, zone).strftime("%m-%d %H:%M"))]
     body = _axes(top, fmt, labels)
     for i, s in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
@@ -147,13 +149,16 @@ def bar_chart(title: str, days: Sequence[dict[str, Any]], key: str,
     return _frame(title, body, [])
 
 
-def dashboard_charts(charts: Any) -> dict[str, str]:
-    """The four charts of a :class:`~wellkept.reports.model.Charts`, as SVG markup."""
+def dashboard_charts(charts: Any, timezone: str = "UTC") -> dict[str, str]:
+    """The four charts of a :class:`~wellkept.reports.model.Charts`, as SVG markup (the
+    freed space per day as two bar charts, rows and bytes)."""
     return {
-        "durations": line_chart("Run durations per task", charts.durations, fmt_seconds),
+        "durations": line_chart("Run durations per task", charts.durations, fmt_seconds,
+                                timezone=timezone),
         "health_score": line_chart("Health score", charts.health_score, fmt_number,
-                                   y_max=100.0),
-        "database_size": line_chart("Database size", charts.database_size, fmt_bytes),
+                                   y_max=100.0, timezone=timezone),
+        "database_size": line_chart("Database size", charts.database_size, fmt_bytes,
+                                    timezone=timezone),
         "rows_freed": bar_chart("Rows deleted per day", charts.freed_per_day, "rows_deleted"),
         "bytes_freed": bar_chart("Bytes freed per day", charts.freed_per_day, "bytes_freed",
                                  fmt_bytes),

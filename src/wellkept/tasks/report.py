@@ -13,6 +13,7 @@ from wellkept.errors import TaskFailed
 from wellkept.records import TaskResult
 from wellkept.task import Task, TaskParams
 from wellkept.types import RunStatus
+from wellkept.units import plural
 
 
 class ReportParams(TaskParams):
@@ -88,9 +89,10 @@ class Report(Task):
         files = [Attachment(filename(report, f), render(report, f).encode(), MEDIA_TYPES[f])
                  for f in p.attach]
         summary = report.summary
-        title = (f"[wellkept] {p.type} report: {summary['runs']} runs, success "
-                 f"{summary['success_rate'] if summary['success_rate'] is not None else '-'}%, "
-                 f"{summary['failures']} failure(s)")
+        rate = summary["success_rate"]
+        title = (f"[wellkept] {p.type} report: {plural(summary['runs'], 'run')}, success "
+                 + (f"{rate:g}%" if rate is not None else "n/a")
+                 + f", {plural(summary['failures'], 'failure')}")
         metrics: dict[str, float | int] = {"runs_reported": summary["runs"],
                                            "failures_reported": summary["failures"]}
         details: dict[str, Any] = {"period": report.period.to_json(), "title": title}
