@@ -198,13 +198,20 @@ def test_history_is_paged_newest_first_with_a_next_link(client: Any) -> None:
     first = client.get("/maintenance/history", params={"limit": 3, "task": "app-stats"})
     assert first.status_code == 200
     assert [r["run_id"] for r in first.json()] == ids[::-1][:3]
-    assert 'rel="next"' in first.headers["link"] and "offset=3" in first.headers["link"]
-    second = client.get("/maintenance/history",
-                        params={"limit": 3, "task": "app-stats", "offset": 3})
+    def follow(answer: Any) -> Any:
+        link = answer.headers["link"]
+        assert link.endswith('>; rel="next"') and "cursor=" in link
+        return client.get(link[1:link.index(">")])
+
+    second = follow(first)
     assert [r["run_id"] for r in second.json()] == ids[::-1][3:6]
-    last = client.get("/maintenance/history",
-                      params={"limit": 3, "task": "app-stats", "offset": 6})
+    last = follow(second)
     assert [r["run_id"] for r in last.json()] == ids[:1] and "link" not in last.headers
+    skipped = client.get("/maintenance/history",
+                         params={"limit": 3, "task": "app-stats", "offset": 3})
+    assert [r["run_id"] for r in skipped.json()] == ids[::-1][3:6]
+    gone = client.get("/maintenance/history", params={"cursor": "no-such-run"})
+    assert gone.status_code == 404 and "to page from" in gone.json()["error"]
     run = first.json()[0]
     assert set(run) == {"run_id", "task", "kind", "target", "status", "dry_run", "trigger",
                         "started_at", "finished_at", "duration_seconds", "message", "metrics",
@@ -312,3 +319,31 @@ def test_reports_generate_in_every_format(client: Any) -> None:
     as_html = client.post("/maintenance/reports/generate", headers=auth())   # the defaults
     assert as_html.headers["content-type"].startswith("text/html")
     assert "<svg" in as_html.text and "@media print" in as_html.text
+
+
+def test_pages_never_skip_or_repeat_runs_that_started_at_the_same_moment(client: Any) -> None:
+    import uuid
+
+    from wellkept.records import RunRecord
+    from wellkept.types import RunStatus, Trigger
+
+    store = client.engine.store
+    moment = datetime(2026, 11, 22, 2, 0, 0, 123456, tzinfo=UTC)
+    for i in range(5):  # the same microsecond, and two a microsecond apart
+        at = moment + timedelta(microseconds=(i > 2) * (i - 2))
+        record = RunRecord(run_id=str(uuid.uuid4()), task="tied", kind="stats", target="app",
+                           status=RunStatus.RUNNING, dry_run=False, trigger=Trigger.MANUAL,
+                           started_at=at)
+        store.start_run(record, {})
+        store.finish_run(RunRecord(**{**record.__dict__, "status": RunStatus.COMPLETED,
+                                      "finished_at": at}))
+    seen: list[str] = []
+    answer = client.get("/maintenance/history", params={"limit": 2, "task": "tied"})
+    while True:
+        seen += [r["run_id"] for r in answer.json()]
+        if "link" not in answer.headers:
+            break
+        link = answer.headers["link"]
+        answer = client.get(link[1:link.index(">")])
+    assert sorted(seen) == sorted(r.run_id for r in store.list_runs(limit=10, task="tied"))
+    assert len(seen) == len(set(seen)) == 5

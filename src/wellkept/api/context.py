@@ -4,12 +4,13 @@ tokens. One instance per app, made by ``create_app``; nothing lives at import ti
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from wellkept.api.auth import Tokens
+from wellkept.api.cache import AnswerCache
 from wellkept.api.launcher import Launcher
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ class ApiContext:
     coordinator: Coordinator | None
     launcher: Launcher
     tokens: Tokens
+    cache: AnswerCache = field(default_factory=AnswerCache)
 
     @property
     def require_token(self) -> Callable[[Request], None]:

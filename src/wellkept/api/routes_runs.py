@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
@@ -66,21 +67,38 @@ def router(api: ApiContext) -> APIRouter:
         """Run a task now with trigger `emergency`, ahead of everything queued."""
         return start([task_name], emergency=True)
 
-    @routes.get("/history")
-    def history(request: Request, response: Response,
+    @routes.get("/history", response_model=list[RunModel], responses=NOT_FOUND)
+    def history(request: Request,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
                 task: Annotated[str | None, Query(max_length=200)] = None,
-                status: RunStatusName | None = None) -> list[RunModel]:
-        """Past runs, newest first (RUN objects). Pages: `offset`; the `Link` header names
-        the next page while there is one."""
+                status: RunStatusName | None = None,
+                cursor: Annotated[str | None, Query(max_length=64, description=(
+                    "the page starts after this run (the previous page's last run id, as the "
+                    "`Link` header gives it)"))] = None,
+                offset: Annotated[int, Query(ge=0, le=10_000_000, description=(
+                    "skip this many runs (slower the deeper; prefer the cursor)"))] = 0,
+                ) -> Response:
+        """Past runs, newest first (RUN objects). While more follow, the `Link` header names
+        the next page (`rel="next"`, with a `cursor`), as fast deep in the history as at
+        its start."""
+        after = None
+        if cursor:
+            # keyset paging: the page starts right after that run, as fast deep as at the top
+            mark = api.engine.store.get_run(cursor)
+            if mark is None:
+                raise HTTPException(404, f"no run {cursor!r} to page from (pruned since?); "
+                                         "start again without a cursor")
+            after = (mark.started_at, mark.run_id)
         records = api.engine.store.list_runs(limit=limit + 1, offset=offset, task=task or None,
-                                             status=status)
+                                             status=status, after=after)
+        headers = {}
         if len(records) > limit:
             records = records[:limit]
-            nxt = request.url.include_query_params(offset=offset + limit)
-            response.headers["Link"] = f'<{nxt}>; rel="next"'
-        return [RunModel.model_validate(r.to_json()) for r in records]
+            nxt = request.url.remove_query_params("offset").include_query_params(
+                cursor=records[-1].run_id)
+            headers["Link"] = f'<{nxt}>; rel="next"'
+        body = json.dumps([r.to_json() for r in records], default=str, separators=(",", ":"))
+        return Response(body, media_type="application/json", headers=headers)
 
     @routes.get("/runs/{run_id}", response_model=RunModel, responses={
         **NOT_FOUND, 202: {"model": QueuedRun, "description": "queued, not started yet"}})

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
 from wellkept.api.context import ApiContext
 from wellkept.api.errors import AUTH_RESPONSES, COMMON_RESPONSES, NOT_FOUND
@@ -18,16 +19,22 @@ ScheduleId = Annotated[str, Path(min_length=1, max_length=200)]
 def router(api: ApiContext) -> APIRouter:
     routes = APIRouter(prefix="/maintenance", tags=["state"], responses=COMMON_RESPONSES)
 
-    @routes.get("/status")
-    def status(schedules: bool = False) -> dict[str, Any]:
+    @routes.get("/status", response_model=dict[str, Any])
+    def status(schedules: bool = False) -> Response:
         """Coordinator state, running runs (with progress), the last result per task,
         recovery health (`wellkept status -o json`); `schedules=true` adds the schedules.
-        `process` is this server's own coordinator: leader or not, jobs running and queued."""
+        `process` is this server's own coordinator: leader or not, jobs running and queued.
+        At most one second old (`timestamp` says when it was read)."""
         from wellkept.status import status_report
 
-        report = status_report(api.engine, with_schedules=schedules)
-        report["process"] = api.coordinator.snapshot() if api.coordinator else None
-        return report
+        def compute() -> bytes:
+            report = status_report(api.engine, with_schedules=schedules)
+            report["process"] = api.coordinator.snapshot() if api.coordinator else None
+            return json.dumps(report, default=str, separators=(",", ":")).encode()
+
+        body = api.cache.get(f"status:{schedules}", compute)
+        return Response(body, media_type="application/json",
+                        headers={"Cache-Control": "max-age=1"})
 
     @routes.get("/schedule")
     def schedule() -> list[dict[str, Any]]:
