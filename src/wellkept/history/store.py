@@ -227,8 +227,10 @@ class HistoryStore:
             query = query.offset(offset)
         if after is not None:
             at, run_id = after
-            query = query.where(sa.or_(runs.c.started_at < at, sa.and_(
-                runs.c.started_at == at, runs.c.run_id > run_id)))
+            # the plain range first, so that the index on started_at bounds the scan (an OR
+            # of the two cases alone made SQLite walk the index from the newest run)
+            query = query.where(runs.c.started_at <= at, sa.or_(runs.c.started_at < at,
+                                                                runs.c.run_id > run_id))
         if task:
             query = query.where(runs.c.task == task)
         if status:
