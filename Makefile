@@ -41,9 +41,10 @@ pytest: $(VENV)/.dev services tools
 
 test: $(VENV)/.dev services tools lint typecheck pytest
 
-bench: $(VENV)/.dev services
+bench: $(VENV)/.dev services tools
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/health.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) wellkept-demo .pytest_cache .mypy_cache .ruff_cache
