@@ -65,98 +65,104 @@ def short(moment: str | None) -> str:
     return moment[5:19].replace("T", " ") if moment else "-"
 
 
+def table(title: str, columns: tuple[str, ...], rows: list[list[str]]) -> Any:
+    """One section of the view: a titled table, cells already escaped and styled."""
+    from rich.table import Table
+
+    out = Table(title=title, title_justify="left", expand=True)
+    for col in columns:
+        out.add_column(col, overflow="fold")
+    for row in rows:
+        out.add_row(*row)
+    return out
+
+
 def render(data: dict[str, Any]) -> RenderableType:
     """The overview (``wellkept.overview``) as Rich renderables, top to bottom."""
     from rich.console import Group
-    from rich.markup import escape
+    from rich.markup import escape as e
     from rich.panel import Panel
-    from rich.table import Table
 
     from wellkept.cli.render import STATUS_STYLE, duration_text, status_text
 
-    parts: list[RenderableType] = []
-    health = data["health"]
-    coord = data["coordinator"]
+    health, coord = data["health"], data["coordinator"]
     head = (f"health: {status_text(health['status'])} score {health['score']:g}"
             if health else "health: [dim]no health check yet[/]")
     running = "[green]running[/]" if coord["running"] else "[yellow]not running[/]"
     head += (f"   coordinator: {running}   recovery: {data['recovery']['overall_health']}"
              f"   alerts: {len(data['alerts'])}   {short(data['generated_at'])} UTC")
-    parts.append(Panel(head, title="wellkept", title_align="left"))
+    parts: list[RenderableType] = [Panel(head, title="wellkept", title_align="left")]
     if data["failures"]:
-        table = Table(title="[bold red]failures (24h)[/]", title_justify="left", expand=True)
-        for col in ("started", "task", "target", "status", "message"):
-            table.add_column(col, overflow="fold")
-        for f in data["failures"]:
-            table.add_row(short(f["started_at"]), escape(f["task"]), escape(f["target"]),
-                          status_text(f["status"]), escape(f["message"]))
-        parts.append(table)
+        parts.append(table("[bold red]failures (24h)[/]",
+                           ("started", "task", "target", "status", "message"),
+                           [[short(f["started_at"]), e(f["task"]), e(f["target"]),
+                             status_text(f["status"]), e(f["message"])]
+                            for f in data["failures"]]))
     if health:
-        table = Table(title="targets and host", title_justify="left", expand=True)
-        for col in ("target", "status", "latency", "details"):
-            table.add_column(col, overflow="fold")
-        for name, t in health["targets"].items():
-            colour = STATUS_STYLE.get({"up": "completed", "down": "failed"}.get(
-                t["status"], "skipped"), "white")
-            table.add_row(escape(name), f"[{colour}]{t['status']}[/]",
-                          f"{t['latency_ms']:.1f} ms" if t.get("latency_ms") is not None
-                          else "-", escape(str(t.get("error") or "")))
+        colour = {"up": STATUS_STYLE["completed"], "down": STATUS_STYLE["failed"]}
+        rows = [[e(name), f"[{colour.get(t['status'], 'yellow')}]{t['status']}[/]",
+                 f"{t['latency_ms']:.1f} ms" if t.get("latency_ms") is not None else "-",
+                 e(str(t.get("error") or ""))] for name, t in health["targets"].items()]
         host = health.get("host") or {}
         disks = ", ".join(f"{d['path']} {d['percent']:g}%" for d in host.get("disk") or [])
-        table.add_row("host", "[green]up[/]", "-", f"cpu {host.get('cpu_percent')}%, memory "
-                      f"{host.get('memory_percent')}%; disks: {disks}")
-        parts.append(table)
+        rows.append(["host", "[green]up[/]", "-", f"cpu {host.get('cpu_percent')}%, memory "
+                     f"{host.get('memory_percent')}%; disks: {disks}"])
+        parts.append(table("targets and host", ("target", "status", "latency", "details"),
+                           rows))
     if data["running"]:
-        table = Table(title="running", title_justify="left", expand=True)
-        for col in ("task", "target", "trigger", "started", "progress", "checkpoint"):
-            table.add_column(col, overflow="fold")
-        for r in data["running"]:
-            pct = "-" if r["progress_percent"] is None else f"{r['progress_percent']:.0f}%"
-            cp = r.get("checkpoint")
-            table.add_row(escape(r["task"]), escape(r["target"]), r["trigger"],
-                          short(r["started_at"]),
-                          f"{pct} {escape(r['progress_step'] or '')}",
-                          f"{escape(cp['name'])} {cp['percent']:.0f}%" if cp else "-")
-        parts.append(table)
+        parts.append(table("running", ("task", "target", "trigger", "started", "progress",
+                                       "checkpoint"), [_running_row(r) for r in data["running"]]))
     if data["alerts"]:
-        table = Table(title="active alerts", title_justify="left", expand=True)
-        for col in ("severity", "alert", "target", "since", "message"):
-            table.add_column(col, overflow="fold")
-        for a in data["alerts"]:
-            table.add_row(a["severity"], escape(a["name"]), escape(a["target"]), short(a["since"]),
-                          escape(a["message"]))
-        parts.append(table)
+        parts.append(table("active alerts", ("severity", "alert", "target", "since", "message"),
+                           [[a["severity"], e(a["name"]), e(a["target"]), short(a["since"]),
+                             e(a["message"])] for a in data["alerts"]]))
     if data["schedules"]:
-        table = Table(title="schedules", title_justify="left", expand=True)
-        for col in ("schedule", "cron", "state", "next fire", "last status"):
-            table.add_column(col, overflow="fold")
-        for s in data["schedules"]:
-            state = ("[yellow]paused[/]" if s["paused"] else "[green]active[/]") \
-                if s["enabled"] else "[dim]disabled[/]"
-            table.add_row(escape(s["id"]), escape(s["cron"]), state, short(s["next_fire_at"]),
-                          s["last_status"] or "-")
-        parts.append(table)
-    table = Table(title="recent results", title_justify="left", expand=True)
-    for col in ("started", "task", "target", "status", "took", "message"):
-        table.add_column(col, overflow="fold")
-    for r in data["recent"]:
-        table.add_row(short(r["started_at"]), escape(r["task"]), escape(r["target"]),
-                      status_text(r["status"], r["dry_run"]), duration_text(r["duration_seconds"]),
-                      escape(r["message"]))
-    parts.append(table)
-    charts = data.get("charts")
-    if charts is not None:
-        table = Table(title="trends", title_justify="left", expand=True, show_header=False)
-        table.add_column("what")
-        table.add_column("trend")
-        lines = [(f"duration {s.name}", s) for s in charts.durations] + \
-            [("health score", s) for s in charts.health_score] + \
-            [(f"size {s.name}", s) for s in charts.database_size]
-        for label, series in lines:
-            values = [v for _, v in series.points]
-            table.add_row(escape(label), f"{sparkline(values)}  {values[-1]:g}")
-        freed = [float(d["rows_deleted"]) for d in charts.freed_per_day]
-        if any(freed):
-            table.add_row("rows deleted per day", f"{sparkline(freed)}  {sum(freed):g} in all")
-        parts.append(table)
+        parts.append(table("schedules", ("schedule", "cron", "state", "next fire",
+                                         "last status"),
+                           [[e(s["id"]), e(s["cron"]), _state(s), short(s["next_fire_at"]),
+                             s["last_status"] or "-"] for s in data["schedules"]]))
+    parts.append(table("recent results", ("started", "task", "target", "status", "took",
+                                          "message"),
+                       [[short(r["started_at"]), e(r["task"]), e(r["target"]),
+                         status_text(r["status"], r["dry_run"]),
+                         duration_text(r["duration_seconds"]), e(r["message"])]
+                        for r in data["recent"]]))
+    if data.get("charts") is not None:
+        parts.append(_trends(data["charts"]))
     return Group(*parts)
+
+
+def _running_row(run: dict[str, Any]) -> list[str]:
+    from rich.markup import escape
+
+    pct = "-" if run["progress_percent"] is None else f"{run['progress_percent']:.0f}%"
+    cp = run.get("checkpoint")
+    return [escape(run["task"]), escape(run["target"]), run["trigger"],
+            short(run["started_at"]), f"{pct} {escape(run['progress_step'] or '')}",
+            f"{escape(cp['name'])} {cp['percent']:.0f}%" if cp else "-"]
+
+
+def _state(schedule: dict[str, Any]) -> str:
+    if not schedule["enabled"]:
+        return "[dim]disabled[/]"
+    return "[yellow]paused[/]" if schedule["paused"] else "[green]active[/]"
+
+
+def _trends(charts: Any) -> Any:
+    """The charts as sparklines, each with its last value."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = Table(title="trends", title_justify="left", expand=True, show_header=False)
+    out.add_column("what")
+    out.add_column("trend")
+    lines = [(f"duration {s.name}", s) for s in charts.durations] + \
+        [("health score", s) for s in charts.health_score] + \
+        [(f"size {s.name}", s) for s in charts.database_size]
+    for label, series in lines:
+        values = [v for _, v in series.points]
+        out.add_row(escape(label), f"{sparkline(values)}  {values[-1]:g}")
+    freed = [float(d["rows_deleted"]) for d in charts.freed_per_day]
+    if any(freed):
+        out.add_row("rows deleted per day", f"{sparkline(freed)}  {sum(freed):g} in all")
+    return out
