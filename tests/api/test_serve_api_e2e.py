@@ -130,3 +130,18 @@ def test_bad_listen_addresses_say_what_is_wrong(text: str, says: str) -> None:
     with pytest.raises(ValueError, match=says.replace("[", r"\[").replace("]", r"\]")):
         parse_listen(text)
     assert ListenAddress("0.0.0.0", 80).url == "http://127.0.0.1:80"
+
+
+def test_the_cli_never_imports_the_web_stack_unless_it_serves(
+        api_config: Callable[..., Path]) -> None:
+    from tests.test_registry import cli_with_blocked
+
+    web = ("fastapi", "uvicorn", "jinja2", "starlette")
+    helped = cli_with_blocked(["--help"], web)
+    assert helped.returncode == 0 and "report" in helped.stdout and "dashboard" in helped.stdout
+    listed = cli_with_blocked(["-c", str(api_config()), "schedule", "list"], web)
+    assert listed.returncode == 0, listed.stderr
+    served = cli_with_blocked(["-c", str(api_config()), "serve", "--listen",
+                               f"127.0.0.1:{free_port()}"], web)
+    assert served.returncode == 1
+    assert "pip install 'wellkept[web]'" in served.stderr
