@@ -208,8 +208,7 @@ class ApiSettings(_Model):
     @field_validator("tokens")
     @classmethod
     def _tokens(cls, value: list[str]) -> list[str]:
-        for token in value:
-            register_secret(token)  # never printed, never logged
+        # an unset "${WELLKEPT_API_TOKEN:-}" is no token: it must never match an empty one
         return [t for t in value if t]
 
     @property

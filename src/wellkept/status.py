@@ -1,5 +1,5 @@
-"""The coordinator's state as data: ``wellkept status``, ``wellkept schedule list`` and, later,
-the API's ``/maintenance/status`` and ``/maintenance/schedule``.
+"""The coordinator's state as data: ``wellkept status``, ``wellkept schedule list`` and the
+API's ``/maintenance/status`` and ``/maintenance/schedule``.
 
 Everything is read from the store, so it is the same whether or not a coordinator runs, and
 whichever process asks.

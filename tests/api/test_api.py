@@ -347,3 +347,47 @@ def test_pages_never_skip_or_repeat_runs_that_started_at_the_same_moment(client:
         answer = client.get(link[1:link.index(">")])
     assert sorted(seen) == sorted(r.run_id for r in store.list_runs(limit=10, task="tied"))
     assert len(seen) == len(set(seen)) == 5
+
+
+def test_the_dashboard_shows_runs_in_progress_with_their_checkpoint_and_the_alerts(
+        client: Any) -> None:
+    import re
+    import uuid
+
+    from wellkept.alerts import AlertCenter
+    from wellkept.records import RunRecord
+    from wellkept.types import RunStatus, Trigger
+
+    engine = client.engine
+    run_id = str(uuid.uuid4())
+    engine.store.start_run(RunRecord(run_id=run_id, task="purge", kind="cleanup", target="app",
+                                     status=RunStatus.RUNNING, dry_run=False,
+                                     trigger=Trigger.SCHEDULE, started_at=datetime.now(UTC)),
+                           {}, lease_until=datetime.now(UTC) + timedelta(minutes=5))
+    assert engine.store.add_checkpoint(run_id, 1, "batch", 42.0, {"last_key": 1234})
+    engine.store.set_progress(run_id, 1, 47.0, "deleting", "batch 12")
+    AlertCenter(engine.settings.alerts, engine.store).raise_alert(
+        "disk_percent", "host", "critical", "disk / is 97% full", value=97.0)
+    page = client.get("/maintenance/dashboard")
+    assert page.status_code == 200
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    html = page.text
+    row = re.search(rf'<tr data-run="{run_id}">(.*?)</tr>', html, re.S)
+    assert row, html
+    assert 'value="47.0"' in row.group(1) and "deleting" in row.group(1)
+    assert "batch at 42%" in row.group(1)                        # the newest checkpoint
+    alerts = html[html.index('id="alerts"'):html.index('id="schedules"')]
+    assert "disk_percent" in alerts and "disk / is 97% full" in alerts and "critical" in alerts
+    assert re.findall(r'(?:src|href)="([^"]+)"', html) == [
+        "data:,", "/maintenance/dashboard/static/dashboard.css",
+        "/maintenance/dashboard/static/dashboard.js"]              # nothing from elsewhere
+    assert client.get("/maintenance/dashboard/static/dashboard.js").status_code == 200
+    part = client.get("/maintenance/dashboard", params={"fragment": True}).text
+    assert "<html" not in part and f'data-run="{run_id}"' in part
+    data = client.get("/maintenance/dashboard", params={"format": "json", "days": 3}).json()
+    (running,) = data["running"]
+    assert running["checkpoint"]["name"] == "batch" and running["checkpoint"]["percent"] == 42.0
+    assert [a["name"] for a in data["alerts"]] == ["disk_percent"]
+    assert set(data["charts"]) == {"durations_seconds", "health_score", "database_size_bytes",
+                                   "freed_per_day"}
+    assert len(data["charts"]["freed_per_day"]) in (3, 4)

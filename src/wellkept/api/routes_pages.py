@@ -3,7 +3,8 @@ reports generated on demand."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 from fastapi.responses import HTMLResponse
@@ -23,20 +24,26 @@ def router(api: ApiContext) -> APIRouter:
     routes = APIRouter(prefix="/maintenance", tags=["pages"], responses=COMMON_RESPONSES)
 
     @routes.get("/dashboard", response_class=HTMLResponse, responses={200: {
-        "content": {"text/html": {"schema": {"type": "string"}}},
-        "description": "the dashboard page (or its main part, with fragment=true)"}})
+        "content": {"text/html": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": "object"}}},
+        "description": "the dashboard page (its main part with fragment=true; its data with "
+                       "format=json)"}})
     def dashboard(days: Annotated[int, Query(ge=1, le=90)] = 7,
                   fragment: bool = False,
-                  refresh: Annotated[int, Query(ge=2, le=3600)] = REFRESH_SECONDS
-                  ) -> HTMLResponse:
+                  refresh: Annotated[int, Query(ge=2, le=3600)] = REFRESH_SECONDS,
+                  format: Literal["html", "json"] = "html") -> Response:
         """The web dashboard: health of each target and the host, runs in progress, recent
         results with the failures first, active alerts, schedules with pause/resume, and
-        trend charts over the last `days` days. It refreshes itself every `refresh` seconds."""
+        trend charts over the last `days` days. It refreshes itself every `refresh` seconds.
+        `format=json` gives the same data as a document (what `wellkept dashboard` shows)."""
         from wellkept.overview import overview
         from wellkept.reports.render import environment
         from wellkept.reports.svg import dashboard_charts
 
         data = overview(api.engine, days=days)
+        if format == "json":
+            return Response(json.dumps({**data, "charts": data["charts"].to_json()},
+                                       default=str), media_type="application/json")
         html = environment().get_template("dashboard.html").render(
             data=data, charts=dashboard_charts(data["charts"], data["timezone"]), days=days,
             fragment=fragment,
