@@ -108,6 +108,9 @@ def to_html(report: Report) -> str:
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The templates of reports and the dashboard, with the filters they share."""
+    from wellkept.connectors._drivers import require
+
+    require("jinja2", "web", "An HTML report")  # JSON and CSV reports need nothing more
     from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=ChoiceLoader([PackageLoader("wellkept", "reports/templates"),
