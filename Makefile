@@ -26,9 +26,10 @@ services:
 	scripts/ensure-services.sh
 
 # Debian tools the tests drive: promtool (package prometheus) checks the metrics exposition;
-# logrotate is the peer log_rotate is compared with (zstd for its zstd compression)
+# logrotate is the peer log_rotate is compared with (zstd for its zstd compression); chromium
+# runs the dashboard's browser test; wrk is bench/api.py's load generator
 tools:
-	scripts/ensure-tools.sh promtool:prometheus logrotate:logrotate zstd:zstd
+	scripts/ensure-tools.sh promtool:prometheus logrotate:logrotate zstd:zstd chromium:chromium wrk:wrk
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench examples
@@ -41,9 +42,10 @@ pytest: $(VENV)/.dev services tools
 
 test: $(VENV)/.dev services tools lint typecheck pytest
 
-bench: $(VENV)/.dev services
+bench: $(VENV)/.dev services tools
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/health.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) wellkept-demo .pytest_cache .mypy_cache .ruff_cache

@@ -228,7 +228,7 @@ def test_interpolation_with_and_without_defaults(write_config: WriteConfig) -> N
                                "WELLKEPT_API_TOKEN": "tok"})
     assert s.targets["app"].url == "postgresql://app:pw1@127.0.0.1:5432/app"
     assert s.targets["other"].url == "postgresql://app@db2/x"
-    assert s.api.tokens == ["tok", ""]
+    assert s.api.tokens == ["tok"]       # an empty token is no token
 
 
 def test_default_applies_when_the_variable_is_set_but_empty(write_config: WriteConfig) -> None:

@@ -19,7 +19,7 @@ from wellkept.registry import BUILTIN_CONNECTORS, BUILTIN_TASKS, Registry
 KINDS = ["advise", "analyze", "apply_advice", "backup", "backup_freshness", "bloat",
          "cache_cleanup", "checkpoint", "cleanup", "consolidate", "dr_drill", "export",
          "file_cleanup", "health", "index_health", "integrity", "log_rotate", "optimize",
-         "reconcile", "reindex", "security_audit", "sessions", "stats", "vacuum",
+         "reconcile", "reindex", "report", "security_audit", "sessions", "stats", "vacuum",
          "verify_backup", "views"]
 DRIVERS = ("psycopg", "pymysql", "duckdb", "redis", "celery", "kombu")
 

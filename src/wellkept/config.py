@@ -223,8 +223,30 @@ class ExecutorSettings(_Model):
 
 
 class ApiSettings(_Model):
-    listen: str = "127.0.0.1:8000"
-    tokens: list[str] = []
+    """The HTTP API of ``wellkept serve`` (see docs/api.md)."""
+
+    listen: str = Field("127.0.0.1:8000", description=(
+        "HOST:PORT; writing it serves the API from `wellkept serve`"))
+    tokens: list[str] = Field([], description=(
+        "Bearer tokens accepted on mutating endpoints (empty strings are ignored)"))
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        from wellkept.listen import parse_listen
+
+        return str(parse_listen(value))
+
+    @field_validator("tokens")
+    @classmethod
+    def _tokens(cls, value: list[str]) -> list[str]:
+        # an unset "${WELLKEPT_API_TOKEN:-}" is no token: it must never match an empty one
+        return [t for t in value if t]
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the config asks for the API (its ``listen`` is written)."""
+        return "listen" in self.model_fields_set
 
 
 class _FileModel(_Model):

@@ -43,6 +43,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "log_rotate": "wellkept.tasks.log_rotate:LogRotate",
     "optimize": "wellkept.tasks.optimize:Optimize",
     "reconcile": "wellkept.tasks.reconcile:Reconcile",
+    "report": "wellkept.tasks.report:Report",
     "reindex": "wellkept.tasks.reindex:Reindex",
     "security_audit": "wellkept.tasks.security_audit:SecurityAudit",
     "sessions": "wellkept.tasks.sessions:Sessions",

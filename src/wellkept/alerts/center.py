@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from wellkept.alerts import book, rules
-from wellkept.alerts.channels import Channel, ChannelError, Notice, channel_for
+from wellkept.alerts.channels import Channel, ChannelError, Message, Notice, channel_for
 from wellkept.alerts.rules import Observation
 from wellkept.records import iso_z, utcnow
 from wellkept.redact import redact
@@ -109,7 +109,12 @@ class AlertCenter:
         when it accepted the notification."""
         notice = Notice(event="test", name="notification_test", target=target,
                         severity="info", message=message)
-        return {channel.label: self._send(channel, notice) for channel in self.channels}
+        return self.broadcast(notice)
+
+    def broadcast(self, message: Message) -> dict[str, str | None]:
+        """Send ``message`` straight to every channel (a test, a report), each with the same
+        immediate retries as an alert; each channel's label and its error, or None."""
+        return {channel.label: self._send(channel, message) for channel in self.channels}
 
     # --- delivery -------------------------------------------------------------------------------
 
@@ -139,7 +144,7 @@ class AlertCenter:
             sent += error is None
         return sent
 
-    def _send(self, channel: Channel, notice: Notice) -> str | None:
+    def _send(self, channel: Channel, notice: Message) -> str | None:
         error = None
         for attempt in range(ATTEMPTS):
             if attempt:

@@ -83,6 +83,38 @@ class Notice:
                           "resolved_at": self.resolved_at, "host": self.host}}
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a digest."""
+
+    filename: str
+    content: bytes
+    media_type: str
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A document sent through the channels, such as the scheduled report: a plain-text body,
+    and optionally an HTML version (the email's rich part), attachments, and the document as
+    data (the JSON webhook's ``report``)."""
+
+    title: str
+    body: str
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    data: dict[str, Any] | None = None
+    name: str = "report"
+    kind: str = "info"
+
+    def payload(self) -> dict[str, Any]:
+        return {"version": "1.0", "title": self.title, "message": self.body,
+                "type": self.kind, "report": self.data}
+
+
+#: what a channel sends: an alert's notification or a digest
+Message = Notice | Digest
+
+
 class ChannelError(WellkeptError):
     """A channel could not deliver (the outbox keeps the notification for a later try)."""
 
@@ -101,12 +133,12 @@ class Channel(ABC):
         return hashlib.sha256(self.url.encode()).hexdigest()[:32]
 
     @abstractmethod
-    def send(self, notice: Notice, timeout: float) -> None:
+    def send(self, notice: Message, timeout: float) -> None:
         """Deliver or raise ChannelError."""
 
 
 class JsonWebhook(Channel):
-    def send(self, notice: Notice, timeout: float) -> None:
+    def send(self, notice: Message, timeout: float) -> None:
         u = urlsplit(self.url)
         scheme = "https" if u.scheme == "jsons" else "http"
         url = f"{scheme}://{u.netloc.rsplit('@', 1)[-1]}{u.path or '/'}"
@@ -129,7 +161,7 @@ class JsonWebhook(Channel):
 
 
 class Smtp(Channel):
-    def send(self, notice: Notice, timeout: float) -> None:
+    def send(self, notice: Message, timeout: float) -> None:
         u = urlsplit(self.url)
         query = {k: v[-1] for k, v in parse_qs(u.query).items()}
         recipients = [a.strip() for a in query.get("to", "").split(",") if a.strip()]
@@ -140,6 +172,13 @@ class Smtp(Channel):
         msg = EmailMessage()
         msg["Subject"], msg["From"], msg["To"] = notice.title, sender, ", ".join(recipients)
         msg.set_content(notice.body)
+        if isinstance(notice, Digest):
+            if notice.html:
+                msg.add_alternative(notice.html, subtype="html")
+            for item in notice.attachments:
+                main, _, sub = item.media_type.partition(";")[0].partition("/")
+                msg.add_attachment(item.content, maintype=main, subtype=sub or "octet-stream",
+                                   filename=item.filename)
         try:
             if u.scheme == "smtps":
                 client: smtplib.SMTP = smtplib.SMTP_SSL(host, u.port or 465, timeout=timeout,
@@ -157,7 +196,10 @@ class Smtp(Channel):
 
 
 class AppriseChannel(Channel):
-    def send(self, notice: Notice, timeout: float) -> None:
+    def send(self, notice: Message, timeout: float) -> None:
+        import tempfile
+        from pathlib import Path
+
         from wellkept.connectors._drivers import require
 
         apprise = require("apprise", "apprise", f"The alert channel {self.label}")
@@ -165,9 +207,20 @@ class AppriseChannel(Channel):
         if not sender.add(self.url):
             raise ChannelError(f"{self.label}: Apprise does not understand this URL")
         kind = {"success": apprise.NotifyType.SUCCESS, "warning": apprise.NotifyType.WARNING,
-                "failure": apprise.NotifyType.FAILURE}[notice.kind]
-        if not sender.notify(body=notice.body, title=notice.title, notify_type=kind):
-            raise ChannelError(f"{self.label}: Apprise could not deliver (see its log)")
+                "failure": apprise.NotifyType.FAILURE, "info": apprise.NotifyType.INFO
+                }[notice.kind]
+        files = notice.attachments if isinstance(notice, Digest) else ()
+        with tempfile.TemporaryDirectory(prefix="wellkept-") as folder:
+            attach = None
+            if files:  # Apprise attaches files by path
+                attach = apprise.AppriseAttachment()
+                for item in files:
+                    path = Path(folder) / item.filename
+                    path.write_bytes(item.content)
+                    attach.add(str(path))
+            if not sender.notify(body=notice.body, title=notice.title, notify_type=kind,
+                                 attach=attach):
+                raise ChannelError(f"{self.label}: Apprise could not deliver (see its log)")
 
 
 BUILTIN: dict[str, type[Channel]] = {"json": JsonWebhook, "jsons": JsonWebhook, "smtp": Smtp,

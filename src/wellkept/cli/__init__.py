@@ -17,8 +17,10 @@ from wellkept import __version__
 from wellkept.cli import (
     advise_cmd,
     backups_cmd,
+    dashboard_cmd,
     health_cmd,
     history_cmd,
+    report_cmd,
     run_cmd,
     serve_cmd,
     setup_cmds,
@@ -63,7 +65,7 @@ def main_options(
 
 
 for module in (setup_cmds, tasks_cmd, run_cmd, history_cmd, status_cmd, health_cmd, advise_cmd,
-               backups_cmd, serve_cmd, worker_cmd):
+               backups_cmd, report_cmd, dashboard_cmd, serve_cmd, worker_cmd):
     module.register(app)
 
 

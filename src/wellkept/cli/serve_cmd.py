@@ -20,25 +20,53 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     ctx: typer.Context,
+    listen: Annotated[str | None, typer.Option(
+        "--listen", "-l", metavar="HOST:PORT",
+        help="also serve the HTTP API and dashboard here [default: the config's api.listen, "
+             "when it is written; else no API]")] = None,
     pidfile: Annotated[Path | None, typer.Option(
         "--pidfile", metavar="PATH",
         help="write this process's id here; refuse to start if a live process holds it")] = None,
 ) -> None:
     """Run the coordinator in the foreground: fire schedules, recover interrupted runs, run
-    emergency triggers. Stops cleanly on SIGTERM or Ctrl-C."""
+    emergency triggers, and serve the REST API, dashboard and /metrics (with --listen or
+    api.listen). Stops cleanly on SIGTERM or Ctrl-C."""
     from wellkept.coordinator import Coordinator
     from wellkept.coordinator.pidfile import pidfile as hold_pidfile
     from wellkept.engine import Engine
+    from wellkept.errors import UsageError
+    from wellkept.listen import check_exposure, parse_listen
 
     state = state_of(ctx)
     if not state.verbose and not state.quiet:
         state.verbose = 1  # a daemon's log says what it fired and recovered
     settings = state.settings()
+    address = None
+    if listen is not None or settings.api.enabled:
+        try:
+            address = parse_listen(listen if listen is not None else settings.api.listen)
+        except ValueError as exc:
+            raise UsageError(f"--listen: {exc}") from None
+        check_exposure(address, settings.api.tokens)  # before anything is bound
+        _require_web()
     engine = Engine(settings)
     engine.store.prepare(in_child=True)  # keeps Alembic out of the daemon's memory
     with hold_pidfile(pidfile):
-        code = Coordinator(engine).serve()
+        coordinator = Coordinator(engine)
+        if address is None:
+            code = coordinator.serve()
+        else:
+            from wellkept.api.server import serve as serve_api
+
+            code = serve_api(coordinator, address)
     raise typer.Exit(code)
+
+
+def _require_web() -> None:
+    from wellkept.connectors._drivers import require
+
+    for module in ("fastapi", "uvicorn", "jinja2"):
+        require(module, "web", "The HTTP API (serve --listen)")
 
 
 def recover(

@@ -276,13 +276,16 @@ class Coordinator:
                 self.pool.submit(job, REQUEST)
 
     def run_now(self, names: list[str], *, trigger: Trigger = Trigger.API,
-                emergency: bool = False) -> list[str]:
-        """Queue task instances (or a schedule's, via ``Engine.resolve``) to run at once in
-        this coordinator's workers; their run ids, known before they start (for an API that
-        answers ``{"run_id"}`` at once). ``emergency``: ahead of everything queued."""
-        requests = [replace(r, run_id=str(uuid.uuid4())) for r in self.engine.resolve(names)]
+                emergency: bool = False, dry_run: bool = False,
+                target: str | None = None) -> list[str]:
+        """Queue task instances (or built-in kinds on ``target``, via ``Engine.resolve``) to
+        run at once in this coordinator's workers; their run ids, known before they start
+        (the API answers ``{"run_id"}`` at once). ``emergency``: ahead of everything queued.
+        UsageError (before anything is queued) when a name is unknown."""
+        requests = [replace(r, run_id=str(uuid.uuid4()))
+                    for r in self.engine.resolve(names, target=target)]
         job = RunsJob(self, f"{trigger} {', '.join(names)}", requests,
-                      Trigger.EMERGENCY if emergency else trigger)
+                      Trigger.EMERGENCY if emergency else trigger, dry_run=dry_run)
         self.pool.submit(job, EMERGENCY if emergency else REQUEST)
         return job.run_ids
 

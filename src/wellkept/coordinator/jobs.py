@@ -191,14 +191,14 @@ class RecoveryJob:
 
 class RunsJob:
     """Runs of task instances, one after another, with a trigger (a request from outside, an
-    emergency, later the API). ``done`` is called with the records when they end; ``abandoned``
+    emergency, the HTTP API). ``done`` is called with the records when they end; ``abandoned``
     when a shutdown came before the job started."""
 
     def __init__(self, host: JobHost, label: str, requests: list[RunRequest], trigger: Trigger,
                  done: Callable[[list[RunRecord]], None] | None = None,
-                 abandoned: Callable[[], None] | None = None) -> None:
+                 abandoned: Callable[[], None] | None = None, *, dry_run: bool = False) -> None:
         self.host, self.label, self.requests, self.trigger = host, label, requests, trigger
-        self._done, self._abandoned = done, abandoned
+        self._done, self._abandoned, self.dry_run = done, abandoned, dry_run
 
     @property
     def run_ids(self) -> list[str]:
@@ -215,7 +215,8 @@ class RunsJob:
         for request in self.requests:
             if self.host.stopping.is_set():
                 break
-            records.append(self.host.executor.run(request, trigger=self.trigger))
+            records.append(self.host.executor.run(request, trigger=self.trigger,
+                                                  dry_run=self.dry_run))
         if any(r.status is RunStatus.RUNNING for r in records):
             # still going on a worker when this coordinator stopped: its request is left
             # claimed, and the next coordinator ends it as orphaned (never runs it again)

@@ -1,4 +1,4 @@
-"""Figures over the store, for metrics, alerts, ``wellkept status`` and (later) the API.
+"""Figures over the store, for metrics, alerts, ``wellkept status`` and the API.
 
 Plain functions of the store: the Prometheus collector (CONTRACT §5) maps them onto
 

@@ -28,7 +28,16 @@ class HealthFigures:
     figures: dict[str, float]
 
 
-def latest_health(store: HistoryStore) -> HealthFigures | None:
+@dataclass(frozen=True)
+class HealthReport:
+    """The newest health run's report (CONTRACT §3's health JSON) and when it was taken."""
+
+    run_id: str
+    taken_at: datetime
+    report: dict[str, Any]
+
+
+def latest_report(store: HistoryStore) -> HealthReport | None:
     """The newest finished health run that produced figures (completed or partial), or None."""
     with store.engine.connect() as conn:
         row = conn.execute(
@@ -38,8 +47,17 @@ def latest_health(store: HistoryStore) -> HealthFigures | None:
             .order_by(runs.c.started_at.desc()).limit(1)).first()
     if row is None:
         return None
-    return HealthFigures(run_id=row.run_id, taken_at=row.finished_at or row.started_at,
-                         figures=flatten(row.details or {}))
+    return HealthReport(run_id=row.run_id, taken_at=row.finished_at or row.started_at,
+                        report=row.details if isinstance(row.details, dict) else {})
+
+
+def latest_health(store: HistoryStore) -> HealthFigures | None:
+    """The newest health run's figures, flattened for conditions, or None."""
+    found = latest_report(store)
+    if found is None:
+        return None
+    return HealthFigures(run_id=found.run_id, taken_at=found.taken_at,
+                         figures=flatten(found.report))
 
 
 def flatten(details: dict[str, Any]) -> dict[str, float]:

@@ -221,8 +221,21 @@ class HistoryStore:
         return _record(row) if row else None
 
     def list_runs(self, *, limit: int = 20, task: str | None = None,
-                  status: str | None = None, since: datetime | None = None) -> list[RunRecord]:
+                  status: str | None = None, since: datetime | None = None,
+                  offset: int = 0, after: tuple[datetime, str] | None = None
+                  ) -> list[RunRecord]:
+        """Runs, newest first (ties by run id). Pages: ``after`` (the started_at and run id
+        of the last run of the page before) starts right after it, as fast deep as on the
+        first page; ``offset`` skips that many rows, which costs more the deeper it goes."""
         query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
+        if offset:
+            query = query.offset(offset)
+        if after is not None:
+            at, run_id = after
+            # the plain range first, so that the index on started_at bounds the scan (an OR
+            # of the two cases alone made SQLite walk the index from the newest run)
+            query = query.where(runs.c.started_at <= at, sa.or_(runs.c.started_at < at,
+                                                                runs.c.run_id > run_id))
         if task:
             query = query.where(runs.c.task == task)
         if status:

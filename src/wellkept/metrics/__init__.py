@@ -2,8 +2,8 @@
 
 One collector asks a list of small family functions for their metric families; each reads one
 part of the store (runs, targets and alerts, backups, the scheduler, engine figures). The same
-collector serves ``wellkept metrics``, the textfile written after each run, and (later) the
-coordinator's ``/metrics``. No run ids go into labels.
+collector serves ``wellkept metrics``, the textfile written after each run, and the API's
+``/metrics``. No run ids go into labels.
 """
 
 from __future__ import annotations

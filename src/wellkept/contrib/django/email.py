@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, quote, urlsplit
 
-from wellkept.alerts.channels import Channel, ChannelError, Notice
+from wellkept.alerts.channels import Channel, ChannelError, Digest, Message
 
 SCHEME = "django-email"
 
@@ -20,10 +20,11 @@ def channel_url(recipients: list[str]) -> str:
 
 
 class DjangoEmail(Channel):
-    """One plain-text message per notice, through ``django.core.mail``."""
+    """One message per notice or digest, through ``django.core.mail`` (a digest's HTML
+    part and attachments included)."""
 
-    def send(self, notice: Notice, timeout: float) -> None:
-        from django.core.mail import get_connection, send_mail
+    def send(self, notice: Message, timeout: float) -> None:
+        from django.core.mail import EmailMultiAlternatives, get_connection
 
         query = {k: v[-1] for k, v in parse_qs(urlsplit(self.url).query).items()}
         recipients = [a.strip() for a in query.get("to", "").split(",") if a.strip()]
@@ -35,7 +36,14 @@ class DjangoEmail(Channel):
                 connection = get_connection(fail_silently=False, timeout=timeout)
             except TypeError:
                 connection = get_connection(fail_silently=False)
-            send_mail(notice.title, notice.body, query.get("from") or None, recipients,
-                      connection=connection)
+            mail = EmailMultiAlternatives(notice.title, notice.body,
+                                          query.get("from") or None, recipients,
+                                          connection=connection)
+            if isinstance(notice, Digest):
+                if notice.html:
+                    mail.attach_alternative(notice.html, "text/html")
+                for item in notice.attachments:
+                    mail.attach(item.filename, item.content, item.media_type)
+            mail.send()
         except Exception as exc:  # any backend's failure: the outbox retries it later
             raise ChannelError(f"{self.label}: {type(exc).__name__}: {exc}") from None
