@@ -60,7 +60,7 @@ time.sleep(120)
 """
 
 
-def test_seed003_retention_presets(tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+def test_retention_presets(tmp_path: Path, write_config: Callable[[str], Path]) -> None:
     data = tmp_path / "data"
     old_parquet = aged(data / "market" / "2026" / "prices 2026-08-01.parquet", 100, "p" * 1000)
     fresh_parquet = aged(data / "market" / "prices-2026-11-20.parquet", 10)

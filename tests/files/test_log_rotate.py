@@ -106,3 +106,24 @@ def test_missing_log_fails_and_config_errors_name_the_key(tmp_path: Path,
     assert proc.returncode == 2
     expected = "tasks.rot.compress: 'lz4' is not allowed; choose one of: 'gzip' or 'zstd'"
     assert expected in proc.stderr
+
+
+def test_app_logs_preset_and_keys_that_override_it(tmp_path: Path,
+                                                    write_config: Callable[[str], Path]) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "big.log").write_bytes(b"x" * (100 * 1024 * 1024 + 1))
+    (logs / "small.log").write_text("y" * 2000)
+    cfg = write_config("""
+        tasks:
+          rot: {kind: log_rotate, preset: app_logs, paths: [logs/big.log, logs/gone.log]}
+          low: {kind: log_rotate, preset: app_logs, paths: [logs/small.log], size: 1k}
+        """)
+    result = wk(cfg, "rot")  # a missing log is fine (missingok), the 100M one rotates
+    assert result["status"] == "completed", result
+    assert set(os.listdir(logs)) == {"big.log", "big.log.1.gz", "small.log"}
+    assert (logs / "big.log").stat().st_size == 0
+    with gzip.open(logs / "big.log.1.gz") as fh:
+        assert len(fh.read()) == 100 * 1024 * 1024 + 1
+    assert wk(cfg, "low")["status"] == "completed"  # size given beside the preset wins
+    assert (logs / "small.log.1.gz").exists()

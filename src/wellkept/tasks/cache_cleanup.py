@@ -63,8 +63,8 @@ class CacheCleanup(Task):
     by themselves; `idle_longer_than` acts only on keys nobody read or wrote for that long
     (`OBJECT IDLETIME`, which does not count as an access; it is unavailable under an LFU
     `maxmemory-policy`). A pattern of wildcards alone is refused. `preset: reset` deletes
-    string counters matching the pattern so that they start again from zero, as seed 003's
-    daily API rate-limit reset does (`INCR` recreates them at 1).
+    string counters matching the pattern so that they start again from zero, as a daily
+    API rate-limit reset does (`INCR` recreates them at 1).
 
     The cursor is checkpointed after every batch, so an interrupted walk resumes where it was.
     Reports keys scanned, matched and deleted (or given a TTL) and `used_memory` before and

@@ -28,7 +28,7 @@ SAMPLE = 50
 #: names already compressed: the compress action leaves them alone
 COMPRESSED = (".gz", ".zst", ".bz2", ".xz", ".lz4", ".zip", ".7z", ".parquet", ".tgz")
 
-#: seed 003's retention (market data 90 days, logs 30 days, temp files 7 days)
+#: ready-made retention rules (market data 90 days, logs 30 days, temp files 7 days)
 PRESETS: dict[str, dict[str, Any]] = {
     "market_data": {"include": ["*.parquet", "*.csv", "*.csv.gz", "*.json", "*.jsonl",
                                 "*.jsonl.gz"], "age": "90d"},
@@ -39,7 +39,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 class Rule(TaskParams):
     preset: Literal["market_data", "logs", "temp"] | None = Field(None, description=(
-        "seed 003's retention: market_data (Parquet, CSV, JSON files, 90d), logs (*.log*, "
+        "ready-made rules: market_data (Parquet, CSV, JSON files, 90d), logs (*.log*, "
         "30d), temp (everything, 7d, empty folders removed); keys given override it"))
     path: str = Field(description="the folder (relative to the config file's folder)")
     include: list[str] = Field(["*"], description=(
@@ -101,7 +101,7 @@ class FileCleanup(Task):
     locked. A file that changed between the scan and the action is left alone. Names with
     spaces or newlines are handled like any other.
 
-    Presets cover seed 003's retention: `market_data` (90d), `logs` (30d), `temp` (7d).
+    Presets give common retention: `market_data` (90d), `logs` (30d), `temp` (7d).
 
     Paths are relative to the config file's folder on the implicit `host` target (the
     default), or to a `files:///` target's folder, which they may not leave.

@@ -35,15 +35,15 @@ COPYTRUNCATE_WARNING = ("copytruncate: lines the program writes between the end 
                         "its log")
 SHOWN = 100
 
-#: seed 003's log rotation: 100MB files, 5 kept, gzip
+#: ready-made rotations: an application's logs, rotated at 100MB, 5 kept, gzip
 PRESETS: dict[str, dict[str, Any]] = {
-    "seed003": {"size": "100M", "rotate": 5, "compress": "gzip", "missingok": True},
+    "app_logs": {"size": "100M", "rotate": 5, "compress": "gzip", "missingok": True},
 }
 
 
 class LogRotateParams(TaskParams):
-    preset: Literal["seed003"] | None = Field(None, description=(
-        "seed003: size 100M, rotate 5, compress gzip, missingok; keys given override it"))
+    preset: Literal["app_logs"] | None = Field(None, description=(
+        "app_logs: size 100M, rotate 5, compress gzip, missingok; keys given override it"))
     paths: list[str] = Field(min_length=1, description=(
         "log files; the file name may be a glob (logs/*.log); relative to the config "
         "file's folder (or to a files:/// target's folder)"))
