@@ -379,6 +379,9 @@ class DumpOptions:
     format: str = ""
     #: restore over existing objects (drop them first) rather than into an empty database
     replace: bool = False
+    #: the destination is a throwaway database (a restore test), so the engine may skip what
+    #: only durability needs (PostgreSQL loads the tables UNLOGGED, writing no WAL for them)
+    scratch: bool = False
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,31 @@ def test_dump_list_restore_roundtrip(mysql_db: str, workdir: Path, tmp_path: Pat
     source.close()
 
 
+def test_scratch_drops_what_a_crashed_restore_test_left(mysql_db: str) -> None:
+    from wellkept.connectors import _scratch
+
+    hour_ago = time.time() - 3600
+    stale, busy = _scratch.new_name(hour_ago), _scratch.new_name(hour_ago)
+    fresh = _scratch.new_name()
+    for name in (stale, busy, fresh):
+        run(mysql_db, f"CREATE DATABASE {q(name)}")
+    holder = root()
+    try:
+        with holder.cursor() as cur:
+            cur.execute(f"USE {q(busy)}")  # a session in it: a restore test still running
+        with connector(mysql_db).scratch() as url:
+            conn = root()
+            with conn.cursor() as cur:
+                cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
+                names = {r[0] for r in cur.fetchall()}
+            conn.close()
+            assert stale not in names and {busy, fresh, database(url)} <= names
+    finally:
+        holder.close()
+        for name in (stale, busy, fresh):
+            run(mysql_db, f"DROP DATABASE IF EXISTS {q(name)}")
+
+
 def test_truncated_dump_fails(mysql_db: str, workdir: Path, tmp_path: Path) -> None:
     fill(mysql_db)
     out = tmp_path / "db.sql"

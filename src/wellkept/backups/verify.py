@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
 from wellkept.backups.artifact import CHUNK, open_artifact, sha256_of
@@ -165,7 +165,7 @@ def _restore_test(entry: Entry, storage: Storage, source: Connector, options: Du
     with source.scratch() as url:
         dest = connect(url)
         try:
-            restore_stream(entry, storage, dest, options, keys)
+            restore_stream(entry, storage, dest, replace(options, scratch=True), keys)
             seconds = time.monotonic() - started
             assert isinstance(dest, Dumpable)
             found = dest.content_counts()

@@ -13,9 +13,9 @@ folder, removed at once), never in argv, where any local user could read them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
-import secrets
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -27,8 +27,10 @@ from urllib.parse import quote as url_quote
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from wellkept.connector import DumpInfo, DumpOptions
-from wellkept.connectors import _process
+from wellkept.connectors import _process, _scratch
 from wellkept.errors import TaskFailed
+
+log = logging.getLogger(__name__)
 
 FORMAT = "mysql_sql"
 SUFFIX = ".sql"
@@ -333,10 +335,18 @@ def restore(url: str, source: BinaryIO, fmt: str, options: DumpOptions,
 @contextmanager
 def scratch(conn: Any, url: str) -> Iterator[str]:
     """A new empty database on the same server, with the source's character set and
-    collation (what new routines and tables inherit), dropped afterwards."""
+    collation (what new routines and tables inherit), dropped afterwards; the ones crashed
+    restore tests left are dropped first."""
     t = target(url)
-    name = f"wk_verify_{secrets.token_hex(4)}"
+    name = _scratch.new_name()
     with conn.cursor() as cur:
+        cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE "
+                    "%s AND SCHEMA_NAME NOT IN (SELECT DB FROM information_schema.PROCESSLIST "
+                    "WHERE DB IS NOT NULL)", (_scratch.LIKE,))
+        for (stale,) in cur.fetchall():
+            if _scratch.is_stale(stale):
+                cur.execute(f"DROP DATABASE IF EXISTS {quote(stale)}")
+                log.warning("dropped %s, a scratch database a stopped restore test left", stale)
         cur.execute("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
                     "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (t.database,))
         row = cur.fetchone()

@@ -10,18 +10,22 @@ folder and is then streamed as a tar. The password reaches the tools only as PGP
 
 from __future__ import annotations
 
+import io
+import logging
 import os
-import secrets
 import tarfile
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from wellkept.connector import DumpInfo, DumpOptions
-from wellkept.connectors import _process
+from wellkept.connectors import _process, _scratch
 from wellkept.errors import TaskFailed
+
+log = logging.getLogger(__name__)
 
 _TABLES = """
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -157,35 +161,154 @@ def restore_options(conn: Any) -> str:
 
 
 def restore(url: str, source: BinaryIO, fmt: str, options: DumpOptions,
-            children: _process.Children, session_options: str = "") -> None:
+            children: _process.Children, session_options: str = "",
+            between: Callable[[], None] | None = None) -> None:
+    """Restore a dump with pg_restore. With ``between``, in two passes: the tables' definitions
+    (pre-data), then ``between()``, then the data and everything built on it (indexes,
+    constraints); a custom dump is a stream read once, so the first pass's bytes are kept and
+    read again by the second. A scratch restore (``options.scratch``) also leaves out
+    publications and subscriptions: the source's replication set-up means nothing in a
+    throwaway database, and a publication cannot hold an unlogged table."""
     pg_restore = _process.tool("pg_restore")
     dsn, env = libpq(url)
     if session_options:  # after the user's own, so that ours apply
         env["PGOPTIONS"] = " ".join(filter(None, (os.environ.get("PGOPTIONS"), session_options)))
     base = [pg_restore, "--no-password", "--no-owner", "--no-privileges", "--exit-on-error",
-            *(["--clean", "--if-exists"] if options.replace else []), "-d", dsn]
+            *(["--clean", "--if-exists"] if options.replace else []),
+            *(["--no-publications", "--no-subscriptions"] if options.scratch else []), "-d", dsn]
+    data = ("--section=data", "--section=post-data")
+
+    def run(*args: str, stdin: BinaryIO | None = None) -> None:
+        _process.run([*base, *args], env=env, stdin=stdin, children=children, what="pg_restore")
+
     if fmt == "pg_directory":
-        folder = _untar(source, options.workdir / "restore")
-        _process.run([*base, f"--jobs={max(options.jobs, 1)}", str(folder)], env=env,
-                     children=children, what="pg_restore")
+        folder = str(_untar(source, options.workdir / "restore"))
+        jobs = f"--jobs={max(options.jobs, 1)}"
+        if between is None:
+            run(jobs, folder)
+        else:
+            run("--section=pre-data", folder)
+            between()
+            run(jobs, *data, folder)
     elif fmt == "pg_custom":
-        _process.run(base, env=env, stdin=source, children=children, what="pg_restore")
+        if between is None:
+            run(stdin=source)
+        else:
+            with _Replay(source, options.workdir) as replay:
+                run("--section=pre-data", stdin=replay.first)
+                between()
+                run(*data, stdin=replay.again)
     else:
         raise TaskFailed(f"a PostgreSQL target cannot restore a {fmt!r} backup")
 
 
-@contextmanager
-def scratch(conn: Any, url: str) -> Iterator[str]:
-    """A new empty database on the same server, dropped (even with sessions) afterwards."""
+class _Replay:
+    """A stream read twice from its start: what the first reader took (pg_restore's first
+    pass stops after the table of contents, a few KB to MB) is kept, in memory or spilled
+    to the workdir, and handed to the second reader before the rest of the stream."""
+
+    def __init__(self, source: BinaryIO, workdir: Path) -> None:
+        self.source = source
+        self.kept = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b",  # noqa: SIM115
+                                                    dir=str(workdir))
+        self.first: BinaryIO = _Reader(self._read_first)  # type: ignore[assignment]
+        self.again: BinaryIO = _Reader(self._read_again)  # type: ignore[assignment]
+        self._replaying = False
+
+    def __enter__(self) -> _Replay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kept.close()
+
+    def _read_first(self, size: int) -> bytes:
+        data = self.source.read(size)
+        self.kept.write(data)
+        return data
+
+    def _read_again(self, size: int) -> bytes:
+        if not self._replaying:
+            self.kept.seek(0)
+            self._replaying = True
+        return self.kept.read(size) or self.source.read(size)
+
+
+class _Reader(io.RawIOBase):
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self._read = read
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._read(size)
+
+
+#: the tables a scratch restore loads unlogged: ordinary tables of the user's schemas, not
+#: those an extension owns (the extension's script made them)
+_LOGGED_TABLES = _TABLES.replace("c.relkind = 'r'", "c.relkind = 'r' AND c.relpersistence = 'p'")
+#: what keeps a database logged: a partitioned or foreign table cannot be made unlogged in
+#: PostgreSQL 15, and a logged table may not reference an unlogged one
+_STAYS_LOGGED = ("SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON "
+                 "n.oid = c.relnamespace WHERE c.relkind IN ('p', 'f') AND n.nspname NOT IN "
+                 "('pg_catalog', 'information_schema'))")
+
+
+def unlog_tables(conn: Any) -> int:
+    """Make every table just created by a scratch restore's first pass UNLOGGED (they are
+    empty, so this is instant), so that loading them writes no WAL: a restore test proves the
+    dump loads and its counts match, and needs no crash safety. All or none, in one
+    transaction; when one cannot be switched the restore simply stays logged. Returns how
+    many tables were switched."""
+    import psycopg
     from psycopg import sql
 
-    name = f"wk_verify_{secrets.token_hex(4)}"
+    if conn.execute(_STAYS_LOGGED).fetchone()[0]:
+        return 0
+    tables = conn.execute(_LOGGED_TABLES).fetchall()
+    try:
+        with conn.transaction():
+            for schema, name in tables:
+                conn.execute(sql.SQL("ALTER TABLE {}.{} SET UNLOGGED").format(
+                    sql.Identifier(schema), sql.Identifier(name)))
+    except psycopg.Error as exc:
+        if conn.broken:
+            raise
+        log.info("restore test: the tables stay logged (%s)", exc)
+        return 0
+    return len(tables)
+
+
+@contextmanager
+def scratch(conn: Any, url: str) -> Iterator[str]:
+    """A new empty database on the same server, dropped (even with sessions) afterwards; the
+    ones crashed restore tests left are dropped first."""
+    from psycopg import sql
+
+    _drop_stale_scratch(conn)
+    name = _scratch.new_name()
     conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
     try:
         yield with_database(url, name)
     finally:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(name)))
+
+
+def _drop_stale_scratch(conn: Any) -> None:
+    import psycopg
+    from psycopg import sql
+
+    idle = conn.execute("SELECT d.datname FROM pg_database d WHERE d.datname LIKE %s AND NOT "
+                        "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)",
+                        (_scratch.LIKE,)).fetchall()
+    for (name,) in idle:
+        if _scratch.is_stale(name):
+            try:  # without FORCE: a session that just arrived keeps it
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+                log.warning("dropped %s, a scratch database a stopped restore test left", name)
+            except psycopg.errors.ObjectInUse:
+                pass
 
 
 def is_empty(conn: Any) -> bool:

@@ -329,7 +329,12 @@ class PostgresConnector(Connector):
 
         with self.errors("preparing the restore"):
             session = pg_dump.restore_options(self.conn)
-        pg_dump.restore(self.settings.url, source, fmt, options, self._children, session)
+        unlog = None
+        if options.scratch and not options.replace:
+            def unlog() -> None:
+                with self.errors("preparing the restore"):
+                    pg_dump.unlog_tables(self.conn)
+        pg_dump.restore(self.settings.url, source, fmt, options, self._children, session, unlog)
 
     def content_counts(self) -> dict[str, int]:
         with self.errors("counting rows"):
