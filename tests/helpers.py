@@ -111,3 +111,12 @@ def wait_for(check: Callable[[], bool], seconds: float = 10) -> bool:
             return True
         time.sleep(0.2)
     return check()
+
+
+def scratch_databases(url: str) -> set[str]:
+    """The restore tests' scratch databases on the server (other runs may have their own)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'wk\\_verify\\_%'")}

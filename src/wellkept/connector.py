@@ -379,9 +379,10 @@ class DumpOptions:
     format: str = ""
     #: restore over existing objects (drop them first) rather than into an empty database
     replace: bool = False
-    #: the destination is a throwaway database (a restore test), so the engine may skip what
-    #: only durability needs (PostgreSQL loads the tables UNLOGGED, writing no WAL for them)
-    scratch: bool = False
+    #: the destination is a throwaway database (a restore test) and its load need not be
+    #: crash-safe, so the engine may skip what only durability needs (PostgreSQL loads the
+    #: tables UNLOGGED, writing no WAL for them); a restore timed as an RTO leaves it off
+    unlogged: bool = False
 
 
 @dataclass(frozen=True)

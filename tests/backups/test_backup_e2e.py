@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.helpers import run_cli, wellkept_bin
+from tests.helpers import run_cli, scratch_databases, wellkept_bin
 
 
 def _json(result: Any) -> dict[str, Any]:
@@ -56,8 +56,10 @@ def test_postgres_backup_restore_verify_round_trip(
         tmp_path: Path) -> None:
     _fill_pg(postgres_db)
     cfg = _pg_config(write_config, postgres_db)
-    done = run_cli("-c", str(cfg), "backup", "db", "-o", "json")
+    before = scratch_databases(postgres_admin_url)
+    done = run_cli("-v", "-c", str(cfg), "backup", "db", "-o", "json")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "restore test: 2 tables load unlogged" in done.stderr
     result = _json(done)["results"][0]
     assert result["details"]["verification"]["passed"] is True
     assert result["details"]["verification"]["smoke"] == {"SELECT count(*) FROM orders": 20000}
@@ -69,9 +71,8 @@ def test_postgres_backup_restore_verify_round_trip(
     assert manifest["sha256"] == entry["sha256"] and manifest["compression"] == "zstd"
     assert artifact.stat().st_mode & 0o777 == 0o600
     # no scratch database left behind
+    assert scratch_databases(postgres_admin_url) <= before
     with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE "
-                            "'wk_verify_%'").fetchone()[0] == 0
         conn.execute("CREATE DATABASE wk_restore_target")
     into = postgres_admin_url.rsplit("/", 1)[0] + "/wk_restore_target"
     try:

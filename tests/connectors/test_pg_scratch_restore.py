@@ -75,12 +75,12 @@ def dump(url: str, workdir: Path, jobs: int = 1) -> tuple[bytes, str]:
     return out.getvalue(), info.format
 
 
-def restore(url: str, data: bytes, fmt: str, workdir: Path, *, scratch: bool,
+def restore(url: str, data: bytes, fmt: str, workdir: Path, *, unlogged: bool,
             jobs: int = 1) -> None:
     conn = PostgresConnector("dest", TargetSettings(url=url))
     try:
         conn.restore(io.BytesIO(data), fmt, DumpOptions(workdir=workdir, jobs=jobs,
-                                                        scratch=scratch))
+                                                        unlogged=unlogged))
     finally:
         conn.close()
 
@@ -108,7 +108,7 @@ def test_a_scratch_restore_loads_unlogged_and_equals_the_source(
         original_exit(self, *exc)
 
     monkeypatch.setattr(pg_dump._Replay, "__exit__", spy)
-    restore(second_db, data, fmt, tmp_path, scratch=True, jobs=jobs)
+    restore(second_db, data, fmt, tmp_path, unlogged=True, jobs=jobs)
     assert snapshot(second_db) == snapshot(postgres_db)
     assert persistence(second_db) == {"customers": "u", "orders": "u", HOSTILE: "u"}
     with psycopg.connect(second_db) as conn:
@@ -127,7 +127,7 @@ def test_a_partitioned_table_keeps_every_table_logged(postgres_db: str, second_d
             "INSERT INTO events SELECT '2026-01-01'::date + g % 300, 1 + g % 3000 "
             "FROM generate_series(1, 5000) g")
     data, fmt = dump(postgres_db, tmp_path)
-    restore(second_db, data, fmt, tmp_path, scratch=True)
+    restore(second_db, data, fmt, tmp_path, unlogged=True)
     assert set(persistence(second_db).values()) == {"p"}
     assert snapshot(second_db) == snapshot(postgres_db)
     with psycopg.connect(second_db) as conn:
@@ -138,7 +138,7 @@ def test_a_real_restore_stays_logged_with_its_publications(postgres_db: str, sec
                                                           tmp_path: Path) -> None:
     execute(postgres_db, *SCHEMA)
     data, fmt = dump(postgres_db, tmp_path)
-    restore(second_db, data, fmt, tmp_path, scratch=False)
+    restore(second_db, data, fmt, tmp_path, unlogged=False)
     assert set(persistence(second_db).values()) == {"p"}
     assert snapshot(second_db) == snapshot(postgres_db)
     with psycopg.connect(second_db) as conn:

@@ -6,7 +6,7 @@
   (``pg_restore --list`` and the like).
 - ``restore``: restore into a scratch database (a temporary database on the same server, or a
   temporary file), compare row counts per table with the manifest, run the smoke queries,
-  record the restore time (the measured RTO), and drop the scratch database. The checksum is
+  record the restore time, and drop the scratch database. The checksum is
   computed on the same pass as the restore, so verifying costs one read of the artifact.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from wellkept.backups.artifact import CHUNK, open_artifact, sha256_of
@@ -165,7 +165,7 @@ def _restore_test(entry: Entry, storage: Storage, source: Connector, options: Du
     with source.scratch() as url:
         dest = connect(url)
         try:
-            restore_stream(entry, storage, dest, replace(options, scratch=True), keys)
+            restore_stream(entry, storage, dest, options, keys)
             seconds = time.monotonic() - started
             assert isinstance(dest, Dumpable)
             found = dest.content_counts()

@@ -166,7 +166,7 @@ def restore(url: str, source: BinaryIO, fmt: str, options: DumpOptions,
     """Restore a dump with pg_restore. With ``between``, in two passes: the tables' definitions
     (pre-data), then ``between()``, then the data and everything built on it (indexes,
     constraints); a custom dump is a stream read once, so the first pass's bytes are kept and
-    read again by the second. A scratch restore (``options.scratch``) also leaves out
+    read again by the second. An unlogged restore (``options.unlogged``) also leaves out
     publications and subscriptions: the source's replication set-up means nothing in a
     throwaway database, and a publication cannot hold an unlogged table."""
     pg_restore = _process.tool("pg_restore")
@@ -175,7 +175,8 @@ def restore(url: str, source: BinaryIO, fmt: str, options: DumpOptions,
         env["PGOPTIONS"] = " ".join(filter(None, (os.environ.get("PGOPTIONS"), session_options)))
     base = [pg_restore, "--no-password", "--no-owner", "--no-privileges", "--exit-on-error",
             *(["--clean", "--if-exists"] if options.replace else []),
-            *(["--no-publications", "--no-subscriptions"] if options.scratch else []), "-d", dsn]
+            *(["--no-publications", "--no-subscriptions"] if options.unlogged else []),
+            "-d", dsn]
     data = ("--section=data", "--section=post-data")
 
     def run(*args: str, stdin: BinaryIO | None = None) -> None:
@@ -276,6 +277,7 @@ def unlog_tables(conn: Any) -> int:
             raise
         log.info("restore test: the tables stay logged (%s)", exc)
         return 0
+    log.info("restore test: %d tables load unlogged", len(tables))
     return len(tables)
 
 

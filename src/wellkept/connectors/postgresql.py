@@ -330,7 +330,7 @@ class PostgresConnector(Connector):
         with self.errors("preparing the restore"):
             session = pg_dump.restore_options(self.conn)
         unlog = None
-        if options.scratch and not options.replace:
+        if options.unlogged and not options.replace:
             def unlog() -> None:
                 with self.errors("preparing the restore"):
                     pg_dump.unlog_tables(self.conn)

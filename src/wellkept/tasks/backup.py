@@ -82,9 +82,13 @@ def identities_for(p: Any, ctx: RunContext) -> Any:
 
 
 def verify_and_record(ctx: RunContext, entry: catalog.Entry, storage: Storage, tier: str,
-                      p: Any) -> Verification:
+                      p: Any, *, as_recovery: bool = False) -> Verification:
     """Verify a catalogued backup to ``tier`` (with ``p``'s jobs, smoke queries and age
-    identity) in a private work folder, and record the result on it in the catalog."""
+    identity) in a private work folder, and record the result on it in the catalog.
+
+    A restore test loads the scratch database unlogged where the engine can (it is dropped
+    afterwards, and that is faster); ``as_recovery`` restores it as a real recovery would,
+    so that its time is a true RTO."""
     def connect(url: str) -> Connector:
         return connect_url(url, ctx.connector.settings, f"{ctx.target_name}-scratch")
 
@@ -95,7 +99,8 @@ def verify_and_record(ctx: RunContext, entry: catalog.Entry, storage: Storage, t
     workdir = Path(tempfile.mkdtemp(prefix="wellkept-verify-"))
     try:
         checked = verify(entry, storage, tier, source=ctx.connector, scratch=scratch,
-                         options=DumpOptions(workdir=workdir, jobs=p.jobs),
+                         options=DumpOptions(workdir=workdir, jobs=p.jobs,
+                                             unlogged=not as_recovery),
                          identities=identities_for(p, ctx), connect=connect,
                          smoke_queries=p.smoke_queries)
     finally:

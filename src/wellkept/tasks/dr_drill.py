@@ -75,9 +75,10 @@ class DrDrill(Task):
     - `backup_availability`: the newest backup verified (to any tier) is younger than `rpo`,
       and its artifact and manifest are in storage with the catalogued size;
     - `restore_test` (with `restore_test: true`): the newest backup is restored into a scratch
-      database, its row counts compared with the manifest and the `smoke_queries` run; the
-      restore time is the measured RTO (checked against `max_rto` when set) and the result is
-      recorded on the backup in the catalog;
+      database, its row counts compared with the manifest and the `smoke_queries` run; it
+      restores as a real recovery would (logged, unlike a routine restore test), so its time
+      is the measured RTO (checked against `max_rto` when set); the result is recorded on
+      the backup in the catalog;
     - `replica_readiness`: a primary's replicas are connected and streaming with at most
       `max_replica_lag` of lag; a replica's own upstream link likewise. A target without
       replicas skips the check, unless `require_replicas: true`;
@@ -158,7 +159,7 @@ class DrDrill(Task):
         ctx.progress(None, "restore_test", f"restoring {entry.id} into a scratch database")
         try:
             checked = verify_and_record(ctx, entry, open_storage(entry.storage, ctx.base_dir),
-                                        "restore", p)
+                                        "restore", p, as_recovery=True)
         except (WellkeptError, OSError) as exc:
             return Check("restore_test", FAILED, redact(str(exc)), {"backup_id": entry.id})
         details = {"backup_id": entry.id, **checked.details}

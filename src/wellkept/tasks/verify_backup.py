@@ -42,9 +42,10 @@ class VerifyBackup(Task):
     engine's own tool list it (`pg_restore --list`, a complete `mariadb-dump` ending, SQLite's
     quick_check, an RDB header); `restore` (the default) restores it into a scratch database
     on the same server (or a temporary file), compares the row counts per table with the
-    manifest, runs the `smoke_queries`, records the restore time as the measured RTO, and
-    drops the scratch database. The result is stored on the backup in the catalog, where
-    `backup_freshness` and retention read it.
+    manifest, runs the `smoke_queries`, records the restore time, and drops the scratch
+    database. On PostgreSQL the scratch tables load UNLOGGED (no WAL, about a fifth faster);
+    `dr_drill` restores logged, as a recovery would, to measure the RTO. The result is
+    stored on the backup in the catalog, where `backup_freshness` and retention read it.
     """
 
     kind = "verify_backup"
