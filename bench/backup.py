@@ -19,15 +19,15 @@ Backups (every artifact is checked afterwards: `pg_restore --list`, or wellkept'
 
 Restores
 - wellkept: `wellkept backups verify ID --tier restore` of the custom backup (a scratch
-  database, pg_restore fed from zstd, the checksum on the same pass, counts compared, the
-  scratch database dropped);
+  database whose tables load unlogged, pg_restore fed from zstd, the checksum on the same
+  pass, counts compared, the scratch database dropped);
 - bare `pg_restore -d NEW` of the `pg_dump -Fc -Z LEVEL` file into a database created just
   before (timed together), and of a `-Z0` file (no decompression at all);
 - with `jobs: 2`: wellkept's restore test of the directory backup, and `pg_restore -j2` of
   the `pg_dump -Fd -j2` folder.
 
-A CHECKPOINT runs before each restore (and before the first backup of a round), so that no
-method pays for the writes of the one before it.
+A CHECKPOINT and a sync run before each restore (and before the first backup of a round), so
+that no method pays for the writes of the one before it.
 
 The table shows medians of the rounds; goals: backup <= 1.15x pg_dump, restore test <= 1.2x
 pg_restore. Every round's figures go to bench/results/backup.json.
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -152,10 +153,12 @@ def size_of(path: Path) -> int:
 
 
 def checkpoint(args: argparse.Namespace) -> None:
-    """Write out what earlier methods left dirty (a restore writes 1.5 GiB), so that no method
-    pays for the one before it."""
+    """Write out what earlier methods left dirty, so that no method pays for the one before it:
+    the server's buffers (a restore writes 1.5 GiB) and the kernel's dirty pages (the peers'
+    dump files, written just before the first restore)."""
     with admin(args) as conn:
         conn.execute("CHECKPOINT")
+    os.sync()
 
 
 def one_round(args: argparse.Namespace, exe: str, config: Path, work: Path) -> dict[str, Any]:
