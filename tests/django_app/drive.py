@@ -40,9 +40,11 @@ def call_failing(*args: str, database: str | None = None) -> tuple[dict[str, Any
 
 
 def manage(*args: str, sessions_db: str = "default", timeout: float = 120,
+           extra_env: dict[str, str] | None = None,
            **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """``python manage.py ARGS`` of the test project, in a subprocess (same databases)."""
-    env = {**os.environ, "WELLKEPT_DJANGO_SESSIONS_DB": sessions_db}
+    """``python manage.py ARGS`` of the test project, in a subprocess (same databases, unless
+    ``extra_env`` names other settings or another folder)."""
+    env = {**os.environ, "WELLKEPT_DJANGO_SESSIONS_DB": sessions_db, **(extra_env or {})}
     return subprocess.run([sys.executable, str(MANAGE), *args], capture_output=True, text=True,
                           env=env, timeout=timeout, check=False, **kwargs)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,3 +111,37 @@ def test_mysql_database_vacuum_is_optimize_and_sessions_are_cleaned(
             assert cur.fetchall() == (("new",),)
     finally:
         conn.close()
+
+
+ADMIN_LIST = (
+    "from django.contrib.auth.models import User; from django.test import Client; "
+    "user = User.objects.create_superuser('root', 'root@example.com', 'x'); "
+    "client = Client(raise_request_exception=False); client.force_login(user); "
+    "page = client.get('/admin/wellkept/taskexecutionlog/'); "
+    "print(page.status_code, b'0 task execution logs' in page.content)")
+
+
+def test_a_new_projects_admin_lists_no_runs_before_the_first_one(
+        django_project: dict[str, str], tmp_path: Path) -> None:
+    """A new project: migrate, then open the admin before any maintenance has run. migrate
+    made wellkept's history tables too, so the page lists no runs (rather than failing on a
+    missing wk_runs table)."""
+    import sqlite3
+
+    from tests.django_app.drive import manage
+
+    fresh = {"DJANGO_SETTINGS_MODULE": "tests.django_app.settings_sqlite",
+             "WELLKEPT_DJANGO_DIR": str(tmp_path)}
+    migrated = manage("migrate", "-v", "0", extra_env=fresh)
+    assert migrated.returncode == 0, migrated.stderr
+    conn = sqlite3.connect(tmp_path / "only.sqlite3")
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    finally:
+        conn.close()
+    assert "wk_runs" in tables
+    shown = manage("shell", "-c", ADMIN_LIST, extra_env=fresh)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip().splitlines()[-1] == "200 True", shown.stdout + shown.stderr
+    again = manage("migrate", "-v", "0", extra_env=fresh)  # a second migrate leaves them be
+    assert again.returncode == 0, again.stderr

@@ -182,12 +182,18 @@ def build(django_settings: Any = None, registry: Registry | None = None) -> Buil
 
 def history_alias(django_settings: Any = None) -> str | None:
     """Only the alias holding wellkept's history (cheap: no config is validated)."""
+    return history_state(django_settings)[1]
+
+
+def history_state(django_settings: Any = None) -> tuple[str, str | None]:
+    """The history's URL, and the alias holding it if it is one of ``DATABASES`` (cheap: no
+    config is validated)."""
     if django_settings is None:
         from django.conf import settings as django_settings
     wk = getattr(django_settings, "WELLKEPT", {}) or {}
     state = wk.get("state") if isinstance(wk, Mapping) else None
     databases = database_targets(getattr(django_settings, "DATABASES", {}) or {})
-    return _state(state, databases, [], [])[1]
+    return _state(state, databases, [], [])
 
 
 def _database_warnings(databases: dict[str, DatabaseTarget]) -> list[Issue]:
