@@ -3,6 +3,7 @@ and every mistake a system check error naming the setting and the key."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -160,3 +161,24 @@ def test_a_database_that_is_down_fails_its_runs_and_never_prints_its_password(
     assert "cannot connect" in report["stats"]["message"]
     printed = out.getvalue() + err.getvalue() + str(caught.value)
     assert secret not in printed and "Pa$$" not in printed and "Pa%24%24" not in printed
+
+
+def test_a_settings_mistake_stops_each_command_with_exit_code_2(
+        django_project: dict[str, str], tmp_path: Path) -> None:
+    """Through manage.py, Django's system checks run first; a mistake they find means nothing
+    ran, which wellkept's commands report as 2 (a usage or settings error), not 1 (a run
+    failed)."""
+    from tests.django_app import data
+    from tests.django_app.drive import manage
+
+    before = data.seed("default")
+    broken = {"DJANGO_SETTINGS_MODULE": "tests.django_app.settings_broken"}
+    for args in (("maintenance", "--operation", "sessions"), ("maintenance_status",),
+                 ("start_maintenance_coordinator", "--pidfile", str(tmp_path / "c.pid"))):
+        done = manage(*args, extra_env=broken, timeout=60)
+        assert done.returncode == 2, (args, done.returncode, done.stderr)
+        assert "wellkept.E001" in done.stderr
+        assert "DATABASE_CLEANUP_RULES['bad_days']: retention_days must be a number of days" \
+            in done.stderr
+    assert data.counts("default") == before  # nothing ran
+    assert not (tmp_path / "c.pid").exists()

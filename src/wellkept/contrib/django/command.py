@@ -9,10 +9,11 @@ from collections.abc import Iterator
 
 from django.core.management.base import CommandError
 
+from wellkept.contrib.django.base import EXIT_USAGE
 from wellkept.contrib.django.conf import DjangoConfig, load
 from wellkept.errors import ConfigError, WellkeptError
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
+EXIT_FAILED = 1
 
 
 @contextlib.contextmanager

@@ -6,21 +6,17 @@ import argparse
 import json
 from typing import Any
 
-from django.core.management.base import (
-    BaseCommand,
-    CommandError,
-    CommandParser,
-    DjangoHelpFormatter,
-)
+from django.core.management.base import CommandError, CommandParser, DjangoHelpFormatter
 from django.db import DEFAULT_DB_ALIAS
 
+from wellkept.contrib.django.base import WellkeptCommand
 from wellkept.contrib.django.operations import OPERATIONS, PROFILES
 
 HELP = ("Run database maintenance operations (vacuum, reindex, cleanup, logs, sessions, views, "
         "stats, bloat, backup) on one database, recorded in wellkept's history.")
 
 
-class Command(BaseCommand):
+class Command(WellkeptCommand):
     help = HELP
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import IO, Any, cast
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+
+from wellkept.contrib.django.base import WellkeptCommand
 
 
-class Command(BaseCommand):
+class Command(WellkeptCommand):
     help = ("The maintenance coordinator's state, the runs in progress, the last result of "
             "every task and recovery health, read from wellkept's history (whether or not a "
             "coordinator runs).")

@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
+
+from wellkept.contrib.django.base import WellkeptCommand
 
 
-class Command(BaseCommand):
+class Command(WellkeptCommand):
     help = ("Run the maintenance coordinator: fire the schedules, recover interrupted runs, "
             "run emergency triggers. In the foreground until SIGTERM or Ctrl-C, or detached "
             "with --daemon.")
