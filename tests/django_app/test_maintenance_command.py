@@ -493,6 +493,15 @@ def test_operations_schedule_and_text_output_combine(alias: str, seeded: dict[st
     _unchanged(alias, seeded)
 
 
+def test_each_cadence_runs_its_operations(django_project: dict[str, str]) -> None:
+    """--schedule daily|weekly|monthly, each alone: its cadence's operations in order
+    (monthly: all nine), dry runs here."""
+    for cadence, ops in PROFILES.items():
+        report = call("--schedule", cadence, "--dry-run", database="lite")
+        assert list(report)[:-1] == list(ops), cadence
+    assert list(PROFILES["monthly"]) == NINE
+
+
 def test_a_failing_operation_fails_the_command_and_the_others_still_run(
         alias: str, seeded: dict[str, Any]) -> None:
     from django.conf import settings

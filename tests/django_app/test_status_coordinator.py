@@ -168,3 +168,18 @@ def _wait(check: Any, seconds: float = 20) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def test_loading_the_app_starts_nothing_and_connects_nowhere(
+        django_project: dict[str, str]) -> None:
+    """AppConfig.ready() (and the system checks) in a fresh process: no scheduler thread, no
+    database connection; the coordinator is its own command."""
+    from tests.django_app.drive import manage
+
+    script = ("import threading; from django.core.management import call_command; "
+              "from django.db import connections; call_command('check', verbosity=0); "
+              "print(sorted(t.name for t in threading.enumerate()), "
+              "[a for a in ('default', 'lite') if connections[a].connection is not None])")
+    done = manage("shell", "-c", script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "['MainThread'] []", done.stdout
