@@ -6,6 +6,7 @@ never connects to them (its role check is limited to the local target with `role
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -122,3 +123,64 @@ def test_a_clean_setup_has_no_findings(monitor_role: str, tmp_path: Path,
     assert result["metrics"]["lines_scanned"] == 6
     state: Any = tmp_path / ".wellkept" / "state.db"
     assert oct(state.stat().st_mode & 0o777) == "0o600"  # wellkept's own state is private
+
+
+AWS_SECRET = "wJalrXUtnFEMIK7MDENG" + "bPxRfiCYEXAMPLEKEY12"
+
+
+def test_excerpts_mask_every_secret_of_the_line_and_patterns_extend(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    """Secrets side by side on one line: each finding's excerpt masks all of them, not only
+    its own; a password that is also the URL's scheme or user is masked where it stands; a
+    pattern of one's own is found, a disabled one is not; a world-readable config is found."""
+    cfg = prepare(tmp_path, write_config, """
+        targets:
+          remote: {url: "postgresql://postgres:postgres@db.example.com:5432/app"}
+        tasks:
+          audit:
+            kind: security_audit
+            logs: [logs]
+            check_roles: false
+            patterns:
+              - {name: broker_key, regex: "\\\\bBRK-([A-Z0-9]{12})\\\\b", severity: critical}
+            disable_patterns: [jwt]
+        """)
+    os.chmod(cfg, 0o644)
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9P"
+    (tmp_path / "logs" / "app.log").write_text(
+        f"aws_access_key_id={AWS_KEY} aws_secret_access_key={AWS_SECRET}\n"
+        f"login password=hunter22 then retry password=hunter22; key BRK-ABCDEFGHIJ12 {jwt}\n")
+    result = wk(cfg, "audit")
+    assert result["status"] == "failed"
+    found = result["details"]["findings"]
+    text = json.dumps(result)
+    for secret in (AWS_KEY, AWS_SECRET[:12], "hunter22", "BRK-ABCDEFGHIJ12", "postgres@"):
+        assert secret not in text, (secret, found)
+    by_pattern = {f["pattern"]: f for f in found if f["check"] == "log_secret"}
+    assert set(by_pattern) == {"aws_access_key_id", "aws_secret_access_key",
+                               "password_assignment", "broker_key"}, found
+    assert by_pattern["aws_access_key_id"]["excerpt"] == \
+        "aws_access_key_id=AKIA*** aws_secret_access_key=wJal***"
+    assert by_pattern["broker_key"]["severity"] == "critical"
+    assert "BRK-ABCD***" in by_pattern["broker_key"]["excerpt"]
+    url = next(f for f in found if f["check"] == "config_secret")
+    assert url["excerpt"] == "postgresql://postgres:po***@db.example.com:5432/app"
+    perms = [f for f in found if f["check"] == "permissions"]
+    assert [(Path(f["object"]).name, f["severity"]) for f in perms] == [
+        ("wellkept.yml", "critical")]
+
+
+def test_a_state_store_elsewhere_without_tls_is_a_finding() -> None:
+    """The state store is a database wellkept uses too: read from its URL only (a run with
+    it would connect to it, so the check is called directly)."""
+    from wellkept.audit.targets import state_transport
+
+    found = list(state_transport("postgresql+psycopg://wk:S3cret@db.example.com:5432/wk"))
+    assert [(f.check, f.severity, f.object) for f in found] == [
+        ("plaintext_network", "warning", "state")]
+    assert found[0].evidence["host"] == "db.example.com"
+    assert "S3cret" not in found[0].evidence["url"] and "S3cret" not in found[0].message
+    for fine in ("postgresql://wk:x@db.example.com/wk?sslmode=verify-full",
+                 "postgresql://wk@127.0.0.1:5432/wk", "postgresql:///wk?host=/run/postgresql",
+                 "sqlite:///.wellkept/state.db"):
+        assert list(state_transport(fine)) == [], fine

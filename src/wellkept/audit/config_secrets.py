@@ -61,8 +61,12 @@ def _value(value: str, where: tuple[str, ...], path: Path) -> Iterator[Finding]:
         except ValueError:
             password = None
         if password and not _is_reference(password) and password != MASK:
-            yield _finding("warning", key, path, "a password in a URL",
-                           value.replace(password, password[:2] + MASK, 1))
+            # masked where it stands, between "user:" and "@": the same text may also be
+            # the scheme or the user name (postgresql://postgres:postgres@…)
+            at = value.find(f":{password}@", value.index("://") + 3)
+            shown = (value[:at + 1] + password[:2] + MASK + value[at + 1 + len(password):]
+                     if at >= 0 else MASK)
+            yield _finding("warning", key, path, "a password in a URL", shown)
         return
     if (SECRET_KEY.search(last) or where[:2] == ("api", "tokens")) and not _is_reference(value):
         yield _finding("warning", key, path, f"a literal {last or 'token'}",

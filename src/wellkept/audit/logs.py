@@ -58,20 +58,22 @@ def scan_file(path: Path, patterns: list[SecretPattern], prefilter: re.Pattern[s
             line = raw[:MAX_LINE].decode("utf-8", errors="replace").rstrip("\n")
             if not prefilter.search(line):
                 continue
-            for pattern in patterns:
-                for match in pattern.regex.finditer(line):
-                    key = (pattern.name, match.group(0))
-                    if key in seen:  # the same secret again: once per file is enough
-                        continue
-                    seen.add(key)
-                    found += 1
-                    yield Finding(check="log_secret", severity=pattern.severity,
-                                  object=str(path),
-                                  message=f"{pattern.description} in {path.name} line {number}",
-                                  evidence={"pattern": pattern.name, "line": number,
-                                            "excerpt": excerpt(line, match)})
-                    if found >= per_file:
-                        return
+            matches = [(pattern, match) for pattern in patterns
+                       for match in pattern.regex.finditer(line)]
+            every = tuple(m for _p, m in matches)  # masked in each excerpt of this line
+            for pattern, match in matches:
+                key = (pattern.name, match.group(0))
+                if key in seen:  # the same secret again: once per file is enough
+                    continue
+                seen.add(key)
+                found += 1
+                yield Finding(check="log_secret", severity=pattern.severity,
+                              object=str(path),
+                              message=f"{pattern.description} in {path.name} line {number}",
+                              evidence={"pattern": pattern.name, "line": number,
+                                        "excerpt": excerpt(line, match, others=every)})
+                if found >= per_file:
+                    return
 
 
 def combined(patterns: list[SecretPattern]) -> re.Pattern[str]:

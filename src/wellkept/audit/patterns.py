@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from wellkept.redact import MASK
 
@@ -75,14 +76,35 @@ def secret_span(match: re.Match[str]) -> tuple[int, int]:
     return match.span(1) if match.re.groups and match.group(1) is not None else match.span()
 
 
-def excerpt(line: str, match: re.Match[str], width: int = 60) -> str:
+def excerpt(line: str, match: re.Match[str], width: int = 60,
+            others: tuple[re.Match[str], ...] = ()) -> str:
     """The line around the match with the secret masked: its first 4 characters stay, so a
-    reader can tell which key it was, and nothing that would let it be used."""
+    reader can tell which key it was, and nothing that would let it be used. ``others`` are
+    the line's other matches (of any pattern): a secret they found next to this one is
+    masked in the excerpt too, so no excerpt shows a secret some other finding masks."""
     start, end = secret_span(match)
-    secret = line[start:end]
-    shown = secret if match.re.groups == 0 else secret[:4] + MASK
-    left = line[max(0, start - width):start]
-    right = line[end:end + width]
-    text = ("…" if start > width else "") + left + shown + right + (
-        "…" if end + width < len(line) else "")
-    return text.replace("\n", " ").replace("\r", " ")
+    lo, hi = max(0, start - width), min(len(line), end + width)
+    spans: list[tuple[int, int, bool]] = []
+    for m in (match, *others):
+        s, e = secret_span(m)
+        if e > lo and s < hi:
+            spans.append((s, e, m.re.groups > 0))
+    merged: list[list[Any]] = []
+    for s, e, hide in sorted(spans):
+        if merged and s < merged[-1][1]:  # overlapping secrets are masked as one
+            merged[-1][1] = max(merged[-1][1], e)
+            merged[-1][2] = merged[-1][2] or hide
+        else:
+            merged.append([s, e, hide])
+    out, pos = ["…" if lo > 0 else ""], lo
+    for s, e, hide in merged:
+        s = max(s, pos)
+        out.append(line[pos:s])
+        secret = line[s:e]
+        out.append(secret[:4] + MASK if hide else secret)
+        pos = e
+    if pos < hi:
+        out.append(line[pos:hi])
+    if max(pos, hi) < len(line):
+        out.append("…")
+    return "".join(out).replace("\n", " ").replace("\r", " ")

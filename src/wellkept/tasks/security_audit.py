@@ -91,8 +91,9 @@ class SecurityAudit(Task):
       world-readable (world-writable folders are flagged too).
     - The config is read as written, before `${ENV}` interpolation: literal passwords in
       URLs, secret-named keys and API tokens are flagged.
-    - Each target's URL: a network target on another machine reached without TLS
-      (PostgreSQL without sslmode=require/verify-*, redis:// rather than rediss://, MySQL).
+    - Each target's URL, and a PostgreSQL state store's: on another machine and reached
+      without TLS (PostgreSQL without sslmode=require/verify-*, redis:// rather than
+      rediss://, MySQL).
     - Each PostgreSQL target's login role: SUPERUSER (or CREATEROLE, REPLICATION, BYPASSRLS)
       where pg_monitor and pg_maintain (PostgreSQL 17+) would do.
 
@@ -159,6 +160,8 @@ class SecurityAudit(Task):
                 yield from permissions.check(path, role)
         if p.check_config and settings.source is not None:
             yield from config_secrets.check(settings.source)
+        if p.check_network:
+            yield from targets.state_transport(settings.state)
         if p.check_network or p.check_roles:
             registry = ctx.registry or Registry.default()
             for name, target in sorted(settings.targets.items()):
