@@ -170,3 +170,31 @@ def test_a_failed_month_is_retried_and_finished_months_are_resumed(
     assert months["2026-10"]["status"] == "done before (resumed)"
     assert months["2026-11"]["status"] == "merged"
     assert len(rows_of(folder / "monthly" / "prices-2026-11.parquet")) == 3
+
+
+def test_csv_values_are_kept_as_written(tmp_path: Path,
+                                        write_config: Callable[[str], Path]) -> None:
+    """A merge must not rewrite the data it then deletes: trailing zeros, long decimals,
+    nanoseconds, time-zone offsets and leading zeros come out exactly as they went in, and
+    only rows written exactly alike are duplicates (1.50 and 1.5 are two rows)."""
+    folder = tmp_path / "fills"
+    folder.mkdir()
+    day1 = ["id,zip,px,at",
+            "007,01234,1.50,2026-09-01 10:00:00.123456789+02:00",
+            "007,01234,1.50,2026-09-01 10:00:00.123456789+02:00",
+            "8,00501,1.234567890123456789,2026-09-01T08:00:00Z"]
+    day2 = ["id,zip,px,at", "007,01234,1.5,2026-09-01 10:00:00.123456789+02:00",
+            '9,10001,"3.10, firm",']
+    (folder / "fills-2026-09-01.csv").write_text("\n".join(day1) + "\n")
+    (folder / "fills-2026-09-02.csv").write_text("\n".join(day2) + "\n")
+    cfg = write_config("""
+        tasks:
+          merge: {kind: consolidate, path: fills, pattern: "fills-{date}.csv",
+                  output: "fills-{month}.csv", order_by: [px]}
+        """)
+    result = wk(cfg, "merge")
+    assert result["status"] == "completed", result
+    assert (result["metrics"]["rows_read"], result["metrics"]["duplicates_dropped"]) == (5, 1)
+    lines = (folder / "fills-2026-09.csv").read_text().splitlines()
+    assert lines == ["id,zip,px,at", day1[3], day2[1], day1[1], day2[2]]  # px sorted as text
+    assert sorted(p.name for p in folder.iterdir()) == ["fills-2026-09.csv"]

@@ -1,7 +1,8 @@
 """One month's merge, in DuckDB (an in-memory database; the files are read where they are).
 
 The output is every distinct row of the inputs (exact duplicates dropped), written under a
-temporary name. Before it replaces anything, three things are checked: its row count equals
+temporary name. CSV values are read and compared as text, so they are written back as they
+were. Before it replaces anything, three things are checked: its row count equals
 the rows read minus the duplicates (counted apart from the write), and no input row is missing
 from it (``inputs EXCEPT output`` is empty). Then it is fsynced and renamed into place; only
 after that may the caller delete the sources.
@@ -37,7 +38,10 @@ def _reader(fmt: str, files: list[Path]) -> str:
     listed = "[" + ", ".join(_literal(str(f)) for f in files) + "]"
     if fmt == "parquet":
         return f"read_parquet({listed}, union_by_name = true)"
-    return f"read_csv({listed}, union_by_name = true, header = true)"
+    # every CSV value is read as the text it is: DuckDB's type guessing would write 1.50 back
+    # as 1.5, round long decimals to a double, cut nanoseconds and move time zones to UTC,
+    # and the sources are deleted afterwards
+    return f"read_csv({listed}, union_by_name = true, header = true, all_varchar = true)"
 
 
 def file_format(name: str) -> str | None:

@@ -79,7 +79,8 @@ class Consolidate(Task):
     `date_format`; each month that has ended (or also the current one, with
     `include_current_month`) is merged into `output`, whose `{month}` token is the month
     (`month_format`). Columns are matched by name across files (a file with an extra column
-    gets NULLs elsewhere). Exact duplicate rows are dropped. Before any source is removed the
+    gets NULLs elsewhere); CSV values are kept as the text they are. Exact duplicate rows
+    are dropped. Before any source is removed the
     merge is proven: the monthly file's row count must equal the rows read minus the
     duplicates (counted apart), and no input row may be missing from it (`EXCEPT` is empty);
     the file is written under a temporary name, fsynced and renamed into place, and only then
