@@ -11,6 +11,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -222,3 +223,36 @@ def test_duckdb_export_and_a_write_refused(tmp_path: Path,
     assert check.execute("SELECT count(*) FROM information_schema.tables "
                          "WHERE table_name = 'evil'").fetchone() == (0,)
     check.close()
+
+
+def test_jsonl_decimals_are_exact_and_lettered_dates_are_pruned(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    """Decimals reach JSON lines as the numbers they are, never through a float; a name
+    whose date has letters in it ({now:%d%b%Y}) is still recognised by the retention, and a
+    name the template could not have made is never touched."""
+    con = duckdb.connect(str(tmp_path / "books.duckdb"))
+    con.execute("CREATE TABLE pnl AS SELECT 12345678901234567.89::DECIMAL(38, 2) AS big, "
+                "1.505::DECIMAL(10, 3) AS px, 7 AS n")
+    con.close()
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("pnl-01Nov2026-120000.jsonl", "pnl-02Nov2026-120000.jsonl", "pnl-notes.jsonl"):
+        (out / name).write_text("{}\n")
+        os.utime(out / name, (time.time() - 40 * 86400,) * 2)
+    cfg = write_config("""
+        targets:
+          books: {url: "duckdb:///books.duckdb"}
+        tasks:
+          pnl: {kind: export, target: books, path: "out/pnl-{now:%d%b%Y}-{time}.jsonl",
+                query: "SELECT big, px, n FROM pnl", decimals: 2, keep_last: 2}
+        """)
+    result = wk(cfg, "pnl")
+    assert result["status"] == "completed", result
+    line = Path(result["details"]["path"]).read_text().splitlines()[0]
+    assert line == '{"big": 12345678901234567.89, "px": 1.50, "n": 7}'
+    assert json.loads(line, parse_float=Decimal) == {
+        "big": Decimal("12345678901234567.89"), "px": Decimal("1.50"), "n": 7}
+    assert [Path(r["path"]).name for r in result["details"]["retention"]] == [
+        "pnl-01Nov2026-120000.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [Path(result["details"]["path"]).name, "pnl-02Nov2026-120000.jsonl", "pnl-notes.jsonl"])

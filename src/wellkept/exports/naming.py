@@ -47,11 +47,29 @@ def name_regex(template: str, task: str, target: str) -> re.Pattern[str]:
         parts.append(re.escape(name[pos:m.start()]))
         token = m.group(1)
         parts.append(re.escape(task) if token == "task" else re.escape(target)
-                     if token == "target" else r"[0-9T:\-_.]+?" if token != "now"
-                     else ".+?")
+                     if token == "target" else _strftime_regex(token[4:])
+                     if token.startswith("now:") else r"[0-9T:\-_.]+?")
         pos = m.end()
     parts.append(re.escape(name[pos:]))
     return re.compile("".join(parts))
+
+
+#: what each strftime code can write (the C locale's names); other codes match anything
+_CODES = {"Y": r"\d{4}", "G": r"\d{4}", "y": r"\d{2}", "m": r"\d{2}", "d": r"\d{2}",
+          "e": r"[ \d]\d", "H": r"\d{2}", "I": r"\d{2}", "M": r"\d{2}", "S": r"\d{2}",
+          "j": r"\d{3}", "U": r"\d{2}", "W": r"\d{2}", "V": r"\d{2}", "u": r"\d",
+          "w": r"\d", "f": r"\d{6}", "s": r"\d+", "z": r"[+-]\d{4}", "%": "%",
+          "b": "[A-Za-z]+", "B": "[A-Za-z]+", "a": "[A-Za-z]+", "A": "[A-Za-z]+",
+          "p": "[A-Za-z]+"}
+
+
+def _strftime_regex(fmt: str) -> str:
+    """A regular expression for what ``strftime(fmt)`` can write (``{now:%d%b%Y}``)."""
+    out = []
+    for piece in re.findall(r"%.|[^%]+|%", fmt):
+        out.append(_CODES.get(piece[1], ".+?") if len(piece) == 2 and piece[0] == "%"
+                   else re.escape(piece))
+    return "".join(out)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,12 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _json_value(value: Any) -> str:
+    if isinstance(value, Decimal) and value.is_finite():
+        return str(value)  # 1.50, -0.001, 1E+2: each a JSON number
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
 class RowWriter:
     """Write rows (lists in ``names`` order) as ``fmt`` into ``target`` (None: count only)."""
 
@@ -71,9 +77,16 @@ class RowWriter:
         if self.fmt == "csv":
             self.csv.writerows([self.null if v is None else v for v in r] for r in rows)
         else:
-            self.text.write("".join(json.dumps(dict(zip(self.names, r, strict=True)),
-                                               default=_json_default, ensure_ascii=False)
-                                    + "\n" for r in rows))
+            self.text.write("".join(self._json_line(r) + "\n" for r in rows))
+
+    def _json_line(self, row: list[Any]) -> str:
+        """One object, as ``json.dumps`` writes it, but with decimals written as the exact
+        numbers they are (1.50, 12345678901234567.89), never through a float."""
+        if not any(isinstance(v, Decimal) for v in row):
+            return json.dumps(dict(zip(self.names, row, strict=True)), default=_json_default,
+                              ensure_ascii=False)
+        return "{" + ", ".join(f"{json.dumps(n, ensure_ascii=False)}: {_json_value(v)}"
+                               for n, v in zip(self.names, row, strict=True)) + "}"
 
     def close(self) -> int:
         """Finish the stream; return the bytes written (compressed)."""
