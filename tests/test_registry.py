@@ -415,3 +415,38 @@ def test_every_postgres_kind_names_the_missing_driver(tmp_path: Path, kind: str)
     assert record["status"] == "failed"
     assert "pip install 'wellkept[postgres]'" in record["message"], record["message"]
     assert "Traceback" not in proc.stderr and not any("Traceback" in e for e in record["errors"])
+
+
+def test_every_default_parameter_fits_its_own_type() -> None:
+    """A default that does not match its field's type makes pydantic print a serializer
+    warning on every run of the kind (reconcile's default_tolerance was 0 for float | str)."""
+    import typing
+    import warnings
+
+    from pydantic import BaseModel, TypeAdapter
+
+    registry = Registry.default()
+    seen: set[type] = set()
+    bad: list[str] = []
+
+    def walk(model: type[BaseModel], where: str) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            for arg in (field.annotation, *typing.get_args(field.annotation)):
+                for inner in (arg, *typing.get_args(arg)):
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        walk(inner, f"{where}.{name}")
+            if field.is_required():
+                continue
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                TypeAdapter(field.annotation).dump_python(
+                    field.get_default(call_default_factory=True))
+            if caught:
+                bad.append(f"{where}.{name}")
+
+    for kind in registry.task_names():
+        walk(registry.task_class(kind).Params, kind)
+    assert bad == []

@@ -53,7 +53,7 @@ class ReconcileParams(TaskParams):
         "the fields compared (default: every field both sides have, besides the key)"))
     tolerance: dict[str, float | str] = Field({}, description=(
         "per field, how far numbers may differ: absolute (0.01) or relative ('0.5%')"))
-    default_tolerance: float | str = Field(0, description="for the other numeric fields")
+    default_tolerance: float | str = Field(0.0, description="for the other numeric fields")
     max_differences: int = Field(100, ge=1, le=100_000, description=(
         "differences listed in the details, per kind (the counts are always complete)"))
     batch_size: int = Field(5000, ge=1, le=1_000_000, description="records read at a time")
