@@ -218,3 +218,62 @@ def test_on_a_files_target_paths_stay_inside_its_folder(tmp_path: Path,
         """, name="redis.yml")
     skipped = wk(on_redis, "wrong")
     assert skipped["status"] == "skipped" and "FileTree" in skipped["message"]
+
+
+def test_age_by_mtime_atime_ctime_and_all(tmp_path: Path,
+                                          write_config: Callable[[str], Path]) -> None:
+    """The age is taken from the chosen timestamp; `all` needs every one of them old (a
+    file's ctime cannot be set back, so `ctime` and `all` keep what was just made)."""
+    old = time.time() - 30 * DAY
+    for rule in ("mtime", "atime", "ctime", "all"):
+        folder = tmp_path / rule
+        written_long_ago = aged(folder / "read recently.dat", 30)   # old mtime, fresh atime
+        os.utime(written_long_ago, (time.time(), old))
+        untouched = aged(folder / "untouched.dat", 30)              # old mtime and atime
+        fresh = aged(folder / "fresh.dat", 0)
+        assert (written_long_ago.stat().st_atime > old + DAY and
+                untouched.stat().st_atime < old + DAY and fresh.exists())
+    cfg = write_config("""
+        tasks:
+          by-mtime: {kind: file_cleanup, rules: [{path: mtime, age: 7d}]}
+          by-atime: {kind: file_cleanup, rules: [{path: atime, age: 7d, age_by: atime}]}
+          by-ctime: {kind: file_cleanup, rules: [{path: ctime, age: 7d, age_by: ctime}]}
+          by-all: {kind: file_cleanup, rules: [{path: all, age: 7d, age_by: all}]}
+        """)
+    left = {}
+    for rule in ("mtime", "atime", "ctime", "all"):
+        result = wk(cfg, f"by-{rule}")
+        assert result["status"] == "completed", result
+        left[rule] = sorted(os.listdir(tmp_path / rule))
+    assert left == {"mtime": ["fresh.dat"],
+                    "atime": ["fresh.dat", "read recently.dat"],
+                    "ctime": ["fresh.dat", "read recently.dat", "untouched.dat"],
+                    "all": ["fresh.dat", "read recently.dat", "untouched.dat"]}
+
+
+def test_a_file_written_between_the_scan_and_the_action_is_left_alone(tmp_path: Path) -> None:
+    """The last guard before a deletion or compression: the file is stat'ed again through
+    its folder's descriptor, and one that grew or was rewritten since the scan stays."""
+    from wellkept.fs.walk import Entry, Skipped
+    from wellkept.tasks.file_cleanup import FileCleanup, Rule
+
+    counts = {k: 0 for k in ("files_processed", "files_deleted", "files_compressed",
+                             "files_skipped", "bytes_freed", "bytes_written")}
+    for action in ("delete", "compress"):
+        folder = tmp_path / action
+        path = aged(folder / "being\nwritten.log", 30)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            entry = Entry(fd, path.name, path, path.name, os.lstat(path))
+            with path.open("a") as fh:  # a writer appends after the scan
+                fh.write("one more line\n")
+            skipped = Skipped()
+            FileCleanup._act(Rule(path=str(folder), age="7d", action=action), entry, counts,
+                             skipped)
+        finally:
+            os.close(fd)
+        assert path.read_text() == "data\none more line\n"
+        assert sorted(os.listdir(folder)) == [path.name]
+        assert skipped.entries == [{"path": str(path), "reason": "changed since the scan"}]
+    assert counts["files_skipped"] == 2 and counts["files_processed"] == 0
+    assert counts["bytes_freed"] == 0
