@@ -43,3 +43,20 @@ def test_every_advice_rule_is_documented() -> None:
     text = (DOCS / "advice.md").read_text(encoding="utf-8")
     missing = [r.id for r in RULES if f"`{r.id}`" not in text]
     assert not missing, f"docs/advice.md lacks rules: {missing}"
+
+
+def test_systemd_units_in_the_docs_have_no_comments_after_a_value() -> None:
+    """systemd reads a `#` after a value as part of it (only whole lines are comments): with
+    `EnvironmentFile=-/etc/wellkept/env   # …` the file named is that whole text, and the `-`
+    makes its absence silent, so the unit would start without its passwords."""
+    found = []
+    for page in [*DOCS.rglob("*.md"), DOCS.parent / "README.md"]:
+        text = page.read_text(encoding="utf-8")
+        for block in re.findall(r"```ini\n(.*?)```", text, flags=re.S):
+            for line in block.splitlines():
+                stripped = line.strip()
+                if stripped.startswith(("#", ";")) or "=" not in stripped:
+                    continue
+                if re.search(r"\s[#;]", stripped.split("=", 1)[1]):
+                    found.append(f"{page.name}: {stripped}")
+    assert not found, found
