@@ -54,8 +54,11 @@ def resume_decision(done: float, checkpoint: dict[str, Any] | None,
     if not resumable or checkpoint is None or checkpoint_problem is not None:
         return None
     if done > resume_above or resume_above == 0:
+        # where the work goes on from (the checkpoint), not how far the run had got
+        at = float(checkpoint["percent"])
+        further = f" (the run had got to {done:g}%)" if done > at else ""
         return Decision(Strategy.RESUME, f"resuming from checkpoint {checkpoint['name']!r} "
-                        f"at {done:g}%", checkpoint)
+                        f"at {at:g}%{further}", checkpoint)
     return None
 
 
