@@ -181,3 +181,43 @@ def test_a_second_coordinator_on_the_same_pidfile_is_refused(plugin_dir: Path) -
     clash = run_cli("-c", str(cfg), "serve", "--pidfile", str(serve.pidfile), timeout=30)
     assert clash.returncode == 1 and f"names process {serve.pid}" in clash.stderr
     assert serve.stop() == 0
+
+
+def test_a_coordinator_down_for_three_slots_makes_one_coalesced_run_and_two_missed(
+        plugin_dir: Path) -> None:
+    """Real processes: `wellkept serve` stopped, three slots pass, a new one starts."""
+    from datetime import UTC, datetime, timedelta
+
+    from wellkept.schedule import CronSpec
+
+    cron = "*/10 * * * * *"                                  # a slot every 10 s
+    cfg = write(plugin_dir, f"""\
+        tasks: {{t: {{kind: tick}}}}
+        schedules: {{tens: {{cron: "{cron}", tasks: [t]}}}}
+        """)
+    store = store_of(cfg)
+    first = Serve(cfg, "first")
+    first.wait_leader(store)
+    assert wait_for(lambda: len(ledger(plugin_dir)) >= 1, 30), first.text()
+    assert first.stop() == 0, first.text()
+    cursor = schedules.states(store)["tens"].evaluated_through  # its scheduler's last tick
+    assert cursor is not None
+    s1, s2, s3 = CronSpec.parse(cron).between(cursor, cursor + timedelta(seconds=30))
+    # start the next coordinator just after the third slot: it first ticks before the fourth
+    time.sleep(max(0.0, (s3 - datetime.now(UTC)).total_seconds()) + 0.2)
+    second = Serve(cfg, "second")
+    second.wait_leader(store)
+
+    def settled() -> bool:
+        row = schedules.get_slot(store, "tens", s3)
+        return row is not None and row["finished_at"] is not None
+
+    assert wait_for(settled, 30), second.text()
+    assert second.stop() == 0, second.text()
+    slots = {r["slot_at"]: r for r in schedules.list_slots(store, schedule="tens", since=s1)}
+    assert [(slots[s]["outcome"], slots[s]["cause"]) for s in (s1, s2, s3)] == [
+        ("missed", "coalesced"), ("missed", "coalesced"), ("ran", None)], second.text()
+    assert all("coalesced into the run of" in slots[s]["detail"] for s in (s1, s2))
+    down = [r for r in runs_of(store, "t") if r.scheduled_for in (s1, s2, s3)]
+    assert [(r.scheduled_for, r.trigger, r.status) for r in down] == [
+        (s3, Trigger.SCHEDULE, RunStatus.COMPLETED)]             # one run for the three
