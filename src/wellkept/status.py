@@ -15,20 +15,28 @@ import sqlalchemy as sa
 from wellkept.engine import Engine
 from wellkept.history import coordination, schedules
 from wellkept.history.schema import runs
+from wellkept.liveness import process_alive
 from wellkept.records import iso_z
 from wellkept.schedule import CronSpec
 from wellkept.types import RunStatus
 
 
 def coordinator_state(engine: Engine, now: datetime | None = None) -> dict[str, Any]:
-    """Which coordinators are alive, which one leads, when the scheduler last ticked."""
+    """Which coordinators are alive, which one leads, when the scheduler last ticked.
+
+    A coordinator whose record is fresh but whose process is known to be gone (one of this
+    host, killed: its record and lease look alive until ``leader_lease`` runs out) is not
+    alive, so that ``schedule trigger`` runs here instead of queueing for nobody."""
     now = now or datetime.now(UTC)
     stale = engine.settings.coordinator.leader_lease
     rows = coordination.list_coordinators(engine.store)
-    alive = [r for r in rows if r.alive(now, stale)]
+    alive = [r for r in rows if r.alive(now, stale)
+             and process_alive(r.host_id, r.pid, r.started_at) is not False]
     lease = coordination.get_lease(engine.store)
     leader = None
-    if lease is not None and lease.lease_until >= now:
+    if lease is not None and lease.lease_until >= now \
+            and process_alive(lease.holder_host_id, lease.holder_pid,
+                              lease.acquired_at) is not False:
         leader = {"id": lease.holder, "host": lease.holder_host, "pid": lease.holder_pid,
                   "since": iso_z(lease.acquired_at), "lease_until": iso_z(lease.lease_until)}
     return {"running": bool(alive), "leader": leader,

@@ -221,3 +221,29 @@ def test_a_coordinator_down_for_three_slots_makes_one_coalesced_run_and_two_miss
     down = [r for r in runs_of(store, "t") if r.scheduled_for in (s1, s2, s3)]
     assert [(r.scheduled_for, r.trigger, r.status) for r in down] == [
         (s3, Trigger.SCHEDULE, RunStatus.COMPLETED)]             # one run for the three
+
+
+def test_right_after_a_kill_9_the_dead_coordinator_is_not_reported_running(
+        plugin_dir: Path) -> None:
+    """Its record still looks fresh (for up to leader_lease), but its process is gone: status
+    must not call it running, and a trigger must run here rather than queue a request that
+    nobody takes (with --wait it waited for ever)."""
+    cfg = write(plugin_dir, """\
+        coordinator: {heartbeat: 1s, leader_lease: 30s, reap_every: 1s}
+        tasks: {t: {kind: tick}}
+        schedules: {yearly: {cron: "0 0 1 1 *", tasks: [t]}}
+        """)
+    store = store_of(cfg)
+    serve = Serve(cfg)
+    serve.wait_leader(store)
+    serve.kill()                                        # its lease runs for 30 s more
+    state = json.loads(run_cli("-c", str(cfg), "status", "-o", "json").stdout)
+    assert state["coordinator"]["running"] is False, state["coordinator"]
+    assert state["coordinator"]["leader"] is None
+    assert state["coordinator"]["last_seen"]["pid"] == serve.pid
+    trigger = run_cli("-c", str(cfg), "schedule", "trigger", "yearly", "--wait", "-o", "json",
+                      timeout=60)
+    assert trigger.returncode == 0, trigger.stderr
+    body = json.loads(trigger.stdout)
+    assert "queued" not in body and body["results"][0]["status"] == "completed"
+    assert len(ledger(plugin_dir)) == 1
