@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from wellkept.records import iso_z
+from wellkept.types import RunStatus
 
 if TYPE_CHECKING:
     from wellkept.engine import Engine
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 RECENT = 15
 FAILURES_WINDOW = timedelta(hours=24)
+FAILURE_STATUSES = tuple(str(s) for s in RunStatus if s.is_failure)
 
 
 def overview(engine: Engine, *, days: int = 7, now: datetime | None = None,
@@ -34,8 +36,12 @@ def overview(engine: Engine, *, days: int = 7, now: datetime | None = None,
     store = engine.store
     found = latest_report(store)
     recent = [r.to_json() for r in store.list_runs(limit=RECENT)]
-    failures = [r.to_json() for r in store.list_runs(limit=RECENT * 4, since=now - FAILURES_WINDOW)
-                if r.status.is_failure][:RECENT]
+    # the failures of the whole window, however many runs came after them
+    since = now - FAILURES_WINDOW
+    failures = [r.to_json() for r in store.list_runs(limit=RECENT, since=since,
+                                                     statuses=FAILURE_STATUSES)]
+    failure_count = store.count_runs(since=since, statuses=FAILURE_STATUSES) \
+        if len(failures) == RECENT else len(failures)
     out: dict[str, Any] = {
         "generated_at": iso_z(now),
         "timezone": engine.settings.timezone,
@@ -46,6 +52,7 @@ def overview(engine: Engine, *, days: int = 7, now: datetime | None = None,
         "running": with_checkpoints(engine, running_runs(engine)),
         "recent": recent,
         "failures": failures,
+        "failures_24h": failure_count,
         "alerts": AlertCenter(engine.settings.alerts, store).firing(),
         "schedules": schedule_rows(engine, now),
         "coordinator": coordinator_state(engine, now),

@@ -391,3 +391,37 @@ def test_the_dashboard_shows_runs_in_progress_with_their_checkpoint_and_the_aler
     assert set(data["charts"]) == {"durations_seconds", "health_score", "database_size_bytes",
                                    "freed_per_day"}
     assert len(data["charts"]["freed_per_day"]) in (3, 4)
+
+
+def test_the_dashboard_keeps_every_failure_of_the_day_however_many_runs_came_after(
+        client: Any) -> None:
+    import re
+    import uuid
+
+    from wellkept.records import RunRecord
+    from wellkept.types import RunStatus, Trigger
+
+    store = client.engine.store
+    start = datetime.now(UTC) - timedelta(hours=6)
+
+    def put(at: datetime, status: RunStatus, task: str) -> str:
+        record = RunRecord(run_id=str(uuid.uuid4()), task=task, kind="stats", target="app",
+                           status=RunStatus.RUNNING, dry_run=False, trigger=Trigger.SCHEDULE,
+                           started_at=at)
+        store.start_run(record, {})
+        store.finish_run(RunRecord(**{**record.__dict__, "status": status, "finished_at": at,
+                                      "message": f"{task} {status}"}))
+        return record.run_id
+
+    # a busy day: 20 failures in the morning, then a health check every 5 minutes
+    failed = [put(start + timedelta(seconds=i), RunStatus.FAILED, "nightly-purge")
+              for i in range(20)]
+    for i in range(70):
+        put(start + timedelta(minutes=5 * (i + 1)), RunStatus.COMPLETED, "health-check")
+    data = client.get("/maintenance/dashboard", params={"format": "json"}).json()
+    assert [f["run_id"] for f in data["failures"]] == failed[::-1][:15]   # the newest 15
+    assert data["failures_24h"] == 20
+    html = client.get("/maintenance/dashboard").text
+    card = re.search(r'id="failure-count">failures \(24h\)<b>(\d+)</b>', html)
+    assert card and card.group(1) == "20"
+    assert "(the newest 15 of 20)" in html and f'data-run="{failed[-1]}"' in html

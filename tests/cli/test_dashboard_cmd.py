@@ -72,3 +72,19 @@ def test_dashboard_refreshes_live_and_quits_on_ctrl_c(
             proc.kill()
             proc.wait()
         os.close(main)
+
+
+def test_the_terminal_trends_have_bytes_freed_per_day_as_the_web_page_does() -> None:
+    from rich.console import Console
+
+    from wellkept.cli.dashboard_cmd import _trends
+    from wellkept.reports.model import Charts
+
+    charts = Charts(freed_per_day=[
+        {"day": "2026-11-21", "rows_deleted": 10.0, "bytes_freed": 0.0},
+        {"day": "2026-11-22", "rows_deleted": 0.0, "bytes_freed": 3 * 1024 * 1024.0}])
+    console = Console(width=120, record=True)
+    console.print(_trends(charts))
+    text = console.export_text()
+    assert "rows deleted per day" in text and "10 in all" in text
+    assert "bytes freed per day" in text and "3.0 MiB in all" in text

@@ -93,7 +93,9 @@ def render(data: dict[str, Any]) -> RenderableType:
              f"   alerts: {len(data['alerts'])}   {short(data['generated_at'])} UTC")
     parts: list[RenderableType] = [Panel(head, title="wellkept", title_align="left")]
     if data["failures"]:
-        parts.append(table("[bold red]failures (24h)[/]",
+        shown, count = len(data["failures"]), data.get("failures_24h", len(data["failures"]))
+        more = f" (the newest {shown} of {count})" if count > shown else ""
+        parts.append(table(f"[bold red]failures (24h)[/]{more}",
                            ("started", "task", "target", "status", "message"),
                            [[short(f["started_at"]), e(f["task"]), e(f["target"]),
                              status_text(f["status"]), e(f["message"])]
@@ -153,6 +155,8 @@ def _trends(charts: Any) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
+    from wellkept.units import human_bytes
+
     out = Table(title="trends", title_justify="left", expand=True, show_header=False)
     out.add_column("what")
     out.add_column("trend")
@@ -165,4 +169,8 @@ def _trends(charts: Any) -> Any:
     freed = [float(d["rows_deleted"]) for d in charts.freed_per_day]
     if any(freed):
         out.add_row("rows deleted per day", f"{sparkline(freed)}  {sum(freed):g} in all")
+    freed_bytes = [float(d["bytes_freed"]) for d in charts.freed_per_day]
+    if any(freed_bytes):
+        out.add_row("bytes freed per day",
+                    f"{sparkline(freed_bytes)}  {human_bytes(sum(freed_bytes))} in all")
     return out

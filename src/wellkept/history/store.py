@@ -222,11 +222,12 @@ class HistoryStore:
 
     def list_runs(self, *, limit: int = 20, task: str | None = None,
                   status: str | None = None, since: datetime | None = None,
-                  offset: int = 0, after: tuple[datetime, str] | None = None
-                  ) -> list[RunRecord]:
+                  offset: int = 0, after: tuple[datetime, str] | None = None,
+                  statuses: tuple[str, ...] = ()) -> list[RunRecord]:
         """Runs, newest first (ties by run id). Pages: ``after`` (the started_at and run id
         of the last run of the page before) starts right after it, as fast deep as on the
-        first page; ``offset`` skips that many rows, which costs more the deeper it goes."""
+        first page; ``offset`` skips that many rows, which costs more the deeper it goes.
+        ``statuses``: only runs in one of these."""
         query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
         if offset:
             query = query.offset(offset)
@@ -240,10 +241,23 @@ class HistoryStore:
             query = query.where(runs.c.task == task)
         if status:
             query = query.where(runs.c.status == status)
+        if statuses:
+            query = query.where(runs.c.status.in_(statuses))
         if since:
             query = query.where(runs.c.started_at >= since)
         with self.engine.connect() as conn:
             return [_record(r) for r in conn.execute(query).mappings()]
+
+    def count_runs(self, *, since: datetime | None = None,
+                   statuses: tuple[str, ...] = ()) -> int:
+        """How many runs started since ``since`` (in one of ``statuses``)."""
+        query = sa.select(sa.func.count()).select_from(runs)
+        if statuses:
+            query = query.where(runs.c.status.in_(statuses))
+        if since:
+            query = query.where(runs.c.started_at >= since)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def set_progress(self, run_id: str, attempt: int, percent: float | None, step: str,
                      message: str) -> bool:
