@@ -51,12 +51,13 @@ class Report(Task):
     The report is the one `wellkept report` writes: a task summary with success rates,
     durations against the previous period, rows deleted and bytes freed, the failures with
     their errors, backups against their RPO, resource trends, the current advice and the
-    charts. An email channel (`smtp://…`, or Apprise's `mailto://…`) gets a plain-text digest
-    with the HTML report as its rich part, plus the `attach` files; a JSON webhook gets the
-    digest and the report as data (`report`); other Apprise channels get the digest. Each
-    channel is tried a few times at once. The run completes when every channel took it, is a
-    partial failure when some did not, and fails when none did (naming each channel's
-    error). A dry run builds the report and sends nothing.
+    charts. An `smtp://…` channel gets one email: a plain-text digest with the HTML report as
+    its rich part, plus the `attach` files; a JSON webhook gets the digest and the report as
+    data (`report`); Apprise channels (`mailto://…`, `slack://…`) get the title and the digest,
+    with the `attach` files where the service takes files (`attach: [html]` mails the HTML
+    report as a file through `mailto://`). Each channel is tried a few times at once. The run
+    completes when every channel took it, is a partial failure when some did not, and fails
+    when none did (naming each channel's error). A dry run builds the report and sends nothing.
 
     Schedule it like any task (it runs on the implicit `host` target), e.g. daily at 06:00:
     `schedules: {daily_report: {cron: "0 6 * * *", tasks: [mail-report]}}`. Read-only.
