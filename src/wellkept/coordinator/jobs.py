@@ -14,13 +14,13 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wellkept.clock import Clock
 from wellkept.errors import WellkeptError
-from wellkept.history import coordination, recovery_log, schedules
+from wellkept.history import coordination, dispatches, recovery_log, schedules
 from wellkept.history.recovery_log import QueueEntry
 from wellkept.records import RunRecord, iso_z
 from wellkept.scheduler import SlotCause, SlotOutcome
@@ -157,6 +157,15 @@ class SlotJob:
         return host.executor.run(request, trigger=Trigger.SCHEDULE)
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """A slot's run sent to a Celery worker that has not started it yet (its dispatch is
+    still queued or claimed): it will run, so a continuing slot must not send it again."""
+
+    run_id: str
+    status: str = str(RunStatus.RUNNING)
+
+
 def _slot_runs(store: Any, schedule: str, slot_at: datetime) -> dict[tuple[str, str], Any]:
     """The runs a slot already has, by task and target (the newest for each)."""
     row = schedules.get_slot(store, schedule, slot_at)
@@ -166,6 +175,12 @@ def _slot_runs(store: Any, schedule: str, slot_at: datetime) -> dict[tuple[str, 
         state = recovery_log.get_state(store, run_id)
         if state is not None:
             found[(state.task, state.target)] = state
+            continue
+        sent = dispatches.get(store, run_id)
+        if sent is not None and sent.status != dispatches.FINISHED:
+            log.info("schedule %s slot %s: run %s of %s was sent before and waits for a "
+                     "worker; not sent again", schedule, iso_z(slot_at), run_id, sent.task)
+            found[(sent.task, sent.target)] = _Sent(run_id)
     return found
 
 
