@@ -56,6 +56,9 @@ def test_an_unreachable_broker_fails_the_worker_and_the_coordinator_at_start(
                              env={"WELLKEPT_CONFIG": str(cfg), "PATH": "/usr/bin:/bin"},
                              capture_output=True, text=True, timeout=90, check=False)
         assert raw.returncode != 0, raw.stderr   # no endless retrying at start
+        assert "broker_connection_retry_on_startup=False). Shutting down" in raw.stderr, \
+            raw.stderr                            # it gave up on the broker (not, say, an import)
+        assert "secret" not in raw.stdout + raw.stderr
 
 
 def test_a_celery_command_worker_runs_wellkepts_tasks(celery_config: WriteCelery,
