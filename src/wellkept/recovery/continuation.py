@@ -215,12 +215,15 @@ def _interrupted(run: Run, prev: RunState, queued: bool, policy: RecoverySetting
 
 def _dead_because(run: Run, prev: RunState, policy: RecoverySettings,
                   now: datetime) -> str | None:
-    if run.task.mutating:
-        # we hold the target lock, which its worker held while alive: that worker is gone
+    alive = process_alive(prev.host_id or "", prev.pid, prev.started_at)
+    if alive is False:
+        return f"its process (pid {prev.pid} on {prev.host}) is gone"
+    if alive is None and run.task.mutating and prev.progress_at is not None:
+        # it had begun its work (progress comes only once the target lock is held) and we
+        # hold that lock now: its worker, on another machine, is gone. A run that never
+        # reported progress may still be waiting for the lock, alive: only its lease tells
         return "its worker is gone (its run was still 'running' while this run held the " \
                "target lock)"
-    if process_alive(prev.host_id or "", prev.pid, prev.started_at) is False:
-        return f"its process (pid {prev.pid} on {prev.host}) is gone"
     if prev.lease_expired(now, policy.lease):
         return "its lease expired"
     return None
