@@ -141,7 +141,8 @@ def _one(rows: list[Row]) -> Row:
 
 _DATABASE = """SELECT current_database() AS name,
        pg_database_size(current_database()) AS size_bytes, pg_is_in_recovery() AS in_recovery,
-       current_setting('server_version') AS version, d.stats_reset
+       current_setting('server_version') AS version, d.stats_reset,
+       d.numbackends AS backends
 FROM pg_stat_database d WHERE d.datname = current_database()"""
 
 # Sizing takes a brief AccessShareLock per relation: a table held by DDL makes this section

@@ -33,10 +33,12 @@ def samples(target: str, stats: dict[str, Any] | None, up: bool | None) -> list[
     if isinstance(db.get("size_bytes"), int | float):
         out.append(("pg_database_size_bytes", "Disk space used by the database",
                     {"datname": datname, "target": target}, float(db["size_bytes"])))
-    conns = section("connections")
-    if isinstance(conns.get("total"), int | float):
+    # postgres_exporter reads pg_stat_database.numbackends: this database's backends, not the
+    # server's client sessions (``connections.total``, which counts every database)
+    if isinstance(db.get("backends"), int | float):
         out.append(("pg_stat_database_numbackends", "Number of backends currently connected",
-                    {"datname": datname, "target": target}, float(conns["total"])))
+                    {"datname": datname, "target": target}, float(db["backends"])))
+    conns = section("connections")
     if isinstance(conns.get("max_connections"), int | float):
         out.append(("pg_settings_max_connections", "Server setting max_connections",
                     {"target": target}, float(conns["max_connections"])))
