@@ -28,6 +28,9 @@ class Recorder(Channel):
 @pytest.fixture
 def center(tmp_path: Path) -> tuple[AlertCenter, Recorder]:
     store = HistoryStore(f"sqlite:///{tmp_path / 'state.db'}")
+    # migrate now: the store does it on first use, which would otherwise fall between the
+    # first alert's timestamp and the second's and, on a slow machine, outlast the cooldown
+    assert store.engine is not None
     settings = AlertSettings(cooldown=timedelta(seconds=1))
     c = AlertCenter(settings, store)
     recorder = Recorder()
