@@ -162,6 +162,21 @@ def test_bad_timezone_executor_and_threshold_name(write_config: WriteConfig) -> 
     assert "alerts.thresholds.cpu_pct: 'cpu_pct' is not allowed; choose one of: " in text
 
 
+def test_a_channel_url_that_cannot_be_parsed_is_a_config_error(
+        write_config: WriteConfig) -> None:
+    # it used to load, and then every run that raised an alert crashed with a traceback
+    path = write_config(LOCAL + 'alerts: {channels: ["json://[bad/hook", '
+                                '"smtp://mail:twentyfive/?to=ops@example.com"]}\n')
+    text = config_error(path)
+    assert "alerts.channels: 'json://[bad/hook' is not a valid URL: Invalid IPv6 URL" in text
+    # (the first bad URL is reported; the port of a built-in sender must be a number)
+    path = write_config(LOCAL + 'alerts: {channels: ["smtp://mail:twentyfive/?to=a@x"]}\n')
+    assert "is not a valid URL: Port could not be cast" in config_error(path)
+    # an Apprise URL's netloc is Apprise's business (a Telegram bot token has a colon)
+    path = write_config(LOCAL + 'alerts: {channels: ["tgram://123456:ABCdef/42"]}\n')
+    assert load_config(path, env={}).alerts.channels == ["tgram://123456:ABCdef/42"]
+
+
 def test_the_celery_executor_needs_a_broker_and_a_shared_store(
         write_config: WriteConfig) -> None:
     text = config_error(write_config("executor: {kind: celery, routes: {nowhere: q}}\n"))

@@ -151,6 +151,10 @@ THRESHOLD_NAMES = ("connection_percent", "query_seconds", "replication_lag_secon
                    "cpu_percent", "memory_percent", "disk_percent")
 
 
+#: the channel schemes wellkept sends itself (alerts.channels.BUILTIN); Apprise parses the rest
+BUILTIN_CHANNELS = ("json", "jsons", "smtp", "smtps")
+
+
 class AlertSettings(_Model):
     """Where alerts go and when they fire (see docs/alerts.md); thresholds left out keep the
     seed defaults."""
@@ -169,6 +173,12 @@ class AlertSettings(_Model):
                 raise ValueError(f"{redact(url)!r} is not a channel URL; write scheme://…, "
                                  "e.g. json://127.0.0.1:9000/hook, smtp://mail:25/?to=ops@"
                                  "example.com, or an Apprise URL such as slack://…")
+            try:  # found now, not as a crash after every run that raises an alert
+                parts = urlsplit(url)
+                if parts.scheme.lower() in BUILTIN_CHANNELS:  # the senders that use the port
+                    parts.port  # noqa: B018 - reading it is the check
+            except ValueError as exc:
+                raise ValueError(f"{redact(url)!r} is not a valid URL: {exc}") from None
         return value
 
 

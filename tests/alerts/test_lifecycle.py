@@ -85,3 +85,22 @@ def test_keys_are_separate_per_target_and_subject(center: tuple[AlertCenter, Rec
     assert len(rec.sent) == 3
     assert sorted((a["name"], a.get("subject", "")) for a in c.firing()) == [
         ("backup_freshness", ""), ("disk_percent", "/"), ("disk_percent", "/var")]
+
+
+def test_a_channel_that_cannot_be_built_is_logged_and_left_out(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from wellkept.alerts import TASK_FAILURE
+
+    store = HistoryStore(f"sqlite:///{tmp_path / 'state.db'}")
+    # past validation (a plugin's settings, an integration whose package is missing)
+    settings = AlertSettings.model_construct(channels=["json://[bad/hook"],
+                                             cooldown=timedelta(minutes=15), thresholds={})
+    with caplog.at_level(logging.ERROR, logger="wellkept.alerts"):
+        c = AlertCenter(settings, store)
+        found = c.raise_alert(TASK_FAILURE, "app", "critical", "nightly failed")
+    assert c.channels == []
+    assert found is not None and found["state"] == "firing"  # still recorded
+    assert any("alert channel json://[bad/hook cannot be used" in r.getMessage()
+               for r in caplog.records)

@@ -47,7 +47,13 @@ class AlertCenter:
 
         self.settings = settings or AlertSettings()
         self.store = store
-        self.channels: list[Channel] = [channel_for(u) for u in self.settings.channels]
+        self.channels: list[Channel] = []
+        for url in self.settings.channels:
+            try:
+                self.channels.append(channel_for(url))
+            except Exception as exc:  # one channel that cannot be built is not a failed run
+                log.error("alert channel %s cannot be used: %s", redact(url),
+                          redact(f"{type(exc).__name__}: {exc}"))
 
     # --- entry points ---------------------------------------------------------------------------
 
