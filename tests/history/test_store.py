@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -154,3 +156,32 @@ def test_unreachable_postgres_state_store_is_a_clean_error() -> None:
     with pytest.raises(StoreError) as exc:
         s.list_runs()
     assert "pw-secret" not in str(exc.value) and "cannot open the state store" in str(exc.value)
+
+
+def test_a_migration_stopped_midway_leaves_nothing_behind(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process killed while it migrates a new SQLite store (its first use) must not leave
+    tables without their alembic_version, or every later open fails on 'already exists'."""
+    from alembic.operations import Operations
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    real = Operations.create_index
+    calls = []
+
+    def dies_on_the_second_index(self: Any, *args: Any, **kw: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 2:  # a table and an index are made already
+            raise KeyboardInterrupt("killed")
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(Operations, "create_index", dies_on_the_second_index)
+    first = HistoryStore(url)
+    with pytest.raises(KeyboardInterrupt):
+        first.list_runs(limit=1)
+    first.close()
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
+    monkeypatch.setattr(Operations, "create_index", real)
+    again = HistoryStore(url)
+    assert again.list_runs(limit=1) == []
+    again.close()

@@ -161,9 +161,22 @@ class HistoryStore:
         assert self._engine is not None
         cfg = Config()
         cfg.set_main_option("script_location", "wellkept.history:migrations")
-        with self._engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        with self._engine.connect() as conn:
+            raw = conn.connection.dbapi_connection if self.is_sqlite else None
+            if raw is not None:
+                # Python's sqlite3 opens a transaction only before DML, so each CREATE and
+                # ALTER would commit on its own, and a process killed mid-migration would leave
+                # tables without their alembic_version: every later open then fails on "table
+                # already exists". One explicit transaction makes the upgrade all or nothing.
+                raw.isolation_level = None
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+            finally:
+                if raw is not None:
+                    raw.isolation_level = ""  # back to the default
 
     def lock(self, name: str, wait: float, holder: dict[str, Any],
              cancelled: locks.Cancelled = locks._never
