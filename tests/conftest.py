@@ -7,6 +7,7 @@ never skip in silence.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import textwrap
 import uuid
@@ -25,6 +26,12 @@ START_HINTS = {
              "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log",
     "RabbitMQ": "rabbitmq-server -detached",
 }
+# a suite started in the background of a non-interactive shell (`make test &`, nohup) inherits
+# SIGINT ignored, and so would every wellkept process a test starts, so the tests of Ctrl-C
+# would fail for the way they were launched; the suite's children get the default again
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 PG_URL = os.environ.get("WELLKEPT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("WELLKEPT_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
 REDIS_URL = os.environ.get("WELLKEPT_TEST_REDIS", "redis://127.0.0.1:6379/15")
