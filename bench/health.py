@@ -2,7 +2,7 @@
 
 Goals: with every target up the whole command takes under 1 s; a target whose address drops
 packets costs no more than its timeout, and the whole command ends within the largest timeout
-plus 0.5 s. The peer is what a cron job would run instead, one after another: check_postgres
+plus 0.5 s (both as whole commands, from start to exit). The peer is what a cron job would run instead, one after another: check_postgres
 `--action=connection` for each PostgreSQL target (Debian package `check-postgres`, installed with
 apt-get when missing) and `redis-cli ping` for each Redis target.
 
@@ -132,9 +132,11 @@ def main() -> None:
         print(f"{r['case']:<16} {r['wellkept_median_s']:15.3f}s {r['wellkept_max_s']:6.3f}s "
               f"{r['peer_median_s']:11.3f}s {r['peer_max_s']:6.3f}s {r['ratio']:13.1f}x")
     up, hole_row = rows
+    # both bounds are on the whole command, as a user times it: start-up, the check, the
+    # record and the output
     goals = {"all up under 1 s": up["wellkept_median_s"] < GOAL_UP_S,
-             f"blackhole within {TIMEOUT_S} s + {SLACK_S} s": hole_row["wellkept_max_s"]
-             - up["wellkept_median_s"] < TIMEOUT_S + SLACK_S}
+             f"blackholed command within {TIMEOUT_S} s + {SLACK_S} s":
+                 hole_row["wellkept_max_s"] <= TIMEOUT_S + SLACK_S}
     for goal, met in goals.items():
         print(f"goal: {goal} -> {'met' if met else 'MISSED'}")
     print(f"blackholed case statuses: {hole_row['statuses']}")

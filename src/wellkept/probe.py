@@ -1,9 +1,12 @@
 """Ping every target at once, each bounded by its own timeout; never raises.
 
 Each check runs in a daemon thread. The caller waits for each one only until that target's
-timeout (plus a little slack) has passed since the start, so a target whose address swallows
-packets costs its own timeout and no more, and cannot keep the process alive after the answer
-is printed. Nothing here logs: the caller decides what a result is worth saying (health logs a
+timeout has passed since the start, so a target whose address swallows packets costs its own
+timeout and no more, and cannot keep the process alive after the answer is printed. (The
+driver's own connect timeout is the same figure, but it starts only once the driver is
+imported and the address resolved, so the wait, not the driver, is what bounds the check.)
+
+Nothing here logs: the caller decides what a result is worth saying (health logs a
 change of state once, not every check).
 """
 
@@ -20,8 +23,6 @@ from wellkept.config import Settings
 from wellkept.errors import ConnectorError, Locked, WellkeptError
 from wellkept.redact import redact
 from wellkept.registry import Registry
-
-SLACK_SECONDS = 0.25
 
 
 def ping_target(name: str, settings: Settings, registry: Registry, *,
@@ -79,29 +80,47 @@ def _failed(row: dict[str, Any], exc: BaseException, t0: float) -> dict[str, Any
     return row
 
 
+class Bounded:
+    """Jobs running, each in its own daemon thread, since ``started`` (monotonic seconds).
+
+    Started early, they go on while the caller does other work (``wellkept health`` loads the
+    history store meanwhile); ``collect`` then waits only for what is left of each limit."""
+
+    def __init__(self, jobs: dict[str, tuple[Callable[[], Any], float]]) -> None:
+        self.limits = {name: limit for name, (_job, limit) in jobs.items()}
+        self._boxes: dict[str, list[Any]] = {}
+        self._done: dict[str, threading.Event] = {}
+        self.started = time.monotonic()
+        for name, (job, _limit) in jobs.items():
+            box: list[Any] = []
+            event = threading.Event()
+            self._boxes[name], self._done[name] = box, event
+            threading.Thread(target=self._work, args=(job, box, event),
+                             name=f"wellkept-check-{name}", daemon=True).start()
+
+    @staticmethod
+    def _work(job: Callable[[], Any], box: list[Any], event: threading.Event) -> None:
+        try:
+            box.append(job())
+        finally:
+            event.set()
+
+    def collect(self, on_timeout: Callable[[str, float], Any]) -> dict[str, Any]:
+        """Each job's result, waiting for each until its own limit (seconds from ``started``);
+        ``on_timeout(name, limit)`` stands in for a job still running then."""
+        results: dict[str, Any] = {}
+        for name, limit in self.limits.items():
+            finished = self._done[name].wait(max(0.0, self.started + limit - time.monotonic()))
+            box = self._boxes[name]
+            results[name] = box[0] if finished and box else on_timeout(name, limit)
+        return results
+
+
 def run_bounded(jobs: dict[str, tuple[Callable[[], Any], float]],
                 on_timeout: Callable[[str, float], Any]) -> dict[str, Any]:
     """Run each job in its own daemon thread; wait for each until its own limit (seconds from
     the common start) and put ``on_timeout(name, limit)`` in place of a job still running."""
-    boxes: dict[str, list[Any]] = {}
-    done: dict[str, threading.Event] = {}
-    for name, (job, _limit) in jobs.items():
-        boxes[name], done[name] = [], threading.Event()
-
-        def work(job: Callable[[], Any] = job, box: list[Any] = boxes[name],
-                 event: threading.Event = done[name]) -> None:
-            try:
-                box.append(job())
-            finally:
-                event.set()
-
-        threading.Thread(target=work, name=f"wellkept-check-{name}", daemon=True).start()
-    start = time.monotonic()
-    results: dict[str, Any] = {}
-    for name, (_job, limit) in jobs.items():
-        finished = done[name].wait(max(0.0, start + limit - time.monotonic()))
-        results[name] = boxes[name][0] if finished and boxes[name] else on_timeout(name, limit)
-    return results
+    return Bounded(jobs).collect(on_timeout)
 
 
 def ping_all(settings: Settings, registry: Registry | None = None, *, health: bool = False,
@@ -117,7 +136,7 @@ def ping_all(settings: Settings, registry: Registry | None = None, *, health: bo
 
     jobs: dict[str, tuple[Callable[[], Any], float]] = {
         n: (lambda n=n: ping_target(n, settings, registry, health=health),  # type: ignore[misc]
-            settings.targets[n].timeout.total_seconds() + SLACK_SECONDS) for n in chosen}
+            settings.targets[n].timeout.total_seconds()) for n in chosen}
     found = run_bounded(jobs, timed_out)
     return [found[n] for n in chosen]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,11 +82,14 @@ class Registry:
 
     @classmethod
     def default(cls) -> Registry:
+        """The built-ins plus the installed packages' entry points (a new registry each time:
+        ``plugins:`` add to the one they are loaded into)."""
+        plugged_tasks, plugged_connectors = _plugged()
         reg = cls()
-        for ep in entry_points(group="wellkept.tasks"):
-            reg.tasks.setdefault(ep.name, ep.value)
-        for ep in entry_points(group="wellkept.connectors"):
-            reg.connectors.setdefault(ep.name, ep.value)
+        for name, value in plugged_tasks:
+            reg.tasks.setdefault(name, value)
+        for name, value in plugged_connectors:
+            reg.connectors.setdefault(name, value)
         return reg
 
     def load_plugin(self, module_name: str, base_dir: Path | None = None) -> list[str]:
@@ -188,3 +191,12 @@ class _LazyClasses(dict[tuple[str, str], type]):
             raise ConfigError(f"{group} {name!r} ({path}) is not a class")
         self[key] = loaded
         return loaded
+
+
+@cache
+def _plugged() -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """The entry points of both groups, read once a process: each look reads the metadata of
+    every installed distribution (0.05-0.1 s in a large environment)."""
+    found = entry_points()
+    return (tuple((ep.name, ep.value) for ep in found.select(group="wellkept.tasks")),
+            tuple((ep.name, ep.value) for ep in found.select(group="wellkept.connectors")))

@@ -8,6 +8,7 @@ partly failed, 2 usage or config error (nothing ran).
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Annotated
 
@@ -71,6 +72,12 @@ for module in (setup_cmds, tasks_cmd, run_cmd, history_cmd, status_cmd, health_c
 
 def main() -> None:
     """Console-script entry point."""
-    with fail_on_errors():
-        app(prog_name="wellkept")
+    try:
+        with fail_on_errors():
+            app(prog_name="wellkept")
+    finally:
+        # The command is over and what it made is about to go. Without this the interpreter's
+        # exit runs a full collection over every object of every imported module (SQLAlchemy,
+        # pydantic, the drivers): 0.1-0.3 s for nothing, and a short command's largest cost.
+        gc.freeze()
     sys.exit(0)

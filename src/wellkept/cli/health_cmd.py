@@ -24,13 +24,23 @@ def health(ctx: typer.Context, output: OutputOption = None) -> None:
     Runs the `health` task kind (recorded in the history, alerts evaluated): the configured
     instance of that kind if there is one, else the kind with its defaults. Exit 0 when the
     status is healthy or degraded, 1 when it is unhealthy (a target down, a critical alert)."""
-    from wellkept.engine import Engine
+    from wellkept.health.check import head_start
+    from wellkept.registry import Registry
+    from wellkept.tasks.health import HealthParams
 
     state = state_of(ctx)
     fmt = state.output_for(output)
     settings = state.settings()
-    engine = Engine(settings)
+    registry = Registry.default()
     configured = [n for n, t in settings.tasks.items() if t.kind == "health"]
+    params = settings.tasks[configured[0]].params if configured else HealthParams()
+    assert isinstance(params, HealthParams)
+    # the targets are checked while the store and the engine load, not after (see health.check)
+    head_start(settings, registry, targets=params.targets,
+               disks=params.disk_paths(settings.base_dir))
+    from wellkept.engine import Engine
+
+    engine = Engine(settings, registry=registry)
     request = engine.resolve(configured[:1] or ["health"])[0]
     record = engine.run_one(request)
     report = {k: record.details[k] for k in REPORT_KEYS if k in record.details}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from pydantic import Field
 
@@ -17,6 +18,14 @@ class HealthParams(TaskParams):
     targets: list[str] = Field([], description="check only these targets (default: all)")
     disks: list[str] | None = Field(None, description=(
         "paths whose filesystems are checked (default: the config's `health.disks`)"))
+
+    def disk_paths(self, base_dir: Path) -> list[str] | None:
+        """``disks`` with relative paths taken from the config's folder; None for the
+        config's ``health.disks``."""
+        if not self.disks:
+            return None
+        paths = (Path(d).expanduser() for d in self.disks)
+        return [str(p if p.is_absolute() else base_dir / p) for p in paths]
 
 
 class Health(Task):
@@ -57,9 +66,8 @@ class Health(Task):
         if unknown:
             raise TaskFailed(f"targets: unknown target(s) {', '.join(unknown)}; defined: "
                              + ", ".join(sorted(settings.targets)))
-        disks = [str(ctx.resolve_path(d)) for d in params.disks] if params.disks else None
         report = check_health(settings, ctx.registry or Registry.default(), store=ctx.store,
-                              targets=params.targets, disks=disks)
+                              targets=params.targets, disks=params.disk_paths(ctx.base_dir))
         counts = {s: 0 for s in ("up", "locked", "degraded", "down")}
         for row in report["targets"].values():
             counts[row["status"]] += 1
