@@ -2,8 +2,9 @@
 
 Goals: with every target up the whole command takes under 1 s; a target whose address drops
 packets costs no more than its timeout, and the whole command ends within the largest timeout
-plus 0.5 s (both as whole commands, from start to exit). The peer is what a cron job would run instead, one after another: check_postgres
-`--action=connection` for each PostgreSQL target (Debian package `check-postgres`, installed with
+plus 0.5 s (both timed as whole commands, from start to exit). The peer is what a cron job
+would run instead, one after another: check_postgres `--action=connection` for each PostgreSQL
+target (Debian package `check-postgres`, installed with
 apt-get when missing) and `redis-cli ping` for each Redis target.
 
 The targets: three PostgreSQL databases (made and dropped by the script) and two Redis
