@@ -130,6 +130,25 @@ def test_schedule_listing_an_unknown_task(write_config: WriteConfig) -> None:
         f"{path}: schedules.daily.tasks[1]: unknown task 'purge'; defined tasks: shrink")
 
 
+def test_schedule_entry_name_at_target_names_one_of_the_instances_targets(
+        write_config: WriteConfig) -> None:
+    two = 'targets:\n  a: {url: "sqlite:///a.db"}\n  b: {url: "sqlite:///b.db"}\n'
+    shrink = "tasks:\n  shrink: {kind: vacuum, targets: [a, b]}\n"
+    ok = write_config(two + shrink + 'schedules:\n  d: {cron: "@daily", tasks: [shrink@b]}\n')
+    assert load_config(ok).schedules["d"].tasks == ["shrink@b"]
+    path = write_config(two + shrink + 'schedules:\n  d: {cron: "@daily", tasks: [shrink@c, '
+                        "vacuum@a]}\n")
+    assert config_error(path).splitlines() == [
+        f"{path}: schedules.d.tasks[0]: task 'shrink' does not run on 'c' (write shrink@TARGET "
+        "with one of its targets: a, b)",
+        f"{path}: schedules.d.tasks[1]: unknown task 'vacuum@a'; defined tasks: shrink"]
+    # an instance named NAME@TARGET may not also read as NAME on one of its targets
+    path = write_config(two + shrink + "  shrink@a: {kind: stats, target: a}\n")
+    assert config_error(path) == (
+        f"{path}: tasks.shrink@a: the name also reads as task 'shrink' on its target 'a' "
+        "(NAME@TARGET in a schedule); rename one of the two")
+
+
 def test_schedule_listing_a_defined_but_invalid_task_does_not_call_it_unknown(
         write_config: WriteConfig) -> None:
     path = write_config(LOCAL + "tasks:\n  shrink: {kind: vacuum, target: local, force: maybe}\n"

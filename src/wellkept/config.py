@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -74,6 +74,23 @@ class TaskSettings(_Model):
     retries: int = Field(0, ge=0, le=20)
     retry_backoff: Duration = timedelta(seconds=30)
     params: TaskParams
+
+    def runs_on(self, default_target: str | None) -> list[str]:
+        """The targets a run of this instance goes to: its target, its targets, or else its
+        kind's ``default_target``."""
+        if self.target:
+            return [self.target]
+        return list(self.targets) or ([default_target] if default_target else [])
+
+
+def task_reference(entry: str, defined: Collection[str]) -> tuple[str, str | None]:
+    """An entry of a task list (a schedule's ``tasks``, an emergency trigger's ``run``): the
+    name of a task instance, or ``NAME@TARGET``, the instance NAME on that one of its targets
+    only. A name defined as it is is that instance (a name may contain ``@``)."""
+    if entry in defined or "@" not in entry:
+        return entry, None
+    name, _, target = entry.rpartition("@")
+    return name, target
 
 
 #: keys every task instance takes besides its kind's parameters
@@ -465,6 +482,7 @@ def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Regist
     targets = (_resolve_targets(top.targets, base_dir, registry, problems) if top else {})
     target_names = set(targets) | set(raw_targets or {}) | {HOST_TARGET}
     tasks = _resolve_tasks(raw_tasks or {}, target_names, registry, problems)
+    _check_task_names(tasks, registry, problems)
     _check_task_lists(raw, "schedules", "tasks", set(raw_tasks or {}), tasks, registry,
                       problems)
     _check_task_lists(raw, "emergency", "run", set(raw_tasks or {}), tasks, registry, problems)
@@ -490,22 +508,41 @@ def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Regist
 def _check_task_lists(raw: dict[str, Any], section: str, key: str, defined: set[str],
                       tasks: dict[str, TaskSettings], registry: Registry,
                       problems: list[str]) -> None:
-    """Every name in ``SECTION.NAME.KEY`` (a list) must be a task instance that can run
-    unattended: one with a target (or targets), unless its kind has a default target."""
+    """Every entry of ``SECTION.NAME.KEY`` (a list) must name a task instance that can run
+    unattended: one with a target (or targets), unless its kind has a default target; an entry
+    ``NAME@TARGET`` must name one of the instance's targets."""
     entries = raw.get(section) if isinstance(raw.get(section), dict) else {}
     for name, body in (entries or {}).items():
         listed = body.get(key) if isinstance(body, dict) else None
-        for i, task_name in enumerate(listed if isinstance(listed, list) else []):
+        for i, entry in enumerate(listed if isinstance(listed, list) else []):
             where = f"{section}.{name}.{key}[{i}]"
+            task_name, on = task_reference(str(entry), defined)
+            inst = tasks.get(task_name)
+            runs_on = inst.runs_on(registry.task_class(inst.kind).default_target) if inst \
+                else []
             if task_name not in defined:
-                problems.append(f"{where}: unknown task {task_name!r}; defined tasks: "
+                problems.append(f"{where}: unknown task {entry!r}; defined tasks: "
                                 + (", ".join(sorted(defined)) or "(none)"))
-            elif task_name in tasks and tasks[task_name].target is None \
-                    and not tasks[task_name].targets \
-                    and registry.task_class(tasks[task_name].kind).default_target is None:
+            elif inst is not None and not runs_on:
                 problems.append(f"{where}: task {task_name!r} has no target, so it cannot run "
                                 "unattended; give it one (tasks."
                                 f"{task_name}.target)")
+            elif inst is not None and on is not None and on not in runs_on:
+                problems.append(f"{where}: task {task_name!r} does not run on {on!r} (write "
+                                f"{task_name}@TARGET with one of its targets: "
+                                f"{', '.join(runs_on)})")
+
+
+def _check_task_names(tasks: dict[str, TaskSettings], registry: Registry,
+                      problems: list[str]) -> None:
+    """A name ``NAME@TARGET`` of an instance must not also read as the instance NAME on one of
+    its targets: a task list naming it would be ambiguous."""
+    for name in tasks:
+        base, _, on = name.rpartition("@")
+        inst = tasks.get(base)
+        if inst is not None and on in inst.runs_on(registry.task_class(inst.kind).default_target):
+            problems.append(f"tasks.{name}: the name also reads as task {base!r} on its target "
+                            f"{on!r} (NAME@TARGET in a schedule); rename one of the two")
 
 
 def _check_conditions(raw: dict[str, Any], targets: set[str], problems: list[str]) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import DBAPIError as StoreUnreachable
 
 from wellkept import __version__
-from wellkept.config import HOST_TARGET, Settings
+from wellkept.config import HOST_TARGET, Settings, TaskSettings, task_reference
 from wellkept.connector import Connector
 from wellkept.context import ProgressCallback, RunContext
 from wellkept.errors import NotApplicable, Skip, UsageError, WellkeptError
@@ -181,12 +181,15 @@ class Engine:
 
     def _requests(self, name: str, target: str | None, schedule: str | None
                   ) -> list[RunRequest]:
+        base, on = task_reference(name, self.settings.tasks)
+        if on is not None and base in self.settings.tasks:
+            target = self._reference_target(name, self.settings.tasks[base], on, target)
+            name = base
         inst = self.settings.tasks.get(name)
         if inst is not None:
             # an instance with `targets` fans out: one independent run per target
             default = self.registry.task_class(inst.kind).default_target
-            chosen = ([target] if target else [inst.target] if inst.target
-                      else inst.targets or ([default] if default else []))
+            chosen = [target] if target else inst.runs_on(default)
             if not chosen:
                 raise UsageError(f"task {name!r} has no target; give one with --target")
             return [RunRequest(task=name, kind=inst.kind, target=t, params=inst.params,
@@ -211,6 +214,17 @@ class Engine:
         known = sorted(self.settings.tasks) + self.registry.task_names()
         raise UsageError(f"unknown task {name!r}; configured tasks and kinds: "
                          + ", ".join(known))
+
+    def _reference_target(self, entry: str, inst: TaskSettings, on: str,
+                          target: str | None) -> str:
+        """``NAME@TARGET`` runs the instance on that one of its targets."""
+        runs_on = inst.runs_on(self.registry.task_class(inst.kind).default_target)
+        if on not in runs_on:
+            raise UsageError(f"task {inst.name!r} does not run on {on!r}; its targets: "
+                             + (", ".join(runs_on) or "(none)"))
+        if target is not None and target != on:
+            raise UsageError(f"{entry!r} runs on {on!r} only, not on {target!r}")
+        return on
 
     # --- execution ------------------------------------------------------------------------------
 

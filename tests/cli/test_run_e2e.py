@@ -255,3 +255,43 @@ def test_kill_9_mid_file_archive_leaves_no_duplicate_and_no_gap(
     assert len(ids) == len(set(ids)) == 60000  # no duplicate, no gap
     assert counts(db) == {"fresh": 100}
     assert sorted(ids) == list(range(1, 60001))
+
+
+TWO_FILES = """\
+targets:
+  one: {url: "sqlite:///one.sqlite3"}
+  two: {url: "sqlite:///two.sqlite3"}
+tasks:
+  purge-events:
+    kind: cleanup
+    targets: [one, two]
+    table: events
+    date_column: created_at
+    retention: 30d
+schedules:
+  one-only: {cron: "@daily", tasks: [purge-events@one]}
+  both: {cron: "@weekly", tasks: [purge-events]}
+"""
+
+
+def test_a_schedule_entry_name_at_target_runs_on_that_target_only(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """``purge-events@one`` in a schedule: the instance on ``one``, not on its other target;
+    the bare name still runs on every target."""
+    one = make_app_db(tmp_path / "one.sqlite3", old=300, fresh=100)
+    two = make_app_db(tmp_path / "two.sqlite3", old=300, fresh=100)
+    cfg = write_config(TWO_FILES)
+    proc = run_cli("-c", str(cfg), "run", "--schedule", "one-only", "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    (run,) = json.loads(proc.stdout)["results"]
+    assert (run["task"], run["target"]) == ("purge-events", "one")
+    assert counts(one) == {"fresh": 100} and counts(two) == {"old": 300, "fresh": 100}
+    one_target = run_cli("-c", str(cfg), "run", "purge-events@two", "-o", "json")
+    assert one_target.returncode == 0, one_target.stderr
+    assert [r["target"] for r in json.loads(one_target.stdout)["results"]] == ["two"]
+    assert counts(two) == {"fresh": 100}
+    wrong = run_cli("-c", str(cfg), "run", "purge-events@app")
+    assert wrong.returncode == 2
+    assert "task 'purge-events' does not run on 'app'; its targets: one, two" in wrong.stderr
+    both = run_cli("-c", str(cfg), "run", "--schedule", "both", "-o", "json")
+    assert [r["target"] for r in json.loads(both.stdout)["results"]] == ["one", "two"]
