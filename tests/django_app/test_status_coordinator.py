@@ -40,10 +40,11 @@ def test_status_lists_the_last_results_and_seed_001s_schedules(
     assert set(schedules) == SEED_001_SCHEDULES
     daily = schedules["daily_maintenance"]
     assert daily["cron"] == "0 2 * * *" and daily["enabled"] is True
-    assert daily["tasks"] == ["sessions", "admin_logentry", "audit_log", "failed_tasks",
-                              "vacuum", "stats"]
+    # the rules and the backup task cover default and lite: here, on default only
+    assert daily["tasks"] == ["sessions", "admin_logentry@default", "audit_log@default",
+                              "failed_tasks@default", "vacuum", "stats"]
     assert schedules["weekly_optimization"]["tasks"] == ["reindex", "views", "bloat",
-                                                         "app-backup"]
+                                                         "app-backup@default"]
     # seed 001's backup and DR drills wait for ENABLE_BACKUP_TESTING / ENABLE_DISASTER_RECOVERY
     assert schedules["backup_testing"]["enabled"] is False
     assert schedules["hourly_health_check"]["tasks"] == ["health"]

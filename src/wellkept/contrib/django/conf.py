@@ -7,10 +7,10 @@ What goes in, and where it comes from:
   ``WELLKEPT['targets']``, where an alias's entry may set its timeouts (not its URL);
 - ``tasks``: ``WELLKEPT['tasks']``, the rules of ``DATABASE_CLEANUP_RULES`` and the built-in
   instances of the nine operations (see ``operations``);
-- ``schedules``: seed 001's defaults, ``CUSTOM_MAINTENANCE_SCHEDULES`` and
+- ``schedules``: the default schedules, ``CUSTOM_MAINTENANCE_SCHEDULES`` and
   ``WELLKEPT['schedules']`` (see ``schedules``);
 - ``alerts``: ``WELLKEPT['alerts']``, plus an email channel through Django's email backend for
-  ``MAINTENANCE_NOTIFICATION_EMAILS`` and seed 001's ``DB_ALERT_*`` thresholds;
+  ``MAINTENANCE_NOTIFICATION_EMAILS`` and the ``DB_ALERT_*`` thresholds;
 - ``state``: ``WELLKEPT['state']``, a URL or a ``DATABASES`` alias; by default the ``default``
   database (PostgreSQL or SQLite), so the admin can show the runs;
 - ``timezone``: ``WELLKEPT['timezone']``, else ``TIME_ZONE``; relative paths resolve against
@@ -41,14 +41,14 @@ from wellkept.contrib.django.operations import (
     plan_operations,
 )
 from wellkept.contrib.django.rules import cleanup_rules
-from wellkept.contrib.django.schedules import seed_schedules
+from wellkept.contrib.django.schedules import maintenance_schedules
 from wellkept.errors import ConfigError, UsageError
 from wellkept.registry import Registry
 
 SOURCE = "Django settings"
 SESSION_BACKENDS = ("django.contrib.sessions.backends.db",
                     "django.contrib.sessions.backends.cached_db")
-#: seed 001's alert thresholds and where each goes in ``alerts.thresholds``
+#: the ``DB_ALERT_*`` thresholds and where each goes in ``alerts.thresholds``
 THRESHOLDS = {
     "DB_ALERT_CONNECTION_WARNING": ("connection_percent", "warning"),
     "DB_ALERT_CONNECTION_CRITICAL": ("connection_percent", "critical"),
@@ -150,17 +150,18 @@ def build(django_settings: Any = None, registry: Registry | None = None) -> Buil
                             f"maintenance task of database {body['target']!r}; rename the "
                             "task")
         tasks.setdefault(name, body)
-    schedules = seed_schedules(
-        getattr(dj, "CUSTOM_MAINTENANCE_SCHEDULES", None),
-        flags={f: bool(getattr(dj, f, False)) for f in ("ENABLE_BACKUP_TESTING",
-                                                         "ENABLE_DISASTER_RECOVERY")},
-        plans=plans, declared={d.name for d in declared}, tasks=tasks, problems=problems)
+    alerts = _alerts(dj, wk.get("alerts"), problems)
+    flags = {f: bool(getattr(dj, f, False)) for f in ("ENABLE_BACKUP_TESTING",
+                                                      "ENABLE_DISASTER_RECOVERY")}
+    schedules = maintenance_schedules(
+        getattr(dj, "CUSTOM_MAINTENANCE_SCHEDULES", None), flags=flags, plans=plans,
+        declared={d.name: d.targets for d in declared}, tasks=tasks, problems=problems)
     own = wk.get("schedules") or {}
     if isinstance(own, Mapping):
         schedules.update(own)
     else:
         problems.append("WELLKEPT['schedules'] must be a dict of schedules")
-    raw.update(tasks=tasks, schedules=schedules, alerts=_alerts(dj, wk.get("alerts"), problems))
+    raw.update(tasks=tasks, schedules=schedules, alerts=alerts)
     raw["state"], state_alias = _state(wk.get("state"), databases, problems, issues)
     issues += [Issue("error", "wellkept.E001", p) for p in problems]
     try:
