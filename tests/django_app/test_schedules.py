@@ -136,3 +136,60 @@ def test_a_schedule_naming_a_rule_for_other_databases_is_a_check_error(
             "'failed_tasks' does not run on database 'shop' (it runs on: default, lite); name "
             "one of those in database_alias, or leave database_alias out to run it wherever "
             "it runs") in found, found
+
+
+def test_maintenance_reports_are_mailed_to_the_notification_emails(
+        django_project: dict[str, str]) -> None:
+    """SEND_MAINTENANCE_REPORTS and SEND_WEEKLY_MAINTENANCE_REPORTS turn on a daily and a
+    weekly report schedule; each mails wellkept's report to MAINTENANCE_NOTIFICATION_EMAILS
+    through Django's email backend (whatever SEND_MAINTENANCE_ALERTS says)."""
+    from django.core import mail
+    from django.test import override_settings
+
+    from tests.django_app.drive import call
+    from wellkept.contrib.django.conf import load
+    from wellkept.engine import Engine
+    from wellkept.types import RunStatus
+
+    data.seed("default")
+    call("--operation", "sessions")  # something for the report to tell
+    with override_settings(SEND_MAINTENANCE_REPORTS=True, SEND_WEEKLY_MAINTENANCE_REPORTS=True,
+                           SEND_MAINTENANCE_ALERTS=False):
+        settings = load().settings
+    daily, weekly = (settings.schedules[n] for n in ("daily_maintenance_report",
+                                                     "weekly_maintenance_report"))
+    assert (daily.enabled, daily.cron, daily.tasks) == (True, "0 7 * * *", ["daily_report"])
+    assert (weekly.enabled, weekly.cron, weekly.tasks) == (True, "0 7 * * 1", ["weekly_report"])
+    assert settings.alerts.channels == []  # alerts off, reports on
+    mail.outbox = []
+    engine = Engine(settings)
+    try:
+        (record,) = engine.run(engine.resolve(schedule="daily_maintenance_report")).results
+        (weekly_record,) = engine.run(engine.resolve(schedule="weekly_maintenance_report")
+                                      ).results
+    finally:
+        engine.store.close()
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert weekly_record.status is RunStatus.COMPLETED, weekly_record.message
+    subjects = [m.subject for m in mail.outbox]
+    assert len(mail.outbox) == 2, subjects
+    sent = mail.outbox[0]
+    assert sent.subject.startswith("[wellkept] daily report: ")
+    assert mail.outbox[1].subject.startswith("[wellkept] weekly report: ")
+    assert sent.to == ["dba@example.com", "devops@example.com"]
+    html = [content for content, media in sent.alternatives if media == "text/html"]
+    assert html and "sessions" in html[0]
+
+
+def test_reports_with_nowhere_to_go_are_a_warning(django_project: dict[str, str]) -> None:
+    from django.test import override_settings
+
+    from wellkept.contrib.django.checks import check_settings
+    from wellkept.contrib.django.conf import load
+
+    with override_settings(SEND_MAINTENANCE_REPORTS=True, MAINTENANCE_NOTIFICATION_EMAILS=[]):
+        found = [f"{m.id} {m.msg}" for m in check_settings()]
+        settings = load().settings
+    assert ("wellkept.W004 SEND_MAINTENANCE_REPORTS is on, but no report is sent: "
+            "MAINTENANCE_NOTIFICATION_EMAILS is empty") in found, found
+    assert settings.schedules["daily_maintenance_report"].enabled is False

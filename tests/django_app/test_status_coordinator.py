@@ -18,7 +18,8 @@ from tests.django_app import data
 from tests.django_app.drive import manage
 
 SEED_001_SCHEDULES = {"daily_maintenance", "weekly_optimization", "monthly_deep_maintenance",
-                      "backup_testing", "disaster_recovery_test", "hourly_health_check"}
+                      "backup_testing", "disaster_recovery_test", "hourly_health_check",
+                      "daily_maintenance_report", "weekly_maintenance_report"}
 
 
 def _status(*args: str) -> dict[str, Any]:
@@ -47,6 +48,9 @@ def test_status_lists_the_last_results_and_seed_001s_schedules(
                                                          "app-backup@default"]
     # seed 001's backup and DR drills wait for ENABLE_BACKUP_TESTING / ENABLE_DISASTER_RECOVERY
     assert schedules["backup_testing"]["enabled"] is False
+    # and the reports wait for SEND_MAINTENANCE_REPORTS / SEND_WEEKLY_MAINTENANCE_REPORTS
+    assert schedules["daily_maintenance_report"]["enabled"] is False
+    assert schedules["daily_maintenance_report"]["tasks"] == ["daily_report"]
     assert schedules["hourly_health_check"]["tasks"] == ["health"]
     assert "schedules" not in _status()
     text = StringIO()

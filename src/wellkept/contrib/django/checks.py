@@ -3,8 +3,9 @@
 
 Each problem is its own message, naming the setting and the key: ``wellkept.E001`` for an
 invalid setting, ``wellkept.W001`` for a database wellkept leaves out, ``wellkept.W002`` for
-``OPTIONS`` it does not use, ``wellkept.W003`` for a history the admin cannot read. Building
-the config reads settings only; nothing connects.
+``OPTIONS`` it does not use, ``wellkept.W003`` for a history the admin cannot read,
+``wellkept.W004`` for reports turned on with nowhere to send them. Building the config reads
+settings only; nothing connects.
 """
 
 from __future__ import annotations

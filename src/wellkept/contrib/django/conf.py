@@ -7,7 +7,8 @@ What goes in, and where it comes from:
   ``WELLKEPT['targets']``, where an alias's entry may set its timeouts (not its URL);
 - ``tasks``: ``WELLKEPT['tasks']``, the rules of ``DATABASE_CLEANUP_RULES`` and the built-in
   instances of the nine operations (see ``operations``);
-- ``schedules``: the default schedules, ``CUSTOM_MAINTENANCE_SCHEDULES`` and
+- ``schedules``: the default schedules (the reports' with ``SEND_MAINTENANCE_REPORTS`` and
+  ``SEND_WEEKLY_MAINTENANCE_REPORTS``), ``CUSTOM_MAINTENANCE_SCHEDULES`` and
   ``WELLKEPT['schedules']`` (see ``schedules``);
 - ``alerts``: ``WELLKEPT['alerts']``, plus an email channel through Django's email backend for
   ``MAINTENANCE_NOTIFICATION_EMAILS`` and the ``DB_ALERT_*`` thresholds;
@@ -48,6 +49,8 @@ from wellkept.registry import Registry
 SOURCE = "Django settings"
 SESSION_BACKENDS = ("django.contrib.sessions.backends.db",
                     "django.contrib.sessions.backends.cached_db")
+#: the settings that turn the daily and the weekly report on
+REPORT_FLAGS = ("SEND_MAINTENANCE_REPORTS", "SEND_WEEKLY_MAINTENANCE_REPORTS")
 #: the ``DB_ALERT_*`` thresholds and where each goes in ``alerts.thresholds``
 THRESHOLDS = {
     "DB_ALERT_CONNECTION_WARNING": ("connection_percent", "warning"),
@@ -151,11 +154,22 @@ def build(django_settings: Any = None, registry: Registry | None = None) -> Buil
                             "task")
         tasks.setdefault(name, body)
     alerts = _alerts(dj, wk.get("alerts"), problems)
+    report_channels = _report_channels(dj)
     flags = {f: bool(getattr(dj, f, False)) for f in ("ENABLE_BACKUP_TESTING",
                                                       "ENABLE_DISASTER_RECOVERY")}
+    for flag in REPORT_FLAGS:
+        flags[flag] = bool(getattr(dj, flag, False))
+        if flags[flag] and not report_channels and not alerts.get("channels"):
+            flags[flag] = False
+            issues.append(Issue("warning", "wellkept.W004",
+                                f"{flag} is on, but no report is sent: "
+                                "MAINTENANCE_NOTIFICATION_EMAILS is empty",
+                                "list the recipients in MAINTENANCE_NOTIFICATION_EMAILS (or "
+                                "give WELLKEPT['alerts'] channels)"))
     schedules = maintenance_schedules(
         getattr(dj, "CUSTOM_MAINTENANCE_SCHEDULES", None), flags=flags, plans=plans,
-        declared={d.name: d.targets for d in declared}, tasks=tasks, problems=problems)
+        declared={d.name: d.targets for d in declared}, report_channels=report_channels,
+        tasks=tasks, problems=problems)
     own = wk.get("schedules") or {}
     if isinstance(own, Mapping):
         schedules.update(own)
@@ -296,21 +310,39 @@ def _sessions_database() -> str | None:
         return None
 
 
-def _alerts(dj: Any, value: Any, problems: list[str]) -> dict[str, Any]:
-    if value is not None and not isinstance(value, Mapping):
-        problems.append("WELLKEPT['alerts'] must be a dict (channels, cooldown, thresholds)")
-        value = None
-    alerts = dict(value or {})
+def _emails(dj: Any) -> list[str] | None:
+    """MAINTENANCE_NOTIFICATION_EMAILS as a list, or None when it is not a list of
+    addresses."""
     emails = getattr(dj, "MAINTENANCE_NOTIFICATION_EMAILS", None) or []
     if isinstance(emails, str):
         emails = [emails]
     if not isinstance(emails, list | tuple) or not all(isinstance(e, str) and "@" in e
                                                         for e in emails):
+        return None
+    return list(emails)
+
+
+def _report_channels(dj: Any) -> list[str]:
+    """Where the reports go: MAINTENANCE_NOTIFICATION_EMAILS, through Django's email backend
+    (whatever SEND_MAINTENANCE_ALERTS says); none: the alert channels."""
+    from wellkept.contrib.django.email import channel_url
+
+    emails = _emails(dj)
+    return [channel_url(emails)] if emails else []
+
+
+def _alerts(dj: Any, value: Any, problems: list[str]) -> dict[str, Any]:
+    if value is not None and not isinstance(value, Mapping):
+        problems.append("WELLKEPT['alerts'] must be a dict (channels, cooldown, thresholds)")
+        value = None
+    alerts = dict(value or {})
+    emails = _emails(dj)
+    if emails is None:
         problems.append("MAINTENANCE_NOTIFICATION_EMAILS must be a list of email addresses")
     elif emails and getattr(dj, "SEND_MAINTENANCE_ALERTS", True):
         from wellkept.contrib.django.email import channel_url
 
-        alerts["channels"] = [*alerts.get("channels", []), channel_url(list(emails))]
+        alerts["channels"] = [*alerts.get("channels", []), channel_url(emails)]
     seeded: dict[str, dict[str, Any]] = {}
     for setting, (name, level) in THRESHOLDS.items():
         if hasattr(dj, setting):

@@ -5,8 +5,8 @@ fires.
 Such a schedule names one ``database_alias`` (``default`` unless given) and one ``task_type``:
 a cadence (``daily``, ``weekly``, ``monthly``: the operations of ``manage.py maintenance
 --schedule``), one operation (``vacuum``…), one of the built-in checks (``health_check``,
-``backup_test``, ``disaster_recovery_test``), or the name of a task instance declared in
-``WELLKEPT['tasks']`` or of a cleanup rule.
+``backup_test``, ``disaster_recovery_test``), a report (``daily_report``, ``weekly_report``),
+or the name of a task instance declared in ``WELLKEPT['tasks']`` or of a cleanup rule.
 ``schedule_cron`` is its cron expression; ``enabled``, ``description``, ``timezone``,
 ``window``, ``grace`` and ``catch_up`` mean what they mean in wellkept.yml. An entry named like
 a default schedule changes only the keys it gives. Schedules in ``WELLKEPT['schedules']`` are
@@ -32,6 +32,9 @@ SETTING = "CUSTOM_MAINTENANCE_SCHEDULES"
 CHECKS: dict[str, str] = {"health_check": "health", "backup_test": "verify_backup",
                           "disaster_recovery_test": "dr_drill"}
 
+#: the reports, each mailed by a ``report`` instance of the same name
+REPORTS: dict[str, str] = {"daily_report": "daily", "weekly_report": "weekly"}
+
 #: the default schedules of the default database; the last two run only with
 #: ENABLE_BACKUP_TESTING and ENABLE_DISASTER_RECOVERY (they fail, and alert, until backups are
 #: being made)
@@ -46,6 +49,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                                "enabled_by": "ENABLE_DISASTER_RECOVERY"},
 }
 
+#: the default report schedules, after the night's maintenance; enabled by
+#: SEND_MAINTENANCE_REPORTS and SEND_WEEKLY_MAINTENANCE_REPORTS (when there is somewhere to
+#: send them)
+REPORT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "daily_maintenance_report": {"task_type": "daily_report", "schedule_cron": "0 7 * * *",
+                                 "enabled_by": "SEND_MAINTENANCE_REPORTS"},
+    "weekly_maintenance_report": {"task_type": "weekly_report", "schedule_cron": "0 7 * * 1",
+                                  "enabled_by": "SEND_WEEKLY_MAINTENANCE_REPORTS"},
+}
+
 #: the keys of such a schedule besides database_alias, task_type and schedule_cron
 PASSED_ON = ("enabled", "description", "timezone", "window", "grace", "catch_up")
 KEYS = ("database_alias", "task_type", "schedule_cron", *PASSED_ON)
@@ -54,10 +67,11 @@ KEYS = ("database_alias", "task_type", "schedule_cron", *PASSED_ON)
 def maintenance_schedules(custom: Any, *, flags: Mapping[str, bool],
                           plans: dict[str, dict[str, OperationPlan]],
                           declared: Mapping[str, tuple[str, ...]],
-                          tasks: dict[str, dict[str, Any]],
+                          report_channels: list[str], tasks: dict[str, dict[str, Any]],
                           problems: list[str]) -> dict[str, dict[str, Any]]:
     """Wellkept schedules for the defaults and ``custom``. ``declared`` maps each declared
-    task and rule to the targets it covers. Instances that the checks need are added to
+    task and rule to the targets it covers; ``report_channels`` is where the reports go
+    (empty: the alert channels). Instances that the checks and reports need are added to
     ``tasks``; what is wrong goes to ``problems``."""
     if custom is None:
         custom = {}
@@ -65,7 +79,8 @@ def maintenance_schedules(custom: Any, *, flags: Mapping[str, bool],
         problems.append(f"{SETTING} must be a dict of schedules, not {type(custom).__name__}")
         custom = {}
     entries: dict[str, tuple[dict[str, Any], bool]] = {}
-    for name, body in (DEFAULTS if "default" in plans else {}).items():
+    defaults = {**(DEFAULTS if "default" in plans else {}), **REPORT_DEFAULTS}
+    for name, body in defaults.items():  # the maintenance defaults need the default database
         entry = {k: v for k, v in body.items() if k != "enabled_by"}
         if "enabled_by" in body:
             entry["enabled"] = bool(flags.get(body["enabled_by"], False))
@@ -77,7 +92,7 @@ def maintenance_schedules(custom: Any, *, flags: Mapping[str, bool],
             continue
         base = entries[name][0] if name in entries else {}
         entries[str(name)] = ({**base, **body}, True)
-    context = _Context(plans, declared, tasks, problems)
+    context = _Context(plans, declared, report_channels, tasks, problems)
     out = {}
     for name, (entry, custom_entry) in entries.items():
         schedule = _schedule(name, entry, context, custom_entry)
@@ -90,6 +105,7 @@ def maintenance_schedules(custom: Any, *, flags: Mapping[str, bool],
 class _Context:
     plans: dict[str, dict[str, OperationPlan]]
     declared: Mapping[str, tuple[str, ...]]
+    report_channels: list[str]
     tasks: dict[str, dict[str, Any]]
     problems: list[str]
 
@@ -103,7 +119,8 @@ def _schedule(name: str, entry: dict[str, Any], ctx: _Context,
                             + ", ".join(KEYS))
         return None
     alias = entry.get("database_alias", "default")
-    if alias not in ctx.plans:
+    if alias not in ctx.plans and ("database_alias" in entry
+                                   or entry.get("task_type") not in REPORTS):
         ctx.problems.append(f"{where}['database_alias']: {alias!r} is not a database wellkept "
                             "can maintain; choose one of: "
                             + (", ".join(sorted(ctx.plans)) or "(none)"))
@@ -126,6 +143,8 @@ def _schedule(name: str, entry: dict[str, Any], ctx: _Context,
 def _description(task_type: str, alias: str, ctx: _Context) -> str:
     if task_type in PROFILES:
         return f"{task_type} maintenance of database {alias!r}"
+    if task_type in REPORTS:
+        return f"mail the {REPORTS[task_type]} maintenance report"
     if task_type in ctx.declared and alias not in ctx.declared[task_type]:
         return task_type  # a declared task, on the targets it names
     return f"{task_type} on database {alias!r}"
@@ -145,6 +164,12 @@ def _tasks_for(task_type: str, alias: str, explicit: bool, ctx: _Context,
         ctx.tasks.setdefault(name, {"kind": kind} if kind == "health" else
                              {"kind": kind, "target": alias})
         return [name]
+    if task_type in REPORTS:
+        # the report covers every run of the history; it runs on the host
+        channels = {"channels": list(ctx.report_channels)} if ctx.report_channels else {}
+        ctx.tasks.setdefault(task_type, {"kind": "report", "type": REPORTS[task_type],
+                                         **channels})
+        return [task_type]
     if task_type in ctx.declared:
         covers = ctx.declared[task_type]
         if alias in covers:
@@ -156,7 +181,7 @@ def _tasks_for(task_type: str, alias: str, explicit: bool, ctx: _Context,
                                 "it wherever it runs")
             return None
         return [task_type]  # not a task of a database (or no database was named)
-    choices = [*PROFILES, *OPERATIONS, *CHECKS, *sorted(ctx.declared)]
+    choices = [*PROFILES, *OPERATIONS, *CHECKS, *REPORTS, *sorted(ctx.declared)]
     ctx.problems.append(f"{where}['task_type']: unknown task type {task_type!r}; choose one "
                         f"of: {', '.join(choices)}")
     return None
