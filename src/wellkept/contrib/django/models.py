@@ -1,4 +1,4 @@
-"""wellkept's run history seen through the ORM: ``TaskExecutionLog`` (seed 002's name).
+"""wellkept's run history seen through the ORM: ``TaskExecutionLog``.
 
 The table is wellkept's own ``wk_runs``, created and migrated by wellkept (Alembic), the same
 schema a standalone wellkept uses, so the model is unmanaged: Django never creates, alters or
@@ -99,6 +99,6 @@ class TaskExecutionLog(models.Model):
 
     @property
     def result(self) -> dict[str, Any]:
-        """Seed 002's ``log.result``: the run's outcome in one dict."""
+        """The run's outcome in one dict: status, message, metrics, details, errors."""
         return {"status": self.status, "message": self.message, "metrics": self.metrics,
                 "details": self.details, "errors": self.errors}

@@ -1,4 +1,4 @@
-"""Seed 002's nine maintenance operations, and which task instances carry out each one.
+"""The nine maintenance operations, and which task instances carry out each one.
 
 An operation is not a task kind: it is what ``manage.py maintenance --operation NAME`` asks for
 on one database, carried out by task instances of the wellkept config built from the Django
@@ -27,7 +27,7 @@ from wellkept.registry import Registry
 @dataclass(frozen=True)
 class Operation:
     name: str
-    #: seed 002's description of the operation
+    #: what the operation does, as ``manage.py maintenance`` describes it
     label: str
     #: the task kinds that can carry it out, in order of preference (the first one the
     #: database's engine offers is used); empty: only declared rules carry it out
@@ -141,7 +141,7 @@ def _supported_kinds(registry: Registry, scheme: str) -> set[str]:
 def expand(operations: list[str], *, everything: bool = False,
            profile: str | None = None) -> list[str]:
     """The operations to run, in order, each once: ``--operation`` as given, then the
-    profile's, then (``--all``) every operation in seed 002's order."""
+    profile's, then (``--all``) every operation in the order of ``OPERATIONS``."""
     wanted = list(operations)
     if profile is not None:
         wanted += PROFILES[profile]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: keys a seed-001 entry spells otherwise than wellkept does
+#: keys a CUSTOM_MAINTENANCE_SCHEDULES entry spells otherwise than wellkept does
 SCHEDULE_KEYS = {"cron": "schedule_cron"}
 
 

@@ -1,4 +1,4 @@
-"""``manage.py maintenance`` output: seed 002's JSON shape, and the text a person reads.
+"""``manage.py maintenance`` output: its JSON document, and the text a person reads.
 
 JSON is one object with a key per operation run, in order, and ``metadata``::
 
@@ -12,8 +12,8 @@ JSON is one object with a key per operation run, in order, and ``metadata``::
                   "status": "completed", "summary": {"completed": 1, …},
                   "version": "0.1.0"}}
 
-An operation's counters are the sums of its runs' metrics; ``rows_processed`` (seed 002's
-name) is the rows an operation removed from the source table (archived rows are removed too).
+An operation's counters are the sums of its runs' metrics; ``rows_processed`` is the rows an
+operation removed from the source table (archived rows are removed too).
 ``details`` has one entry per run, keyed by task name: each run as the history keeps it.
 """
 
@@ -26,7 +26,7 @@ from wellkept.contrib.django.operations import OPERATIONS
 from wellkept.contrib.django.runner import MaintenanceRun, OperationOutcome
 from wellkept.records import RunRecord, iso_z
 
-#: operations whose work is deleting rows (seed 002 reports ``rows_processed`` for them)
+#: operations whose work is deleting rows (their JSON has ``rows_processed``)
 ROW_OPERATIONS = ("cleanup", "logs", "sessions")
 
 

@@ -1,15 +1,17 @@
-"""Seed 001's ``DATABASE_CLEANUP_RULES`` as cleanup task instances.
+"""``DATABASE_CLEANUP_RULES`` as cleanup task instances.
 
-Each rule is a cleanup rule in seed 001's shape (``table``, ``date_column``,
-``retention_days``, ``cleanup_type``), which the cleanup kind accepts as it is, or in
-wellkept's own (``retention: 30d``, ``mode``, ``where``, ``batch_size``, a ``preset``…).
+Each rule is a cleanup rule in the shape existing Django maintenance setups use (``table``,
+``date_column``, ``retention_days``, ``cleanup_type``), which the cleanup kind accepts as it
+is, or in wellkept's own (``retention: 30d``, ``mode``, ``where``, ``batch_size``, a
+``preset``…).
 Two keys are the Django integration's own: ``database_alias`` (the database it cleans,
-``default`` unless given, or a list of aliases: the rule then cleans each one) and
+``default`` unless given, or a list of aliases: the rule then cleans each one, one run per
+database, and a schedule for one database runs it there only) and
 ``operation`` (``cleanup``, ``logs`` or ``sessions``: which ``manage.py maintenance``
 operation runs it; by default ``sessions`` for ``django_session``,
 ``logs`` for ``django_admin_log`` and ``cleanup`` for every other table).
 
-When the setting is absent, seed 001's default applies: the admin log is archived after 90
+When the setting is absent, the default rule applies: the admin log is archived after 90
 days (when ``django.contrib.admin`` is installed). Expired sessions need no rule: the
 ``sessions`` operation deletes them by itself. ``DATABASE_CLEANUP_RULES = {}`` means no rules.
 """
@@ -26,7 +28,7 @@ from wellkept.tasks.cleanup import PRESETS
 SETTING = "DATABASE_CLEANUP_RULES"
 RULE_OPERATIONS = ("cleanup", "logs", "sessions")
 
-#: seed 001's default rule for the admin log
+#: the default rule: the admin log
 DEFAULT_RULES: dict[str, dict[str, Any]] = {
     "admin_logentry": {"preset": "django_admin_log"},
 }
@@ -43,7 +45,7 @@ class Rule:
 
 def cleanup_rules(value: Any, *, defined: bool, installed_apps: list[str],
                   aliases: set[str], problems: list[str]) -> list[Rule]:
-    """The rules, or seed 001's default when the setting is not ``defined``; what is wrong with
+    """The rules, or the default rule when the setting is not ``defined``; what is wrong with
     them goes to ``problems``, each naming the setting and the key."""
     if not defined:
         value = DEFAULT_RULES if "django.contrib.admin" in installed_apps else {}

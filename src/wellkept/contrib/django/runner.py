@@ -71,7 +71,7 @@ def run_maintenance(config: DjangoConfig, operations: Sequence[str], *,
                     engine: Engine | None = None, trigger: Trigger = Trigger.MANUAL,
                     on_record: Callable[[str, RunRecord], None] | None = None
                     ) -> MaintenanceRun:
-    """Run ``operations`` (names of seed 002's nine, in this order) on ``database``;
+    """Run ``operations`` (names of the nine operations, in this order) on ``database``;
     ``on_record(operation, record)`` hears of each run as it ends (progress output)."""
     unknown = [op for op in operations if op not in OPERATIONS]
     if unknown:

@@ -10,9 +10,10 @@ queue, so that long maintenance never waits behind (or blocks) the application's
         "task": "wellkept.contrib.django.tasks.maintenance",
         "schedule": crontab(hour=2, minute=0), "kwargs": {"schedule": "daily"}}}
 
-The task's result is seed 002's JSON report. When an operation fails, the task fails
-(``MaintenanceFailed``) after every operation has had its turn, so Celery's own monitoring
-sees it; the runs are in wellkept's history either way, and alert like any other run.
+The task's result is the JSON report of ``manage.py maintenance --output json``. When an
+operation fails, the task fails (``MaintenanceFailed``) after every operation has had its turn,
+so Celery's own monitoring sees it; the runs are in wellkept's history either way, and alert
+like any other run.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class MaintenanceFailed(WellkeptError):
 def maintenance(operations: list[str] | None = None, *, schedule: str | None = None,
                 all_operations: bool = False, database: str = "default",
                 dry_run: bool = False, trigger: str = "manual") -> dict[str, Any]:
-    """``manage.py maintenance`` as a task: ``operations`` (seed 002's names), or the
+    """``manage.py maintenance`` as a task: ``operations`` (their names), or the
     ``schedule`` cadence's, or ``all_operations``, on ``database``."""
     from wellkept.contrib.django.conf import load
     from wellkept.contrib.django.operations import expand

@@ -1,4 +1,4 @@
-"""``manage.py maintenance``: seed 002's nine operations on one database."""
+"""``manage.py maintenance``: the nine maintenance operations on one database."""
 
 from __future__ import annotations
 

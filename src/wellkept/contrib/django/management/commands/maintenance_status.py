@@ -1,4 +1,5 @@
-"""``manage.py maintenance_status [--schedules] [--format json]`` (seed 001)."""
+"""``manage.py maintenance_status [--schedules] [--format json]``: the status report of
+``wellkept status``, read from the history."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``manage.py start_maintenance_coordinator [--daemon --pidfile PATH]`` (seed 001): wellkept's
+"""``manage.py start_maintenance_coordinator [--daemon --pidfile PATH]``: wellkept's
 coordinator (the same one as ``wellkept serve``) over the Django settings."""
 
 from __future__ import annotations
