@@ -1,6 +1,7 @@
 """The coordinator's schedules in a project with several databases: a schedule for one
 database runs there and nowhere else, even when a cleanup rule or a declared task covers
-several databases."""
+several databases; and the report schedules that SEND_MAINTENANCE_REPORTS and
+SEND_WEEKLY_MAINTENANCE_REPORTS turn on."""
 
 from __future__ import annotations
 
@@ -133,9 +134,8 @@ def test_a_schedule_naming_a_rule_for_other_databases_is_a_check_error(
     with override_settings(CUSTOM_MAINTENANCE_SCHEDULES=wrong):
         found = [f"{m.id} {m.msg}" for m in check_settings()]
     assert ("wellkept.E001 CUSTOM_MAINTENANCE_SCHEDULES['shop_failed']['task_type']: "
-            "'failed_tasks' does not run on database 'shop' (it runs on: default, lite); name "
-            "one of those in database_alias, or leave database_alias out to run it wherever "
-            "it runs") in found, found
+            "'failed_tasks' does not run on database 'shop'; as database_alias, choose one of: "
+            "default, lite") in found, found
 
 
 def test_maintenance_reports_are_mailed_to_the_notification_emails(

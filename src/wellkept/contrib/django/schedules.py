@@ -79,8 +79,9 @@ def maintenance_schedules(custom: Any, *, flags: Mapping[str, bool],
         problems.append(f"{SETTING} must be a dict of schedules, not {type(custom).__name__}")
         custom = {}
     entries: dict[str, tuple[dict[str, Any], bool]] = {}
+    # the maintenance defaults are the default database's; the reports need no database
     defaults = {**(DEFAULTS if "default" in plans else {}), **REPORT_DEFAULTS}
-    for name, body in defaults.items():  # the maintenance defaults need the default database
+    for name, body in defaults.items():
         entry = {k: v for k, v in body.items() if k != "enabled_by"}
         if "enabled_by" in body:
             entry["enabled"] = bool(flags.get(body["enabled_by"], False))
@@ -156,7 +157,7 @@ def _tasks_for(task_type: str, alias: str, explicit: bool, ctx: _Context,
     if task_type in PROFILES or task_type in OPERATIONS:
         ops = PROFILES.get(task_type, (task_type,))
         names = dict.fromkeys(t for op in ops for t in ctx.plans[alias][op].tasks)
-        return [_on(t, alias, ctx.declared) for t in names]
+        return [_scheduled_on(t, alias, ctx.declared) for t in names]
     if task_type in CHECKS:
         kind = CHECKS[task_type]
         # health looks at every target from the host; the others at the one database
@@ -173,12 +174,11 @@ def _tasks_for(task_type: str, alias: str, explicit: bool, ctx: _Context,
     if task_type in ctx.declared:
         covers = ctx.declared[task_type]
         if alias in covers:
-            return [_on(task_type, alias, ctx.declared)]
+            return [_scheduled_on(task_type, alias, ctx.declared)]
         if explicit and any(t in ctx.plans for t in covers):
             ctx.problems.append(f"{where}['task_type']: {task_type!r} does not run on database "
-                                f"{alias!r} (it runs on: {', '.join(covers)}); name one of "
-                                "those in database_alias, or leave database_alias out to run "
-                                "it wherever it runs")
+                                f"{alias!r}; as database_alias, choose one of: "
+                                + ", ".join(covers))
             return None
         return [task_type]  # not a task of a database (or no database was named)
     choices = [*PROFILES, *OPERATIONS, *CHECKS, *REPORTS, *sorted(ctx.declared)]
@@ -187,7 +187,7 @@ def _tasks_for(task_type: str, alias: str, explicit: bool, ctx: _Context,
     return None
 
 
-def _on(name: str, alias: str, declared: Mapping[str, tuple[str, ...]]) -> str:
+def _scheduled_on(name: str, alias: str, declared: Mapping[str, tuple[str, ...]]) -> str:
     """The schedule entry running task ``name`` on ``alias`` alone: ``NAME@ALIAS`` for a task
     that covers several databases (it would run on each of them otherwise)."""
     return f"{name}@{alias}" if len(declared.get(name, ())) > 1 else name
