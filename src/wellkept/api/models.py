@@ -91,7 +91,7 @@ class ReportRequest(BaseModel):
 
 
 class RecoveryHealth(BaseModel):
-    """Seed 004's ``/health/recovery``."""
+    """The answer of ``/health/recovery``: how interrupted runs are being recovered."""
 
     overall_health: Literal["healthy", "degraded", "unhealthy"]
     recovery_queue_depth: int
@@ -102,7 +102,7 @@ class RecoveryHealth(BaseModel):
 
 
 class RecoveryMetrics(BaseModel):
-    """Seed 004's ``/health/recovery/metrics``."""
+    """The answer of ``/health/recovery/metrics``: recovery figures over 24 hours."""
 
     task_state_distribution: dict[str, int]
     recovery_success_rate_24h: float | None

@@ -24,13 +24,13 @@ def router(api: ApiContext) -> APIRouter:
 
     @routes.get("/health/recovery")
     def recovery() -> RecoveryHealth:
-        """Recovery health (seed 004): queue depth, recent failures, orphaned and stuck
+        """Recovery health: queue depth, recent failures, orphaned and stuck
         runs, and an overall verdict."""
         return RecoveryHealth.model_validate(api.engine.recovery_health()["health"])
 
     @routes.get("/health/recovery/metrics")
     def recovery_metrics() -> RecoveryMetrics:
-        """Recovery figures (seed 004): runs by state over 24 hours, recovery attempts and
+        """Recovery figures: runs by state over 24 hours, recovery attempts and
         their success rate, the mean time a recovery took."""
         return RecoveryMetrics.model_validate(api.engine.recovery_health()["metrics"])
 

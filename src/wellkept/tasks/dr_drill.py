@@ -70,7 +70,7 @@ class Check:
 class DrDrill(Task):
     """Rehearse a disaster recovery of the target and report pass/fail for each check.
 
-    Seed 001's monthly drill, made real. Five checks, each reported on its own:
+    A monthly drill, made real. Five checks, each reported on its own:
 
     - `backup_availability`: the newest backup verified (to any tier) is younger than `rpo`,
       and its artifact and manifest are in storage with the catalogued size;
@@ -204,8 +204,8 @@ class DrDrill(Task):
                      details)
 
     def _notifications(self, ctx: RunContext) -> Check:
-        """Every alert channel takes a test notification (seed 001's "notification systems
-        test"): sent straight to each channel, with the usual retries."""
+        """Every alert channel takes a test notification (the notification systems test):
+        sent straight to each channel, with the usual retries."""
         from wellkept.alerts import AlertCenter
 
         p: Any = self.params
