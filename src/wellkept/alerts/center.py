@@ -9,12 +9,16 @@ Everything that can raise an alert goes through :class:`AlertCenter`:
   the scheduler's missed runs (``missed_schedule``) or the ``backup_freshness`` check.
 
 Delivery failures are logged as WARNING, retried at once a couple of times, and otherwise left in
-the outbox for the next evaluation; a broken store or channel never fails the run.
+the outbox for the next evaluation; a broken store or channel never fails the run. Channels are
+served side by side, and one notification gets ``DELIVERY_DEADLINE_SECONDS`` in all, tries and
+pauses included: a channel that swallows packets costs an evaluation that long, not three full
+timeouts, however many channels do the same.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -25,6 +29,7 @@ from wellkept.alerts.rules import Observation
 from wellkept.records import iso_z, utcnow
 from wellkept.redact import redact
 from wellkept.types import Severity
+from wellkept.units import plural
 
 if TYPE_CHECKING:
     from wellkept.config import AlertSettings
@@ -36,7 +41,16 @@ log = logging.getLogger("wellkept.alerts")
 #: immediate attempts at one delivery, and the pause before the second
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
-SEND_TIMEOUT_SECONDS = 5.0
+#: one try's network timeout (per connect or read), and all the tries of one notification to
+#: one channel together: a webhook that accepts and never answers costs this, and no more
+SEND_TIMEOUT_SECONDS = 3.0
+DELIVERY_DEADLINE_SECONDS = 5.0
+#: a retry is not started with less time than this left (it would fail on its short timeout
+#: and count against a channel that may be merely slow)
+MIN_TRY_SECONDS = 1.0
+#: how long past the deadline an evaluation waits for a sender that ignores its timeout
+#: (Apprise's plugins keep their own) before it goes on without it
+DEADLINE_SLACK_SECONDS = 0.5
 
 
 class AlertCenter:
@@ -120,12 +134,16 @@ class AlertCenter:
     def broadcast(self, message: Message) -> dict[str, str | None]:
         """Send ``message`` straight to every channel (a test, a report), each with the same
         immediate retries as an alert; each channel's label and its error, or None."""
-        return {channel.label: self._send(channel, message) for channel in self.channels}
+        return {channel.label: self._send(channel, message)[0] for channel in self.channels}
 
     # --- delivery -------------------------------------------------------------------------------
 
     def deliver_pending(self) -> int:
-        """Send every notification in the outbox; return how many were delivered."""
+        """Send every notification in the outbox; return how many were delivered.
+
+        Each channel is served in its own thread, its rows in order, and the evaluation waits
+        for them only until the delivery deadline (plus a little slack) has passed: what a
+        channel has not managed by then waits in the outbox for the next evaluation."""
         try:
             with self.store.engine.connect() as conn:
                 queue = book.pending(conn)
@@ -133,40 +151,80 @@ class AlertCenter:
             log.error("the alert outbox could not be read: %s", redact(str(exc)))
             return 0
         by_key = {c.key: c for c in self.channels}
-        sent = 0
-        down: set[str] = set()
+        work: dict[str, list[dict[str, Any]]] = {}
         for item in queue:
-            channel = by_key.get(item["channel_key"])
-            if channel is None:  # no longer configured: give up on it quietly
+            if item["channel_key"] not in by_key:  # no longer configured: give up on it quietly
                 self._mark(item["id"], book.MAX_ATTEMPTS, "channel no longer configured")
                 continue
-            if channel.key in down:  # failed just now: the rest waits for the next evaluation
-                continue
-            error = self._send(channel, _notice(item))
-            if error is not None:
-                down.add(channel.key)
-            attempts = item["attempts"] + (1 if error is None else ATTEMPTS)
-            self._mark(item["id"], attempts, error)
-            sent += error is None
+            work.setdefault(item["channel_key"], []).append(item)
+        if not work:
+            return 0
+        stop = threading.Event()
+        outcomes: dict[str, list[tuple[dict[str, Any], int, str | None]]] = {}
+        threads: dict[str, threading.Thread] = {}
+        for key, items in work.items():
+            outcomes[key] = []
+            threads[key] = threading.Thread(
+                target=self._serve, name=f"wellkept-alert-{key[:8]}",
+                args=(by_key[key], items, outcomes[key], stop),
+                daemon=True)  # a sender that hangs must not keep the process alive
+            threads[key].start()
+        until = time.monotonic() + DELIVERY_DEADLINE_SECONDS + DEADLINE_SLACK_SECONDS
+        for thread in threads.values():
+            thread.join(max(0.0, until - time.monotonic()))
+        stop.set()  # a late thread starts nothing more
+        sent = 0
+        for key, found in outcomes.items():
+            done = list(found)  # what a late thread still sends is not recorded: sent again
+            for item, tries, error in done:
+                self._mark(item["id"], item["attempts"] + tries, error)
+                sent += error is None
+            if threads[key].is_alive() and len(done) < len(work[key]):  # sender ignored timeout
+                stuck = work[key][len(done)]
+                error = f"{by_key[key].label}: no answer within {DELIVERY_DEADLINE_SECONDS:g}s"
+                log.warning("alert %s not delivered to %s (kept for the next try): %s",
+                            stuck["name"], by_key[key].label, error)
+                self._mark(stuck["id"], stuck["attempts"] + 1, error)
         return sent
 
-    def _send(self, channel: Channel, notice: Message) -> str | None:
+    def _serve(self, channel: Channel, items: list[dict[str, Any]],
+               done: list[tuple[dict[str, Any], int, str | None]],
+               stop: threading.Event) -> None:
+        """One channel's rows, in order; a failure leaves the rest for the next evaluation."""
+        for item in items:
+            if stop.is_set():
+                return
+            error, tries = self._send(channel, _notice(item))
+            done.append((item, tries, error))
+            if error is not None:
+                return
+
+    def _send(self, channel: Channel, notice: Message,
+              deadline: float = DELIVERY_DEADLINE_SECONDS) -> tuple[str | None, int]:
+        """Up to ATTEMPTS tries, all within ``deadline`` seconds; the error (None once
+        delivered) and the number of tries made."""
         error = None
+        tries = 0
+        end = time.monotonic() + deadline
         for attempt in range(ATTEMPTS):
             if attempt:
-                time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+                pause = BACKOFF_SECONDS * 2 ** (attempt - 1)
+                if end - time.monotonic() - pause < MIN_TRY_SECONDS:
+                    break
+                time.sleep(pause)
+            tries += 1
             try:
-                channel.send(notice, SEND_TIMEOUT_SECONDS)
-                return None
+                channel.send(notice, min(SEND_TIMEOUT_SECONDS, end - time.monotonic()))
+                return None, tries
             except ChannelError as exc:
                 error = str(exc)
             except Exception as exc:  # a sender bug (or Apprise's) is still only one channel
                 error = redact(f"{type(exc).__name__}: {exc}")
                 log.error("alert channel %s crashed: %s", channel.label, error, exc_info=True)
                 break
-        log.warning("alert %s not delivered to %s after %d attempts (kept for the next try): "
-                    "%s", notice.name, channel.label, ATTEMPTS, error)
-        return error
+        log.warning("alert %s not delivered to %s after %s (kept for the next try): %s",
+                    notice.name, channel.label, plural(tries, "attempt"), error)
+        return error, tries
 
     def _mark(self, delivery_id: int, attempts: int, error: str | None) -> None:
         try:
