@@ -199,3 +199,28 @@ targets:
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "checking boom crashed" in errors[0].getMessage()
     assert "Traceback" in errors[0].getMessage()
+
+
+def test_a_disk_path_that_cannot_be_read_makes_the_check_degraded(
+        app_db: Path, write_config: Callable[[str], Path]) -> None:
+    """A `health.disks` path that is missing (a typo, a folder not made yet) leaves that disk
+    unwatched: the check says so in `errors` and is `degraded`, not `healthy`."""
+    config = write_config(f"""
+        targets:
+          local: {{url: "sqlite:///{app_db}"}}
+        health: {{disks: [/, ./no-such-folder]}}
+        alerts: {{thresholds: {{cpu_percent: {{}}, memory_percent: {{}}, disk_percent: {{}}}}}}
+        """)
+    code, report, stderr, _ = health(config)
+    assert code == 0, stderr  # degraded, not unhealthy: nothing is known to be wrong
+    assert report["status"] == "degraded"
+    assert report["score"] == 75.0  # the target 1, the host 0.5: (1 + 0.5) / 2
+    missing = config.parent / "no-such-folder"
+    assert [d["path"] for d in report["host"]["disk"]] == ["/"]  # type: ignore[index]
+    assert report["errors"] == [f"host: disk {missing}: No such file or directory"]
+    assert report["targets"]["local"]["status"] == "up"  # type: ignore[index]
+    # the same config with the folder there is healthy again
+    missing.mkdir()
+    code, report, stderr, _ = health(config)
+    assert (code, report["status"], report["score"], report["errors"]) == (
+        0, "healthy", 100.0, []), stderr

@@ -116,6 +116,7 @@ def check_health(settings: Settings, registry: Registry, *, store: HistoryStore 
     found = started.running.collect(timed_out)
     host = found.pop("host")
     errors: list[str] = list(host.pop("errors", []))
+    host_unread = bool(errors)  # a disk path that is missing, or no figures at all in time
     rows = {job.split(":", 1)[1]: row for job, row in found.items()}
     report_targets: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -145,8 +146,8 @@ def check_health(settings: Settings, registry: Registry, *, store: HistoryStore 
                           for d in host.get("disk", [])]},
         "alerts": [], "errors": errors}
     observations = rules.health_observations(settings.alerts, report)
-    report["score"] = score(report, observations)
-    report["status"] = overall_status(report, observations)
+    report["score"] = score(report, observations, host_unread=host_unread)
+    report["status"] = overall_status(report, observations, host_unread=host_unread)
     if store is not None:
         from wellkept.alerts import AlertCenter
         from wellkept.health.transitions import note_transitions
