@@ -94,6 +94,30 @@ def entries(store: HistoryStore, target: str | None = None, *, task: str | None 
         return [_entry(r) for r in conn.execute(query).mappings()]
 
 
+def newest(store: HistoryStore, target: str, *, verified_to: tuple[str, ...],
+           task: str | None = None) -> tuple[Entry | None, Entry | None]:
+    """The newest backup of ``target`` that passed a verification of one of the tiers
+    ``verified_to``, and the newest backup of all (pruned ones left out; of ``task`` only,
+    when given).
+
+    One statement of two ``LIMIT 1`` probes down the (target, created_at) index: it reads a
+    row or two however long the catalog's history is, so it can run after every run and every
+    health check (the alerts judge freshness that often)."""
+    def probe(which: str, *where: Any) -> Any:
+        query = (sa.select(sa.literal(which).label("which"), *backups.c)
+                 .where(backups.c.target == target, backups.c.pruned_at.is_(None), *where)
+                 .order_by(backups.c.created_at.desc(), backups.c.backup_id.desc()).limit(1))
+        if task:
+            query = query.where(backups.c.task == task)
+        return sa.select(query.subquery())
+
+    query = sa.union_all(probe("verified", backups.c.verify_status == "passed",
+                               backups.c.verify_tier.in_(verified_to)), probe("newest"))
+    with store.engine.connect() as conn:
+        found = {row["which"]: _entry(row) for row in conn.execute(query).mappings()}
+    return found.get("verified"), found.get("newest")
+
+
 def mark_verified(store: HistoryStore, backup_id: str, tier: str, passed: bool, message: str,
                   restore_seconds: float | None = None) -> None:
     with store.engine.begin() as conn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from wellkept.backups import catalog
 from wellkept.backups.verify import TIERS
@@ -17,6 +17,10 @@ from wellkept.durations import format_duration
 from wellkept.history.store import HistoryStore
 from wellkept.records import iso_z
 from wellkept.units import human_age
+
+#: the RPO and tier of the ``backup_freshness`` kind, and of a target no instance of it names
+DEFAULT_RPO = timedelta(days=1)
+DEFAULT_TIER: Final = "checksum"
 
 
 @dataclass(frozen=True)
@@ -52,13 +56,13 @@ def passes(entry: catalog.Entry, tier: str) -> bool:
 
 
 def freshness(store: HistoryStore, target: str, rpo: timedelta, now: datetime, *,
-              tier: str = "checksum", task: str | None = None) -> Freshness:
-    """Is the newest backup of ``target`` verified to ``tier`` younger than ``rpo``?"""
-    found = catalog.entries(store, target, task=task)
-    newest = found[0] if found else None
-    verified = next((e for e in found if passes(e, tier)), None)
+              tier: str = DEFAULT_TIER, task: str | None = None) -> Freshness:
+    """Is the newest backup of ``target`` verified to ``tier`` younger than ``rpo``? (Two
+    rows read from the catalog, whatever its size.)"""
+    verified, newest = catalog.newest(store, target, verified_to=TIERS[TIERS.index(tier):],
+                                      task=task)
     if verified is None:
-        why = (f"no backup of {target} has been verified (to {tier} or better)" if found
+        why = (f"no backup of {target} has been verified (to {tier} or better)" if newest
                else f"no backup of {target} in the catalog")
         if newest is not None and newest.verify_status == "failed":
             why += f"; the newest, {newest.id}, failed verification: {newest.verify_message}"
@@ -68,7 +72,7 @@ def freshness(store: HistoryStore, target: str, rpo: timedelta, now: datetime, *
     if age > rpo:
         why = (f"the newest verified backup of {target}, {verified.id}, is {old} old, older "
                f"than the RPO of {limit}")
-        if newest is not None and newest is not verified:
+        if newest is not None and newest.id != verified.id:
             why += (f"; newer {newest.id} is " + ("unverified" if newest.verify_status is None
                                                   else f"{newest.verify_status} verification"))
         return Freshness(target, False, why, rpo, verified, newest, age)

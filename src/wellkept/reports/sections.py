@@ -16,16 +16,12 @@ if TYPE_CHECKING:
     from wellkept.reports.builder import ReportSource
     from wellkept.reports.model import Period
 
-#: the RPO of a target no backup_freshness task names (the kind's own default)
-DEFAULT_RPO = timedelta(days=1)
-
-
 def backups(engine: ReportSource, period: Period, now: datetime) -> list[dict[str, Any]]:
     """Per target with backups (or a backup task): the newest backup and its verification,
     the recovery point (the newest verified backup's age) against the RPO, and what the
     period made. The RPO is the smallest of the target's ``backup_freshness`` tasks."""
     from wellkept.backups import catalog
-    from wellkept.backups.freshness import freshness
+    from wellkept.backups.freshness import DEFAULT_RPO, DEFAULT_TIER, freshness
 
     settings = engine.settings
     rpos: dict[str, list[tuple[timedelta, str]]] = defaultdict(list)
@@ -42,7 +38,7 @@ def backups(engine: ReportSource, period: Period, now: datetime) -> list[dict[st
     targets.update(e.manifest.target for e in entries)
     out = []
     for target in sorted(targets):
-        rpo, tier = min(rpos.get(target) or [(DEFAULT_RPO, "checksum")])
+        rpo, tier = min(rpos.get(target) or [(DEFAULT_RPO, DEFAULT_TIER)])
         found = freshness(engine.store, target, rpo, now, tier=tier)
         mine = [e for e in entries if e.manifest.target == target]
         made = [e for e in mine if period.start <= e.manifest.created < period.end]
