@@ -84,6 +84,10 @@ class Task(ABC):
     #: most progress (percent) between two checkpoints; ``ctx.progress`` then checkpoints by
     #: itself when a run gets this far past its last checkpoint (None: only explicit ones)
     checkpoint_every: ClassVar[float | None] = None
+    #: whether the run itself judges every target's backup freshness and records the alerts
+    #: (the health check does, for its report's status); the alerts middleware, which judges
+    #: it after every other run, then does not look again
+    judges_backup_freshness: ClassVar[bool] = False
 
     def __init__(self, params: TaskParams) -> None:
         self.params = params

@@ -2,9 +2,10 @@
 
 Everything that can raise an alert goes through :class:`AlertCenter`:
 
-- ``evaluate_run(record)`` after every run (the alerts middleware): task failure and any
-  threshold figure in the run's metrics;
-- ``evaluate_health(report)`` after every health check: targets down, their figures, the host;
+- ``evaluate_run(record, backups=settings)`` after every run (the alerts middleware): task
+  failure, any threshold figure in the run's metrics, and every target's backup freshness;
+- ``evaluate_health(report)`` for a health report: targets down, their figures, the host (the
+  health check itself also judges backup freshness, see ``health.check``);
 - ``raise_alert`` / ``resolve_alert`` for anything else that knows its own condition, such as
   the scheduler's missed runs (``missed_schedule``) or the ``backup_freshness`` check.
 
@@ -32,7 +33,7 @@ from wellkept.types import Severity
 from wellkept.units import plural
 
 if TYPE_CHECKING:
-    from wellkept.config import AlertSettings
+    from wellkept.config import AlertSettings, Settings
     from wellkept.history.store import HistoryStore
     from wellkept.records import RunRecord
 
@@ -71,9 +72,18 @@ class AlertCenter:
 
     # --- entry points ---------------------------------------------------------------------------
 
-    def evaluate_run(self, record: RunRecord) -> list[dict[str, Any]]:
-        """After a run: its failure or recovery, and the thresholds its metrics reach."""
-        return self.observe(rules.run_observations(self.settings, record))
+    def evaluate_run(self, record: RunRecord, *,
+                     backups: Settings | None = None) -> list[dict[str, Any]]:
+        """After a run: its failure or recovery, and the thresholds its metrics reach; with
+        the whole config as ``backups``, every target's backup freshness too (a run that
+        raises and resolves nothing, a dry or skipped one, judges none)."""
+        observations = rules.run_observations(self.settings, record)
+        if backups is not None and rules.judged(record):
+            from wellkept.backups import watch
+
+            observations += watch.observations(backups, self.store, utcnow(),
+                                               skip={o.key for o in observations})
+        return self.observe(observations)
 
     def evaluate_health(self, report: dict[str, Any]) -> list[dict[str, Any]]:
         """After a health check (CONTRACT §3's report): targets down or past a threshold, and

@@ -118,12 +118,15 @@ def health_observations(settings: AlertSettings | None,
     return out
 
 
-def run_observations(settings: AlertSettings | None, record: RunRecord) -> list[Observation]:
-    """After a run: its failure (or recovery) and any threshold figure in its metrics.
+def judged(record: RunRecord) -> bool:
+    """Whether a run raises and resolves alerts: dry runs do not (they prove nothing about
+    the real work), nor skipped runs (a skip says nothing new about the task's health)."""
+    return not record.dry_run and record.status not in (RunStatus.SKIPPED, RunStatus.RUNNING)
 
-    Dry runs are left out (they prove nothing about the real work), and so are skipped runs
-    (a skip says nothing new about the task's health)."""
-    if record.dry_run or record.status in (RunStatus.SKIPPED, RunStatus.RUNNING):
+
+def run_observations(settings: AlertSettings | None, record: RunRecord) -> list[Observation]:
+    """After a run: its failure (or recovery) and any threshold figure in its metrics."""
+    if not judged(record):
         return []
     if isinstance(record.details.get("fresh"), bool):
         # a backup-freshness verdict (backup_freshness): it is its own alert, saying what the

@@ -101,8 +101,9 @@ def _take_head(settings: Settings, targets: list[str] | None,
 def check_health(settings: Settings, registry: Registry, *, store: HistoryStore | None = None,
                  targets: list[str] | None = None,
                  disks: list[str] | None = None) -> dict[str, Any]:
-    """The health report; with ``store``, alerts are evaluated and kept, and each target's
-    change of state is logged once (see ``health.transitions``)."""
+    """The health report; with ``store``, alerts are evaluated and kept (backup freshness
+    among them, see ``backups.watch``), and each target's change of state is logged once
+    (see ``health.transitions``)."""
     started = _take_head(settings, targets, disks) or _start(settings, registry, targets, disks)
     names = list(started.names)
 
@@ -146,6 +147,13 @@ def check_health(settings: Settings, registry: Registry, *, store: HistoryStore 
                           for d in host.get("disk", [])]},
         "alerts": [], "errors": errors}
     observations = rules.health_observations(settings.alerts, report)
+    if store is not None:
+        from wellkept.backups import watch
+
+        # not a figure of any target's server: judged from the store's backups catalog, and
+        # counted in the status like any alert (a missed RPO is critical), not in the score
+        observations += watch.observations(settings, store, started,
+                                           targets=names if targets else None)
     report["score"] = score(report, observations, host_unread=host_unread)
     report["status"] = overall_status(report, observations, host_unread=host_unread)
     if store is not None:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from wellkept.backups.freshness import freshness
+from wellkept.backups.freshness import DEFAULT_RPO, DEFAULT_TIER, freshness
 from wellkept.context import RunContext
 from wellkept.durations import Duration
 from wellkept.records import TaskResult, utcnow
@@ -16,9 +16,9 @@ from wellkept.types import RunStatus
 
 
 class BackupFreshnessParams(TaskParams):
-    rpo: Duration = Field(timedelta(days=1), description=(
+    rpo: Duration = Field(DEFAULT_RPO, description=(
         "the recovery point objective: the newest verified backup must be younger than this"))
-    tier: Literal["checksum", "readable", "restore"] = Field("checksum", description=(
+    tier: Literal["checksum", "readable", "restore"] = Field(DEFAULT_TIER, description=(
         "the verification a backup needs to count (a restore-verified backup also counts for "
         "checksum)"))
     backup_task: str | None = Field(None, description=(
@@ -34,8 +34,11 @@ class BackupFreshness(Task):
     nobody has checked does not move the recovery point. The run fails, naming the newest
     verified backup and its age, when there is none or it is older than `rpo`, and says so
     when a newer backup exists but is unverified or failed its verification. Metrics:
-    `backup_age_seconds` and `rpo_seconds`. Schedule it more often than the backups
-    themselves, for example hourly, so that a backup that silently stopped is noticed.
+    `backup_age_seconds` and `rpo_seconds`. A failing check raises the `backup_freshness`
+    alert (not `task_failure`). The instance's rule is also judged after every health check
+    and every other run, under the same alert, so a stale backup is noticed at the next look
+    even between scheduled checks; schedule it as well (hourly, say) to be told when a
+    target has no backup at all.
     """
 
     kind = "backup_freshness"

@@ -37,7 +37,10 @@ class Health(Task):
     data); DuckDB reports `locked`, with the holder's PID, when another process holds the file,
     which counts as healthy. A target is `up`, `locked`, `degraded` (a figure at or past its
     warning threshold) or `down`, with its latency and error. The host reports CPU, memory,
-    load and the usage of the disks in `health.disks`.
+    load and the usage of the disks in `health.disks` (one that cannot be read makes the
+    check degraded). Every target's backup freshness is judged too, from the backups catalog
+    (each `backup_freshness` instance's RPO, or 1 day for a target with a backup task): a
+    stale backup is a critical `backup_freshness` alert.
 
     The run's details are the health report of `wellkept health --output json`: status
     (healthy, degraded or unhealthy), a 0-100 score (see docs/health.md for the formula),
@@ -54,6 +57,7 @@ class Health(Task):
     Params = HealthParams
     default_timeout = timedelta(minutes=2)
     default_target = "host"
+    judges_backup_freshness = True
 
     def run(self, ctx: RunContext) -> TaskResult:
         from wellkept.health import check_health
