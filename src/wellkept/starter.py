@@ -22,6 +22,10 @@ tasks:
   app-vacuum:    {kind: vacuum, target: app, min_free_percent: 10}
   app-integrity: {kind: integrity, target: app, mode: full}
   app-backup:    {kind: backup, target: app, destination: backups/, verify: restore, keep_last: 7}
+  # the recovery point objective: alert when the newest verified backup is older than this.
+  # Judged after every run and every health check, so it needs no schedule; without it, a
+  # target with a backup task is held to the default of 1 day (backups here are weekly).
+  app-backup-fresh: {kind: backup_freshness, target: app, rpo: 8d, tier: restore}
   # purge-sessions:
   #   kind: cleanup
   #   target: app
