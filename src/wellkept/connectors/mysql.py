@@ -98,7 +98,8 @@ class MySQLConnector(Connector):
 
     def health(self) -> Ping:
         """Connections against max_connections, the longest running statement and, on a
-        replica, its lag: four short statements on one connection."""
+        replica, its lag: four short statements on one connection. A replica whose
+        replication threads are not both running is ``degraded``, with its lag unknown."""
         from wellkept.connectors import mysql_checks
 
         require("pymysql", "mysql", "A MySQL/MariaDB target")  # importing is not latency
@@ -107,14 +108,17 @@ class MySQLConnector(Connector):
         with self.errors("health"):
             conns = mysql_checks.connections(self.conn)
             longest = mysql_checks.longest_query_seconds(self.conn)
-        try:
-            lag = self.replication_lag()
-        except TaskFailed:  # no REPLICATION CLIENT privilege: say nothing about lag
-            lag = None
-        details = {"connections": conns["threads_connected"],
-                   "max_connections": conns["max_connections"],
-                   "connection_percent": conns["percent"], "query_seconds": longest,
-                   "replication_lag_seconds": lag}
+        replication = self.replication()
+        details: dict[str, Any] = {
+            "connections": conns["threads_connected"],
+            "max_connections": conns["max_connections"],
+            "connection_percent": conns["percent"], "query_seconds": longest,
+            "replication_lag_seconds": replication["lag_seconds"]}
+        if replication["role"] == "replica":
+            details["replicating"] = replication["replicating"]
+            if not replication["replicating"]:
+                details["degraded"] = (f"replica not replicating ({replication['problem']}): "
+                                       "lag unknown")
         return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=ping.version,
                     details=details)
 
@@ -138,20 +142,29 @@ class MySQLConnector(Connector):
         except pymysql.MySQLError as exc:
             raise TaskFailed(f"{prefix}{redact(str(exc))}") from None
 
+    def replication(self) -> dict[str, Any]:
+        """This server's replication as a replica (``mysql_replication.summary``): role,
+        replicating, lag (None while unknown) and why it is not replicating. Without the
+        REPLICATION CLIENT privilege it says nothing (a standalone's answer)."""
+        from wellkept.connectors import mysql_replication
+
+        try:
+            with self.errors("replication"):
+                found = mysql_replication.links(self.conn)
+        except TaskFailed:
+            found = []
+        return mysql_replication.summary(found)
+
     def replication_lag(self) -> float | None:
         """Seconds_Behind_Master of this server's replication channels (when the target is
-        itself a replica); None when it replicates from nothing."""
-        with self.errors("replication lag"), self.conn.cursor() as cur:
-            try:
-                cur.execute("SHOW ALL SLAVES STATUS")  # MariaDB: every channel
-            except Exception:
-                cur.execute("SHOW REPLICA STATUS")  # MySQL 8
-            names = [d[0] for d in cur.description or ()]
-            lags = [row[names.index(col)] for row in cur.fetchall()
-                    for col in ("Seconds_Behind_Master", "Seconds_Behind_Source")
-                    if col in names]
-        values = [float(v) for v in lags if v is not None]
-        return max(values) if values else None
+        itself a replica): the largest; None when it replicates from nothing, or while a
+        channel is not replicating (then it is unknown, not 0)."""
+        from wellkept.connectors import mysql_replication
+
+        with self.errors("replication lag"):
+            found = mysql_replication.links(self.conn)
+        lag: float | None = mysql_replication.summary(found)["lag_seconds"]
+        return lag
 
     def replication_status(self) -> ReplicationStatus:
         """As a replica: its channels (the worst one is the upstream); as a primary: the
@@ -192,7 +205,7 @@ class MySQLConnector(Connector):
         from wellkept.connectors import mysql_checks
 
         with self.errors("stats"):
-            return mysql_checks.stats(self.conn, params, self.replication_lag)
+            return mysql_checks.stats(self.conn, params, self.replication)
 
     def purge_estimate(self, rule: PurgeRule, exact: bool = True) -> PurgeEstimate:
         from wellkept.connectors import mysql_purge

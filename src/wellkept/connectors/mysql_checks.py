@@ -2,7 +2,8 @@
 
 Each section is its own statement and fails alone (its error is reported, the rest still is).
 Sizes come from ``information_schema.TABLES`` (one query, top N by size); connections from
-``SHOW GLOBAL STATUS`` against ``max_connections``; long queries from the processlist.
+``SHOW GLOBAL STATUS`` against ``max_connections``; long queries from the processlist;
+replication from this server's channels (``mysql_replication``).
 """
 
 from __future__ import annotations
@@ -32,11 +33,18 @@ def connections(conn: Any) -> dict[str, Any]:
             "max_connections": limit, "percent": round(100.0 * used / max(limit, 1), 1)}
 
 
-_LONG = """SELECT ID AS id, USER AS user, DB AS db, COMMAND AS command, TIME AS seconds,
+#: threads that are not a client's statement: idle sessions, the event scheduler, a primary's
+#: binlog senders, and a replica's own replication threads (whose TIME is the applier's lag
+#: or its idle time: the lag is its own figure, not a long query). MySQL 8 shows its
+#: replication threads as 'Connect' of 'system user', MariaDB as 'Slave_*'.
+_NOT_QUERIES = """COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID',
+                      'Slave_IO', 'Slave_SQL', 'Slave_worker')
+  AND USER <> 'system user' AND ID <> CONNECTION_ID()"""
+
+_LONG = f"""SELECT ID AS id, USER AS user, DB AS db, COMMAND AS command, TIME AS seconds,
        STATE AS state, LEFT(INFO, 200) AS query
 FROM information_schema.PROCESSLIST
-WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID')
-  AND ID <> CONNECTION_ID() AND TIME >= %s
+WHERE {_NOT_QUERIES} AND TIME >= %s
 ORDER BY TIME DESC LIMIT %s"""
 
 
@@ -47,13 +55,12 @@ def long_queries(conn: Any, seconds: float, top: int) -> list[dict[str, Any]]:
 def longest_query_seconds(conn: Any) -> float:
     """The longest statement running in this target's database (the health figure)."""
     found = rows(conn, "SELECT MAX(TIME) AS s FROM information_schema.PROCESSLIST "
-                       "WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', "
-                       "'Binlog Dump GTID') AND ID <> CONNECTION_ID() AND DB = DATABASE()")
+                       f"WHERE {_NOT_QUERIES} AND DB = DATABASE()")
     value = found[0]["s"] if found else None
     return float(value) if value is not None else 0.0
 
 
-def stats(conn: Any, params: Any, lag: Callable[[], float | None]) -> StatsReport:
+def stats(conn: Any, params: Any, replication: Callable[[], dict[str, Any]]) -> StatsReport:
     details: dict[str, Any] = {}
     errors: list[str] = []
 
@@ -79,7 +86,7 @@ def stats(conn: Any, params: Any, lag: Callable[[], float | None]) -> StatsRepor
     section("database", database)
     section("connections", lambda: connections(conn))
     section("long_queries", lambda: long_queries(conn, params.long_query_seconds, params.top))
-    section("replication", lambda: {"lag_seconds": lag()})
+    section("replication", replication)
     metrics: Metrics = {}
     parts: list[str] = []
     db = details.get("database") or {}
@@ -100,9 +107,13 @@ def stats(conn: Any, params: Any, lag: Callable[[], float | None]) -> StatsRepor
         if longest:
             metrics["query_seconds"] = float(longest[0]["seconds"])
         parts.append(f"{len(longest)} long-running queries")
-    lag_s = (details.get("replication") or {}).get("lag_seconds")
-    if lag_s is not None:
-        metrics["replication_lag_seconds"] = lag_s
-        parts.append(f"replication lag {lag_s:g}s")
+    repl = details.get("replication") or {}
+    if repl.get("replicating") is not None:  # a replica
+        metrics["replicating"] = int(bool(repl["replicating"]))
+    if repl.get("lag_seconds") is not None:
+        metrics["replication_lag_seconds"] = repl["lag_seconds"]
+        parts.append(f"replication lag {repl['lag_seconds']:g}s")
+    elif repl.get("replicating") is False:  # the server's NULL: unknown, never reported as 0
+        parts.append(f"replica not replicating ({repl['problem']}), lag unknown")
     return StatsReport(metrics=metrics, details=details, errors=errors,
                        summary=", ".join(parts))

@@ -38,7 +38,9 @@ class Stats(Task):
     MySQL/MariaDB: database size and the free space inside its tables, the top tables by size
     (engine, rows, data, index and free bytes) from `information_schema.TABLES`; threads
     connected and running against `max_connections`; statements running longer than
-    `long_query_seconds` from the processlist; replication lag (Seconds_Behind_Master).
+    `long_query_seconds` from the processlist (the replication threads are not queries);
+    on a replica, whether it replicates and its lag (Seconds_Behind_Master), which is
+    unknown, not 0, while a replication thread is stopped.
 
     DuckDB: file and write-ahead log sizes, blocks used and free, and the top tables by
     estimated rows. A file held by another process ends the run `skipped`.
