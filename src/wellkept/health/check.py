@@ -152,7 +152,7 @@ def check_health(settings: Settings, registry: Registry, *, store: HistoryStore 
 
         # not a figure of any target's server: judged from the store's backups catalog, and
         # counted in the status like any alert (a missed RPO is critical), not in the score
-        observations += watch.observations(settings, store, started,
+        observations += watch.observations(settings, store, started.began,
                                            targets=names if targets else None)
     report["score"] = score(report, observations, host_unread=host_unread)
     report["status"] = overall_status(report, observations, host_unread=host_unread)
