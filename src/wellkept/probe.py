@@ -13,6 +13,10 @@ change of state once, not every check).
 from __future__ import annotations
 
 import contextlib
+import os
+import pickle
+import select
+import signal
 import threading
 import time
 import traceback
@@ -80,14 +84,20 @@ def _failed(row: dict[str, Any], exc: BaseException, t0: float) -> dict[str, Any
     return row
 
 
+Jobs = dict[str, tuple[Callable[[], Any], float]]
+OnTimeout = Callable[[str, float], Any]
+
+
 class Bounded:
     """Jobs running, each in its own daemon thread, since ``started`` (monotonic seconds).
 
     Started early, they go on while the caller does other work (``wellkept health`` loads the
-    history store meanwhile); ``collect`` then waits only for what is left of each limit."""
+    history store meanwhile); ``collect`` then waits only for what is left of each limit, and
+    puts ``on_timeout(name, limit)`` in place of a job still running then."""
 
-    def __init__(self, jobs: dict[str, tuple[Callable[[], Any], float]]) -> None:
+    def __init__(self, jobs: Jobs, on_timeout: OnTimeout) -> None:
         self.limits = {name: limit for name, (_job, limit) in jobs.items()}
+        self._on_timeout = on_timeout
         self._boxes: dict[str, list[Any]] = {}
         self._done: dict[str, threading.Event] = {}
         self.started = time.monotonic()
@@ -105,22 +115,85 @@ class Bounded:
         finally:
             event.set()
 
-    def collect(self, on_timeout: Callable[[str, float], Any]) -> dict[str, Any]:
-        """Each job's result, waiting for each until its own limit (seconds from ``started``);
-        ``on_timeout(name, limit)`` stands in for a job still running then."""
+    def collect(self) -> dict[str, Any]:
+        """Each job's result, waiting for each until its own limit (seconds from ``started``)."""
         results: dict[str, Any] = {}
         for name, limit in self.limits.items():
             finished = self._done[name].wait(max(0.0, self.started + limit - time.monotonic()))
             box = self._boxes[name]
-            results[name] = box[0] if finished and box else on_timeout(name, limit)
+            results[name] = box[0] if finished and box else self._on_timeout(name, limit)
         return results
 
 
-def run_bounded(jobs: dict[str, tuple[Callable[[], Any], float]],
-                on_timeout: Callable[[str, float], Any]) -> dict[str, Any]:
+class InChild:
+    """The same jobs, run as ``Bounded`` by a forked child process that sends their results
+    back through a pipe.
+
+    Python runs one thread at a time, so checks in threads share one core with whatever the
+    caller does meanwhile (importing SQLAlchemy, opening the store: a few hundred ms that the
+    drivers' imports and the checks then wait behind). A child runs on the other core. Only a
+    process with no other thread may fork safely; ``start_bounded`` sees to that."""
+
+    #: how long after the last limit the child's answer may take to arrive
+    MARGIN_SECONDS = 0.2
+
+    def __init__(self, jobs: Jobs, on_timeout: OnTimeout) -> None:
+        self.limits = {name: limit for name, (_job, limit) in jobs.items()}
+        self._on_timeout = on_timeout
+        self.started = time.monotonic()
+        self._read, write = os.pipe()
+        self._pid = os.fork()
+        if self._pid == 0:  # the child: run the jobs, send the results, leave at once
+            code = 1
+            try:
+                os.close(self._read)
+                data = pickle.dumps(Bounded(jobs, on_timeout).collect())
+                with os.fdopen(write, "wb") as out:
+                    out.write(data)
+                code = 0
+            finally:
+                os._exit(code)  # nothing of the parent's (atexit, buffers, the store) may run
+        os.close(write)
+
+    def collect(self) -> dict[str, Any]:
+        """The child's results; should it send none in time (it crashed, or was stuck past
+        every limit), each job counts as timed out."""
+        deadline = self.started + max(self.limits.values(), default=0.0) + self.MARGIN_SECONDS
+        chunks: list[bytes] = []
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self._read], [], [], left)[0]:
+                    break
+                chunk = os.read(self._read, 1 << 16)
+                if not chunk:
+                    return dict(pickle.loads(b"".join(chunks)))
+                chunks.append(chunk)
+        except (OSError, pickle.UnpicklingError, EOFError):
+            pass
+        finally:
+            os.close(self._read)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)  # gone already, unless it is stuck
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._pid, 0)
+        return {name: self._on_timeout(name, limit) for name, limit in self.limits.items()}
+
+
+def start_bounded(jobs: Jobs, on_timeout: OnTimeout, *,
+                  own_process: bool = False) -> Bounded | InChild:
+    """Start the jobs: in threads of this process, or with ``own_process`` in a child, when
+    this process can fork and runs no other thread (forking beside running threads could
+    copy a lock one of them holds)."""
+    if own_process and hasattr(os, "fork") and threading.active_count() == 1:
+        return InChild(jobs, on_timeout)
+    return Bounded(jobs, on_timeout)
+
+
+def run_bounded(jobs: Jobs, on_timeout: OnTimeout) -> dict[str, Any]:
     """Run each job in its own daemon thread; wait for each until its own limit (seconds from
     the common start) and put ``on_timeout(name, limit)`` in place of a job still running."""
-    return Bounded(jobs).collect(on_timeout)
+    return Bounded(jobs, on_timeout).collect()
 
 
 def ping_all(settings: Settings, registry: Registry | None = None, *, health: bool = False,
@@ -134,7 +207,7 @@ def ping_all(settings: Settings, registry: Registry | None = None, *, health: bo
                 "latency_ms": None, "version": "", "error": f"no answer within {limit:g}s",
                 "details": {}, "problem": "unreachable", "elapsed_ms": round(limit * 1000, 1)}
 
-    jobs: dict[str, tuple[Callable[[], Any], float]] = {
+    jobs: Jobs = {
         n: (lambda n=n: ping_target(n, settings, registry, health=health),  # type: ignore[misc]
             settings.targets[n].timeout.total_seconds()) for n in chosen}
     found = run_bounded(jobs, timed_out)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from wellkept.alerts import rules
 from wellkept.config import HOST_TARGET
 from wellkept.health.score import overall_status, score
-from wellkept.probe import Bounded, ping_target
+from wellkept.probe import Bounded, InChild, Jobs, ping_target, start_bounded
 from wellkept.records import iso_z, utcnow
 
 if TYPE_CHECKING:
@@ -40,13 +39,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class _Started:
-    """A check under way: its inputs, when it began, and its threads."""
+    """A check under way: its inputs, when it began, and its threads (or child process)."""
 
     settings: Settings
     names: tuple[str, ...]
     paths: tuple[str, ...]
     began: datetime
-    running: Bounded
+    running: Bounded | InChild
 
 
 _head: _Started | None = None
@@ -61,27 +60,40 @@ def _inputs(settings: Settings, targets: list[str] | None,
     return names, tuple(disks if disks is not None else settings.health.disks)
 
 
+def _timed_out(job: str, limit: float) -> dict[str, Any]:
+    if job == "host":
+        return {"disk": [], "errors": [f"host: no figures within {limit:g}s"]}
+    name = job.split(":", 1)[1]
+    return {"target": name, "status": "down", "latency_ms": None, "problem": "unreachable",
+            "error": f"no answer within {limit:g}s", "details": {}}
+
+
 def _start(settings: Settings, registry: Registry, targets: list[str] | None,
-           disks: list[str] | None) -> _Started:
+           disks: list[str] | None, *, own_process: bool = False) -> _Started:
     from wellkept.connectors.host import HostConnector
 
     names, paths = _inputs(settings, targets, disks)
-    jobs: dict[str, tuple[Callable[[], Any], float]] = {
+    jobs: Jobs = {
         f"target:{n}": (lambda n=n: ping_target(n, settings, registry, health=True),  # type: ignore[misc]
                         settings.targets[n].timeout.total_seconds())
         for n in names}
     jobs["host"] = (lambda: HostConnector.figures(list(paths)),
                     settings.targets[HOST_TARGET].timeout.total_seconds())
-    return _Started(settings, names, paths, utcnow(), Bounded(jobs))
+    return _Started(settings, names, paths, utcnow(),
+                    start_bounded(jobs, _timed_out, own_process=own_process))
 
 
 def head_start(settings: Settings, registry: Registry, *, targets: list[str] | None = None,
                disks: list[str] | None = None) -> None:
     """Start the check now, for the health run this process is about to make with the same
     settings, targets and disks; that run's ``check_health`` takes it over. A head start that
-    is not taken, or not taken within its longest timeout, is left to end by itself."""
+    is not taken, or not taken within its longest timeout, is left to end by itself.
+
+    The checks run in a child process when this one has no other thread yet (see
+    ``probe.InChild``): on a machine with two cores the drivers' imports and the checks then
+    take no time from loading the store."""
     global _head
-    started = _start(settings, registry, targets, disks)
+    started = _start(settings, registry, targets, disks, own_process=True)
     with _head_lock:
         _head = started
 
@@ -106,15 +118,7 @@ def check_health(settings: Settings, registry: Registry, *, store: HistoryStore 
     (see ``health.transitions``)."""
     started = _take_head(settings, targets, disks) or _start(settings, registry, targets, disks)
     names = list(started.names)
-
-    def timed_out(job: str, limit: float) -> dict[str, Any]:
-        if job == "host":
-            return {"disk": [], "errors": [f"host: no figures within {limit:g}s"]}
-        name = job.split(":", 1)[1]
-        return {"target": name, "status": "down", "latency_ms": None, "problem": "unreachable",
-                "error": f"no answer within {limit:g}s", "details": {}}
-
-    found = started.running.collect(timed_out)
+    found = started.running.collect()
     host = found.pop("host")
     errors: list[str] = list(host.pop("errors", []))
     host_unread = bool(errors)  # a disk path that is missing, or no figures at all in time
