@@ -5,9 +5,9 @@ machine, mostly queueing, and they move with whatever else runs there. This meas
 itself: the ASGI app that `wellkept serve` runs (FastAPI, its validation, the threadpool, the
 store read, the JSON), driven in process without HTTP, over the same history of 10,000 runs,
 as CPU time (time.process_time, every thread of the process) per request. `GET
-/openapi.json` is the baseline (FastAPI serving a document it keeps in memory); the store's
-read of a page as RunRecords is shown alone too. Any commit can be measured, so a change is
-compared with the code before it on the same machine in the same hour.
+/openapi.json` is the baseline (FastAPI serving a document it keeps in memory). The store's
+read of a page is shown alone too, as RunRecords (`list_runs`) and as the API reads it
+(`read_page`). Compare a change with the code before it on the same machine in the same hour.
 
     .venv/bin/python bench/api_cpu.py [--requests 400] [--rounds 5] [--runs 10000]
 
@@ -114,6 +114,10 @@ def main() -> None:
         store = engine.store
         results["store alone: list_runs(limit=51), RunRecords"] = measure(
             lambda n: [store.list_runs(limit=51) for _ in range(n)], args.requests, args.rounds)
+        from wellkept.history.pages import read_page
+
+        results["store alone: read_page(limit=51), the API's lean read"] = measure(
+            lambda n: [read_page(store, limit=51) for _ in range(n)], args.requests, args.rounds)
         loop.close()
         engine.store.close()
     finally:

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from orjson import Fragment
 
 from wellkept.api.context import ApiContext
 from wellkept.api.errors import AUTH_RESPONSES, COMMON_RESPONSES, NOT_FOUND, bad_request
 from wellkept.api.launcher import ShuttingDown
 from wellkept.api.models import QueuedRun, RunModel, RunOptions, RunStatusName, Started
 from wellkept.errors import UsageError
+from wellkept.history.pages import PageRun, read_page
 from wellkept.types import Trigger
 
 TaskName = Annotated[str, Path(min_length=1, max_length=200, description=(
     "a configured task instance, or a built-in kind (with a target)"))]
+
+
+def page_json(page: list[PageRun]) -> bytes:
+    """A page as the JSON array of its RUN objects; the runs' metrics, details and errors are
+    the JSON text the store holds, written into the answer as they are (orjson.Fragment)."""
+    return orjson.dumps([
+        {"run_id": r.run_id, "task": r.task, "kind": r.kind, "target": r.target,
+         "status": r.status, "dry_run": r.dry_run, "trigger": r.trigger,
+         "started_at": r.started_at, "finished_at": r.finished_at,
+         "duration_seconds": r.duration_seconds, "message": r.message,
+         "metrics": Fragment(r.metrics), "details": Fragment(r.details),
+         "errors": Fragment(r.errors)} for r in page])
 
 
 def router(api: ApiContext) -> APIRouter:
@@ -81,23 +95,18 @@ def router(api: ApiContext) -> APIRouter:
         """Past runs, newest first (RUN objects). While more follow, the `Link` header names
         the next page (`rel="next"`, with a `cursor`), as fast deep in the history as at
         its start."""
-        after = None
-        if cursor:
-            # keyset paging: the page starts right after that run, as fast deep as at the top
-            mark = api.engine.store.get_run(cursor)
-            if mark is None:
-                raise HTTPException(404, f"no run {cursor!r} to page from (pruned since?); "
-                                         "start again without a cursor")
-            after = (mark.started_at, mark.run_id)
-        records = api.engine.store.list_runs(limit=limit + 1, offset=offset, task=task or None,
-                                             status=status, after=after)
+        page = read_page(api.engine.store, limit=limit + 1, task=task or None, status=status,
+                         cursor=cursor or None, offset=offset)
+        if page is None:
+            raise HTTPException(404, f"no run {cursor!r} to page from (pruned since?); "
+                                     "start again without a cursor")
         headers = {}
-        if len(records) > limit:
-            records = records[:limit]
+        if len(page) > limit:
+            page = page[:limit]
             nxt = request.url.remove_query_params("offset").include_query_params(
-                cursor=records[-1].run_id)
+                cursor=page[-1].run_id)
             headers["Link"] = f'<{nxt}>; rel="next"'
-        body = json.dumps([r.to_json() for r in records], default=str, separators=(",", ":"))
+        body = page_json(page)
         return Response(body, media_type="application/json", headers=headers)
 
     @routes.get("/runs/{run_id}", response_model=RunModel, responses={

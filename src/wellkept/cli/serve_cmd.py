@@ -65,7 +65,7 @@ def serve(
 def _require_web() -> None:
     from wellkept.connectors._drivers import require
 
-    for module in ("fastapi", "uvicorn", "jinja2"):
+    for module in ("fastapi", "uvicorn", "jinja2", "orjson"):
         require(module, "web", "The HTTP API (serve --listen)")
 
 
