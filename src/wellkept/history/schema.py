@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -76,8 +76,9 @@ runs = sa.Table(
     sa.Column("recovery_of", sa.String(36)),          # the interrupted run this one recovers
     sa.Column("host_id", sa.String(100)),             # liveness.host_id(): where pid means it
 )
-sa.Index("ix_wk_runs_started", runs.c.started_at)
-sa.Index("ix_wk_runs_task_started", runs.c.task, runs.c.started_at)
+# in the history's order, newest first and ties by run id (revision 0008): pages read in order
+sa.Index("ix_wk_runs_started_run", runs.c.started_at.desc(), runs.c.run_id)
+sa.Index("ix_wk_runs_task_started_run", runs.c.task, runs.c.started_at.desc(), runs.c.run_id)
 sa.Index("ix_wk_runs_status", runs.c.status)
 
 checkpoints = sa.Table(
