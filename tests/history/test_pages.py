@@ -97,6 +97,9 @@ def test_cursor_pages_walk_the_history_like_list_runs(store: HistoryStore) -> No
             break
         cursor = page[-1].run_id
     assert seen == every
+    # after the oldest run: an empty page, not an unknown cursor
+    assert read_page(store, limit=5, cursor=every[-1]["run_id"]) == []
+    assert read_page(store, limit=5, cursor=every[0]["run_id"], offset=100) == []
     assert read_page(store, limit=5, cursor="no-such-run") is None
 
 

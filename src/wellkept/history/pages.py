@@ -55,12 +55,12 @@ def read_page(store: HistoryStore, *, limit: int, task: str | None = None,
     values: dict[str, Any] = {"limit": limit, "task": task, "status": status,
                               "offset": offset, "cursor": cursor}
     with store.engine.connect() as conn:
-        if cursor:
-            values["at"] = conn.execute(_MARK, {"cursor": cursor}).scalar()
-            if values["at"] is None:
-                return None
         rows = conn.execute(_page_query(bool(task), bool(status), bool(cursor), offset > 0),
                             values).all()
+        # the cursor's run is read inside the page statement; only an empty page says whether
+        # it was the last run or not a run at all
+        if cursor and not rows and conn.execute(_MARK, values).first() is None:
+            return None
     return [PageRun(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], moment(r[7]), moment(r[8]),
                     r[9], r[10] or "", _json(r[11], "{}"), _json(r[12], "{}"),
                     _json(r[13], "[]")) for r in rows]
@@ -102,7 +102,7 @@ def _page_query(task: bool, status: bool, after: bool, offset: bool) -> sa.Selec
         sa.cast(runs.c.errors, sa.Text),
     ).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(sa.bindparam("limit"))
     if after:
-        at = sa.bindparam("at", type_=runs.c.started_at.type)
+        at = _MARK.scalar_subquery()
         # the plain range first, so that the index on started_at bounds the scan (as in
         # list_runs: an OR of the two cases alone made SQLite walk it from the newest run)
         query = query.where(runs.c.started_at <= at, sa.or_(
