@@ -425,3 +425,48 @@ def test_the_dashboard_keeps_every_failure_of_the_day_however_many_runs_came_aft
     card = re.search(r'id="failure-count">failures \(24h\)<b>(\d+)</b>', html)
     assert card and card.group(1) == "20"
     assert "(the newest 15 of 20)" in html and f'data-run="{failed[-1]}"' in html
+
+
+def test_history_pages_are_read_by_at_most_page_readers_threads_at_once(
+        api_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 pages asked at once are all answered, but read at most PAGE_READERS at a time: more
+    threads reading at once only hand the GIL around (see api/context.py)."""
+    import asyncio
+    import threading
+    import time
+
+    import httpx
+
+    from wellkept.api import context, create_app, routes_runs
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+
+    engine = Engine(load_config(api_config()))
+    engine.run(engine.resolve(["app-stats"]))
+    real, lock = routes_runs.read_page, threading.Lock()
+    reading, most = [0], [0]
+
+    def slow_read(*args: Any, **kw: Any) -> Any:
+        with lock:
+            reading[0] += 1
+            most[0] = max(most[0], reading[0])
+        try:
+            time.sleep(0.05)  # a slow store, so that the requests overlap
+            return real(*args, **kw)
+        finally:
+            with lock:
+                reading[0] -= 1
+
+    monkeypatch.setattr(routes_runs, "read_page", slow_read)
+    app = create_app(engine)
+
+    async def ask() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            answers = await asyncio.gather(*(http.get("/maintenance/history")
+                                             for _ in range(16)))
+        assert all(len(a.json()) == 1 for a in answers)
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(ask()) == [200] * 16
+    assert most[0] == context.PAGE_READERS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -82,31 +83,38 @@ def router(api: ApiContext) -> APIRouter:
         return start([task_name], emergency=True)
 
     @routes.get("/history", response_model=list[RunModel], responses=NOT_FOUND)
-    def history(request: Request,
-                limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                task: Annotated[str | None, Query(max_length=200)] = None,
-                status: RunStatusName | None = None,
-                cursor: Annotated[str | None, Query(max_length=64, description=(
-                    "the page starts after this run (the previous page's last run id, as the "
-                    "`Link` header gives it)"))] = None,
-                offset: Annotated[int, Query(ge=0, le=10_000_000, description=(
-                    "skip this many runs (slower the deeper; prefer the cursor)"))] = 0,
-                ) -> Response:
+    async def history(request: Request,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                      task: Annotated[str | None, Query(max_length=200)] = None,
+                      status: RunStatusName | None = None,
+                      cursor: Annotated[str | None, Query(max_length=64, description=(
+                          "the page starts after this run (the previous page's last run id, "
+                          "as the `Link` header gives it)"))] = None,
+                      offset: Annotated[int, Query(ge=0, le=10_000_000, description=(
+                          "skip this many runs (slower the deeper; prefer the cursor)"))] = 0,
+                      ) -> Response:
         """Past runs, newest first (RUN objects). While more follow, the `Link` header names
         the next page (`rel="next"`, with a `cursor`), as fast deep in the history as at
         its start."""
-        page = read_page(api.engine.store, limit=limit + 1, task=task or None, status=status,
-                         cursor=cursor or None, offset=offset)
-        if page is None:
+        def read() -> tuple[bytes, str | None] | None:
+            page = read_page(api.engine.store, limit=limit + 1, task=task or None,
+                             status=status, cursor=cursor or None, offset=offset)
+            if page is None:
+                return None
+            more = len(page) > limit
+            return page_json(page[:limit]), page[limit - 1].run_id if more else None
+
+        # the store read blocks (a PostgreSQL store is a round trip): a worker thread, but
+        # no more than PAGE_READERS at once (context.py says why)
+        found = await anyio.to_thread.run_sync(read, limiter=api.page_readers())
+        if found is None:
             raise HTTPException(404, f"no run {cursor!r} to page from (pruned since?); "
                                      "start again without a cursor")
+        body, last = found
         headers = {}
-        if len(page) > limit:
-            page = page[:limit]
-            nxt = request.url.remove_query_params("offset").include_query_params(
-                cursor=page[-1].run_id)
+        if last is not None:
+            nxt = request.url.remove_query_params("offset").include_query_params(cursor=last)
             headers["Link"] = f'<{nxt}>; rel="next"'
-        body = page_json(page)
         return Response(body, media_type="application/json", headers=headers)
 
     @routes.get("/runs/{run_id}", response_model=RunModel, responses={
