@@ -9,20 +9,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from tests.django_app import data
+from tests.helpers import wait_for
 
 
 def _wait(check: Any, seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
+    return wait_for(check, seconds)
 
 
 def test_a_schedule_for_one_database_leaves_the_others_alone(

@@ -16,6 +16,7 @@ from django.core.management import call_command
 
 from tests.django_app import data
 from tests.django_app.drive import manage
+from tests.helpers import wait_for
 
 SEED_001_SCHEDULES = {"daily_maintenance", "weekly_optimization", "monthly_deep_maintenance",
                       "backup_testing", "disaster_recovery_test", "hourly_health_check",
@@ -167,12 +168,7 @@ def _alive(pid: int) -> bool:
 
 
 def _wait(check: Any, seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
+    return wait_for(check, seconds)
 
 
 def test_loading_the_app_starts_nothing_and_connects_nowhere(

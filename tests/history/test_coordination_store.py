@@ -7,9 +7,7 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from tests.history.test_store import record
@@ -22,15 +20,6 @@ from wellkept.scheduler import SlotCause, SlotDecision, SlotOutcome
 from wellkept.types import RunStatus
 
 NOW = datetime(2026, 11, 2, 12, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    url = (f"sqlite:///{tmp_path}/state/state.db" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_db"))
-    s = HistoryStore(url)
-    yield s
-    s.close()
 
 
 def test_the_0003_tables_exist(store: HistoryStore) -> None:

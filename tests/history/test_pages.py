@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,15 +17,6 @@ from wellkept.history.schema import runs
 from wellkept.history.store import HistoryStore
 from wellkept.records import RunRecord, iso_z
 from wellkept.types import RunStatus, Trigger
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    url = (f"sqlite:///{tmp_path}/state/state.db" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_db"))
-    s = HistoryStore(url)
-    yield s
-    s.close()
 
 
 def fill(store: HistoryStore) -> None:
