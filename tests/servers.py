@@ -3,6 +3,7 @@ an HTTP server that keeps what it is sent, an SMTP server (aiosmtpd), a DuckDB f
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -50,6 +51,10 @@ class Captured(list[dict[str, Any]]):
 
     port: int
     event: threading.Event
+
+    def alerts(self, *fields: str) -> list[tuple[str, ...]]:
+        """These fields of each alert wellkept's JSON webhook delivered, in order."""
+        return [tuple(json.loads(hook["body"])["alert"][f] for f in fields) for hook in self]
 
 
 @contextmanager

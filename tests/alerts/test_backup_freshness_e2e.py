@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tests.helpers import make_app_db, run_cli
-from tests.servers import http_capture
+from tests.servers import Captured, http_capture
 from wellkept.history.schema import alerts
 
 #: no host figure alerts: the shared machine's load is not these tests' business
@@ -36,12 +36,8 @@ def _cli(config: Path, *args: str) -> tuple[int, dict[str, Any], str]:
     return done.returncode, json.loads(done.stdout), done.stderr
 
 
-def _events(hooks: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
-    out = []
-    for hook in hooks:
-        alert = json.loads(hook["body"])["alert"]
-        out.append((alert["name"], alert["target"], alert["subject"], alert["event"]))
-    return out
+def _events(hooks: Captured) -> list[tuple[str, ...]]:
+    return hooks.alerts("name", "target", "subject", "event")
 
 
 def test_a_stale_backup_fires_at_the_health_check_and_one_alert_serves_runs_too(

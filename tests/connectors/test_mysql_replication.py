@@ -37,12 +37,8 @@ def _stats(config: Path) -> dict[str, Any]:
     return dict(result)
 
 
-def _sent(hooks: Captured) -> list[tuple[str, str, str, str]]:
-    out = []
-    for hook in hooks:
-        alert = json.loads(hook["body"])["alert"]
-        out.append((alert["name"], alert["target"], alert["severity"], alert["event"]))
-    return out
+def _sent(hooks: Captured) -> list[tuple[str, ...]]:
+    return hooks.alerts("name", "target", "severity", "event")
 
 
 def test_replica_lag_in_health_and_stats_then_a_stopped_sql_thread(
