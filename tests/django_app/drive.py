@@ -49,6 +49,19 @@ def manage(*args: str, sessions_db: str = "default", timeout: float = 120,
                           env=env, timeout=timeout, check=False, **kwargs)
 
 
+def start_coordinator(pidfile: Path) -> subprocess.Popen[str]:
+    """``manage.py start_maintenance_coordinator --pidfile PIDFILE`` in the foreground, as a
+    running process; the caller stops it."""
+    return subprocess.Popen([sys.executable, str(MANAGE), "start_maintenance_coordinator",
+                             "--pidfile", str(pidfile)], stderr=subprocess.PIPE, text=True,
+                            env=os.environ.copy())
+
+
+def wrote_its_pid(pidfile: Path, proc: subprocess.Popen[str]) -> bool:
+    """The coordinator has written its PID: it runs."""
+    return pidfile.exists() and pidfile.read_text().strip() == str(proc.pid)
+
+
 def manage_json(*args: str, sessions_db: str = "default") -> tuple[int, dict[str, Any]]:
     done = manage(*args, "--output", "json", sessions_db=sessions_db)
     assert done.stdout.strip(), done.stderr

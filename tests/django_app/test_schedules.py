@@ -5,10 +5,7 @@ SEND_WEEKLY_MAINTENANCE_REPORTS turn on."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +22,7 @@ def test_a_schedule_for_one_database_leaves_the_others_alone(
     """The test project's three rules list both ``default`` and ``lite``. The coordinator
     fires ``daily_maintenance`` (a schedule for ``default``), as ``wellkept schedule
     trigger`` asks it to: the old rows go from ``default``, and ``lite`` keeps every row."""
-    from tests.django_app.drive import MANAGE
+    from tests.django_app.drive import start_coordinator, wrote_its_pid
     from wellkept.contrib.django.conf import load
     from wellkept.history import coordination
     from wellkept.history.store import HistoryStore
@@ -35,11 +32,9 @@ def test_a_schedule_for_one_database_leaves_the_others_alone(
     lite_before = data.seed("lite")
     store = HistoryStore(load().settings.state)
     pidfile = tmp_path / "coordinator.pid"
-    proc = subprocess.Popen([sys.executable, str(MANAGE), "start_maintenance_coordinator",
-                             "--pidfile", str(pidfile)], stderr=subprocess.PIPE, text=True,
-                            env=os.environ.copy())
+    proc = start_coordinator(pidfile)
     try:
-        assert _wait(lambda: pidfile.exists() and pidfile.read_text().strip() == str(proc.pid))
+        assert _wait(lambda: wrote_its_pid(pidfile, proc))
         request = coordination.add_request(store, "schedule", "daily_maintenance", "manual",
                                            utcnow(), "test")
         assert _wait(lambda: (coordination.get_request(store, request) or {})

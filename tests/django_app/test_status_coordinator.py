@@ -107,17 +107,12 @@ def test_the_daemon_detaches_holds_its_pidfile_runs_requests_and_stops(
 
 def test_the_coordinator_in_the_foreground_stops_on_sigterm(django_project: dict[str, str],
                                                             tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.django_app.drive import MANAGE
+    from tests.django_app.drive import start_coordinator, wrote_its_pid
 
     pidfile = tmp_path / "fg.pid"
-    proc = subprocess.Popen([sys.executable, str(MANAGE), "start_maintenance_coordinator",
-                             "--pidfile", str(pidfile)], stderr=subprocess.PIPE, text=True,
-                            env=os.environ.copy())
+    proc = start_coordinator(pidfile)
     try:
-        assert _wait(lambda: pidfile.exists() and pidfile.read_text().strip() == str(proc.pid))
+        assert _wait(lambda: wrote_its_pid(pidfile, proc))
         assert _wait(lambda: _status()["coordinator"]["running"])
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
