@@ -293,10 +293,11 @@ def test_terminated_session_mid_run_fails_cleanly(pg: Any, run: Any) -> None:
     def kill_wellkept() -> None:
         for _ in range(100):
             # state: an idle session still shows its last query, and killing it then would
-            # hit the next statement instead of the REFRESH
+            # hit the next statement instead of the REFRESH. It names the view: the quick
+            # mv_other is refreshed first and, on a slow machine, can be caught active too.
             rows = pg.execute("SELECT pid FROM pg_stat_activity WHERE application_name = "
                               "'wellkept' AND datname = current_database() AND state = "
-                              "'active' AND query LIKE 'REFRESH%%'").fetchall()
+                              "'active' AND query LIKE 'REFRESH%%mv_slow%%'").fetchall()
             if rows:
                 pg.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
                 break
