@@ -152,6 +152,45 @@ def test_tokens_are_compared_in_constant_time_against_every_token(
     assert {b for _, b in calls} == {b"first-token", b"second-token", b"third-token"}
 
 
+def test_name_at_target_runs_the_instance_on_that_one_target(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.helpers import make_app_db
+    from wellkept.api import create_app
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+
+    for name in ("a", "b"):
+        make_app_db(tmp_path / f"{name}.sqlite3")
+    cfg = tmp_path / "wellkept.yml"
+    cfg.write_text(f"""\
+targets:
+  a: {{url: "sqlite:///a.sqlite3"}}
+  b: {{url: "sqlite:///b.sqlite3"}}
+tasks:
+  purge: {{kind: cleanup, targets: [a, b], table: events, date_column: created_at,
+          retention: 30d}}
+api: {{tokens: ["{TOKEN}"]}}
+""")
+    with TestClient(create_app(Engine(load_config(cfg)))) as client:
+        started = client.post("/maintenance/tasks/purge@b/run", headers=auth())
+        assert started.status_code == 202, started.text
+        assert len(started.json()["run_ids"]) == 1
+        run = wait_finished(client.get, started.json()["run_id"])
+        assert (run["task"], run["target"], run["status"]) == ("purge", "b", "completed")
+        assert old_rows(tmp_path / "b.sqlite3") == 0
+        assert old_rows(tmp_path / "a.sqlite3") == 3000              # the other target untouched
+        encoded = client.post("/maintenance/tasks/purge%40a/run", headers=auth())
+        assert encoded.status_code == 202, encoded.text
+        assert wait_finished(client.get, encoded.json()["run_id"])["target"] == "a"
+        assert old_rows(tmp_path / "a.sqlite3") == 0
+        elsewhere = client.post("/maintenance/tasks/purge@c/run", headers=auth())
+        assert elsewhere.status_code == 400
+        assert "does not run on 'c'; its targets: a, b" in elsewhere.json()["error"]
+        unknown = client.post("/maintenance/tasks/nope@a/run", headers=auth())
+        assert unknown.status_code == 404 and "unknown task 'nope@a'" in unknown.json()["error"]
+
+
 @pytest.mark.parametrize(("method", "path", "kwargs", "status", "says"), [
     ("get", "/maintenance/history?limit=0", {}, 422, "query.limit"),
     ("get", "/maintenance/history?limit=abc", {}, 422, "query.limit"),

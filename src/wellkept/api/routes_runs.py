@@ -14,12 +14,14 @@ from wellkept.api.context import ApiContext
 from wellkept.api.errors import AUTH_RESPONSES, COMMON_RESPONSES, NOT_FOUND, bad_request
 from wellkept.api.launcher import ShuttingDown
 from wellkept.api.models import QueuedRun, RunModel, RunOptions, RunStatusName, Started
+from wellkept.config import task_reference
 from wellkept.errors import UsageError
 from wellkept.history.pages import PageRun, read_page
 from wellkept.types import Trigger
 
 TaskName = Annotated[str, Path(min_length=1, max_length=200, description=(
-    "a configured task instance, or a built-in kind (with a target)"))]
+    "a configured task instance, or a built-in kind (with a target); NAME@TARGET runs the "
+    "instance NAME on that one of its targets"))]
 
 
 def page_json(page: list[PageRun]) -> bytes:
@@ -41,7 +43,8 @@ def router(api: ApiContext) -> APIRouter:
     def start(names: list[str], *, emergency: bool = False, dry_run: bool = False,
               target: str | None = None) -> Started:
         for name in names:
-            if not api.task_known(name):
+            # NAME@TARGET: the instance NAME on one of its targets (the engine checks which)
+            if not api.task_known(task_reference(name, api.engine.settings.tasks)[0]):
                 raise HTTPException(404, f"unknown task {name!r}; configured tasks and kinds: "
                                     + ", ".join([*api.engine.settings.tasks,
                                                  *api.engine.registry.task_names()]))
