@@ -108,6 +108,9 @@ class Bounded:
             threading.Thread(target=self._work, args=(job, box, event),
                              name=f"wellkept-check-{name}", daemon=True).start()
 
+    def abandon(self) -> None:
+        """Give up the results: the threads are daemons and end by themselves."""
+
     @staticmethod
     def _work(job: Callable[[], Any], box: list[Any], event: threading.Event) -> None:
         try:
@@ -172,12 +175,19 @@ class InChild:
         except (OSError, pickle.UnpicklingError, EOFError):
             pass
         finally:
-            os.close(self._read)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)  # gone already, unless it is stuck
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self._pid, 0)
+            self.abandon()
         return {name: self._on_timeout(name, limit) for name, limit in self.limits.items()}
+
+    def abandon(self) -> None:
+        """Close the pipe, stop the child and reap it (so that no zombie is left)."""
+        if self._read < 0:
+            return
+        os.close(self._read)
+        self._read = -1
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)  # gone already, unless it is stuck
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self._pid, 0)
 
 
 def start_bounded(jobs: Jobs, on_timeout: OnTimeout, *,

@@ -5,6 +5,8 @@ whose address drops packets."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -58,3 +60,35 @@ def test_a_head_start_for_other_inputs_is_not_taken(tmp_path: Path, redis_url: s
     assert waited >= 0.95, waited
     assert set(report["targets"]) == {"cache", "lost"}
     assert again >= 0.95, again
+
+
+
+#: run in a process of its own: the test process runs the blackhole's thread, and a process
+#: with another thread does not fork (the head start then uses threads, which need no reaping)
+ABANDON = """
+import os, sys
+from wellkept.config import load_config
+from wellkept.health import check
+from wellkept.probe import InChild
+from wellkept.registry import Registry
+
+settings, registry = load_config(sys.argv[1]), Registry.default()
+check.head_start(settings, registry, targets=["lost"])
+running = check._head.running
+assert isinstance(running, InChild), running
+check.check_health(settings, registry)       # other inputs: the head start is abandoned
+try:
+    os.waitpid(running._pid, os.WNOHANG)
+except ChildProcessError:
+    print("reaped")
+"""
+
+
+def test_a_head_start_that_is_not_taken_leaves_no_child_process(tmp_path: Path,
+                                                                 redis_url: str) -> None:
+    with blackhole() as port:
+        settings_with_hole(tmp_path, port, redis_url)
+        done = subprocess.run([sys.executable, "-c", ABANDON, str(tmp_path / "wellkept.yml")],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["reaped"]

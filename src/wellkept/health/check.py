@@ -87,7 +87,7 @@ def head_start(settings: Settings, registry: Registry, *, targets: list[str] | N
                disks: list[str] | None = None) -> None:
     """Start the check now, for the health run this process is about to make with the same
     settings, targets and disks; that run's ``check_health`` takes it over. A head start that
-    is not taken, or not taken within its longest timeout, is left to end by itself.
+    does not match that check, or is older than its longest timeout, is abandoned then.
 
     The checks run in a child process when this one has no other thread yet (see
     ``probe.InChild``): on a machine with two cores the drivers' imports and the checks then
@@ -103,11 +103,14 @@ def _take_head(settings: Settings, targets: list[str] | None,
     global _head
     with _head_lock:
         started, _head = _head, None
-    if started is None or started.settings is not settings:
+    if started is None:
         return None
     fresh = time.monotonic() - started.running.started < max(started.running.limits.values())
-    same = (started.names, started.paths) == _inputs(settings, targets, disks)
-    return started if fresh and same else None
+    if started.settings is settings and fresh \
+            and (started.names, started.paths) == _inputs(settings, targets, disks):
+        return started
+    started.running.abandon()  # not this check's: stop its child process, if it has one
+    return None
 
 
 def check_health(settings: Settings, registry: Registry, *, store: HistoryStore | None = None,
