@@ -1,6 +1,7 @@
 """MariaDB replication through the real CLI, against a private primary and a real replica:
 `health` and `stats` report the replica's lag, the lag alert fires at the seed threshold and
-resolves, and a stopped SQL thread is shown as not replicating, with the lag unknown, never 0."""
+resolves, and a stopped SQL thread is shown as not replicating, with the lag unknown, never 0,
+and fires the `target_degraded` alert until it replicates again."""
 
 from __future__ import annotations
 
@@ -123,6 +124,11 @@ def test_replica_lag_in_health_and_stats_then_a_stopped_sql_thread(
         assert row["details"]["replicating"] is False
         assert "io=Yes sql=No" in row["details"]["degraded"]
         assert "not replicating" in row["details"]["degraded"]
+        # the replica says itself that it cannot fully serve: an alert of its own
+        degraded = [a for a in report["alerts"] if a["name"] == "target_degraded"]
+        assert [(a["target"], a["severity"]) for a in degraded] == [("replica", "warning")]
+        assert "not replicating" in degraded[0]["message"]
+        assert _sent(hooks)[2:] == [("target_degraded", "replica", "warning", "firing")]
         stats = _stats(config)
         assert "replication_lag_seconds" not in stats["metrics"]
         assert stats["metrics"]["replicating"] == 0
@@ -130,10 +136,20 @@ def test_replica_lag_in_health_and_stats_then_a_stopped_sql_thread(
         replication = stats["details"]["replication"]
         assert replication["lag_seconds"] is None and replication["replicating"] is False
         assert stats["metrics"]["long_queries"] == 0
-        assert len(hooks) == 2  # nothing fired or resolved on an unknown lag
+        assert len(hooks) == 3  # the lag alert: neither fired nor resolved on an unknown lag
         # a DR drill's replica readiness names the stopped thread
         done = run_cli("-c", str(config), "run", "replica-drill", "-o", "json")
         (drill,) = json.loads(done.stdout)["results"]
         check = {c["name"]: c for c in drill["details"]["checks"]}["replica_readiness"]
         assert check["status"] == "failed", check
         assert f"127.0.0.1:{primary.port} is io=Yes sql=No" in check["message"]
+
+        # replicating again: the degraded alert resolves
+        with contextlib.closing(replica.connect()) as conn:
+            execute(conn, "START SLAVE SQL_THREAD")
+            assert wait_for(lambda: slave_status(conn).get("Seconds_Behind_Master") == 0, 20)
+        code, report, stderr = _health(config)
+        assert code == 0 and report["targets"]["replica"]["status"] == "up", stderr
+        assert [a for a in _sent(hooks) if a[0] == "target_degraded"] == [
+            ("target_degraded", "replica", "warning", "firing"),
+            ("target_degraded", "replica", "warning", "resolved")]

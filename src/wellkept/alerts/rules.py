@@ -40,6 +40,7 @@ TARGET_FIGURES = ("connection_percent", "query_seconds", "replication_lag_second
 HOST_FIGURES = ("cpu_percent", "memory_percent")
 #: alert names raised by something other than a threshold
 TARGET_DOWN = "target_down"
+TARGET_DEGRADED = "target_degraded"
 TASK_FAILURE = "task_failure"
 MISSED_SCHEDULE = "missed_schedule"
 BACKUP_FRESHNESS = "backup_freshness"
@@ -116,6 +117,16 @@ def health_observations(settings: AlertSettings | None,
     for disk in host.get("disk") or []:
         out.append(judge(settings, "disk_percent", "host", disk.get("percent"), disk["path"]))
     return out
+
+
+def degraded_observation(target: str, reason: str | None) -> Observation:
+    """A target that answers but says itself that it cannot fully serve (a replica that does
+    not replicate, Redis loading its data): a warning, cleared once it serves again. Figures
+    past a threshold have their own alerts and are not this one."""
+    if reason:
+        return Observation(TARGET_DEGRADED, target, Severity.WARNING, None,
+                           f"{target} is degraded: {reason}")
+    return Observation(TARGET_DEGRADED, target, None, None, f"{target} serves fully again")
 
 
 def judged(record: RunRecord) -> bool:
