@@ -152,18 +152,7 @@ def test_tokens_are_compared_in_constant_time_against_every_token(
     assert {b for _, b in calls} == {b"first-token", b"second-token", b"third-token"}
 
 
-def test_name_at_target_runs_the_instance_on_that_one_target(tmp_path: Path) -> None:
-    from fastapi.testclient import TestClient
-
-    from tests.helpers import make_app_db
-    from wellkept.api import create_app
-    from wellkept.config import load_config
-    from wellkept.engine import Engine
-
-    for name in ("a", "b"):
-        make_app_db(tmp_path / f"{name}.sqlite3")
-    cfg = tmp_path / "wellkept.yml"
-    cfg.write_text(f"""\
+TWO_TARGETS = f"""\
 targets:
   a: {{url: "sqlite:///a.sqlite3"}}
   b: {{url: "sqlite:///b.sqlite3"}}
@@ -171,8 +160,33 @@ tasks:
   purge: {{kind: cleanup, targets: [a, b], table: events, date_column: created_at,
           retention: 30d}}
 api: {{tokens: ["{TOKEN}"]}}
-""")
-    with TestClient(create_app(Engine(load_config(cfg)))) as client:
+"""
+
+
+def two_target_engine(folder: Path, *, with_table: tuple[str, ...] = ("a", "b")) -> Any:
+    """An engine over targets a and b (SQLite files; `events` in those of ``with_table``) and
+    one cleanup instance `purge` on both."""
+    import sqlite3
+
+    from tests.helpers import make_app_db
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+
+    for name in ("a", "b"):
+        if name in with_table:
+            make_app_db(folder / f"{name}.sqlite3")
+        else:
+            sqlite3.connect(folder / f"{name}.sqlite3").close()
+    (folder / "wellkept.yml").write_text(TWO_TARGETS)
+    return Engine(load_config(folder / "wellkept.yml"))
+
+
+def test_name_at_target_runs_the_instance_on_that_one_target(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from wellkept.api import create_app
+
+    with TestClient(create_app(two_target_engine(tmp_path))) as client:
         started = client.post("/maintenance/tasks/purge@b/run", headers=auth())
         assert started.status_code == 202, started.text
         assert len(started.json()["run_ids"]) == 1
@@ -278,6 +292,29 @@ def test_pause_and_resume_change_the_store(client: Any) -> None:
     resumed = client.post("/maintenance/schedule/nightly/resume", headers=auth()).json()
     assert resumed == {"schedule": "nightly", "paused": False, "changed": True}
     assert not schedules.states(store)["nightly"].paused
+
+
+def test_status_has_the_last_result_of_a_task_on_each_of_its_targets(tmp_path: Path) -> None:
+    """A task on two targets that fails on one: the failure shows beside the success, and a
+    later dry run changes neither."""
+    from fastapi.testclient import TestClient
+
+    from wellkept.api import create_app
+
+    engine = two_target_engine(tmp_path, with_table=("a",))  # b has no `events` table
+    outcome = engine.run(engine.resolve(["purge"]))
+    by_target = {r.target: r for r in outcome.results}
+    assert (str(by_target["a"].status), str(by_target["b"].status)) == ("completed", "failed")
+    engine.run(engine.resolve(["purge"]), dry_run=True)
+    with TestClient(create_app(engine)) as client:
+        status = client.get("/maintenance/status").json()
+    last = {(r["task"], r["target"]): r for r in status["last_results"]}
+    assert set(last) == {("purge", "a"), ("purge", "b")}
+    assert last[("purge", "a")]["run_id"] == by_target["a"].run_id
+    assert last[("purge", "a")]["status"] == "completed"
+    assert last[("purge", "b")]["run_id"] == by_target["b"].run_id
+    assert last[("purge", "b")]["status"] == "failed"
+    assert "events" in last[("purge", "b")]["message"]
 
 
 def test_status_and_per_task_figures_match_the_store(client: Any) -> None:

@@ -206,7 +206,7 @@ def print_status(report: dict[str, Any], out: Console | None = None) -> None:
                           r["started_at"], escape(progress), f"{r['host']}/{r['pid']}")
         out.print(table)
     if report["last_results"]:
-        table = Table(title="last result per task", title_justify="left")
+        table = Table(title="last result per task and target", title_justify="left")
         for col in ("task", "target", "status", "trigger", "finished", "result"):
             table.add_column(col, overflow="fold")
         for r in report["last_results"]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -79,6 +79,8 @@ runs = sa.Table(
 # in the history's order, newest first and ties by run id (revision 0008): pages read in order
 sa.Index("ix_wk_runs_started_run", runs.c.started_at.desc(), runs.c.run_id)
 sa.Index("ix_wk_runs_task_started_run", runs.c.task, runs.c.started_at.desc(), runs.c.run_id)
+# the last result of each task on each target (revision 0009)
+sa.Index("ix_wk_runs_task_target_started", runs.c.task, runs.c.target, runs.c.started_at.desc())
 sa.Index("ix_wk_runs_status", runs.c.status)
 
 checkpoints = sa.Table(
