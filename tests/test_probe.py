@@ -58,3 +58,27 @@ def test_no_fork_beside_running_threads() -> None:
     finally:
         stop.set()
         other.join()
+
+
+def test_a_target_that_refuses_is_named_as_the_config_writes_it(tmp_path: Any) -> None:
+    """The error names the address the config gives (127.0.0.1, [::1]), not the lock key's
+    one spelling of loopback, and never the user or password."""
+    from tests.helpers import free_port
+    from wellkept.config import load_config
+    from wellkept.probe import ping_target
+    from wellkept.registry import Registry
+
+    port = free_port()  # nothing listens there
+    (tmp_path / "wellkept.yml").write_text(f"""
+targets:
+  pg:    {{url: "postgresql://app:s3cret-pw@127.0.0.1:{port}/shop", timeout: 2s}}
+  maria: {{url: "mysql://root:s3cret-pw@127.0.0.1:{port}/shop", timeout: 2s}}
+  cache: {{url: "redis://:s3cret-pw@[::1]:{port}/0", timeout: 2s}}
+""")
+    settings, registry = load_config(tmp_path / "wellkept.yml"), Registry.default()
+    errors = {name: ping_target(name, settings, registry)["error"]
+              for name in ("pg", "maria", "cache")}
+    assert errors["pg"].startswith(f"cannot connect to postgresql://127.0.0.1:{port}/shop: ")
+    assert errors["maria"].startswith(f"cannot connect to mysql://127.0.0.1:{port}/shop: ")
+    assert errors["cache"].startswith(f"cannot reach redis://[::1]:{port}/0: ")
+    assert not [e for e in errors.values() if "s3cret" in e or "app@" in e]

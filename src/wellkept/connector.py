@@ -62,13 +62,24 @@ class Connector(ABC):
 
         Network engines: ``name://host:port/database``, with no user or password, so two
         targets that reach one database with different credentials still share one lock."""
+        return self._where(canonical=True)
+
+    def address(self) -> str:
+        """The database as messages name it: ``name://host:port/database`` with the host as
+        the config writes it, and no user or password."""
+        return self._where(canonical=False)
+
+    def _where(self, *, canonical: bool) -> str:
         from urllib.parse import urlsplit
 
         u = urlsplit(self.settings.url)
         port = u.port or self.default_port
         host = (u.hostname or "localhost").lower()
-        if host in ("127.0.0.1", "::1", "localhost", "ip6-localhost"):
-            host = "localhost"  # one server, whichever loopback spelling the URL uses
+        if canonical:
+            if host in ("127.0.0.1", "::1", "localhost", "ip6-localhost"):
+                host = "localhost"  # one server, whichever loopback spelling the URL uses
+        elif ":" in host:
+            host = f"[{host}]"  # an IPv6 address, bracketed as in a URL
         return f"{self.name}://{host}:{port}{u.path or '/'}"
 
     @abstractmethod

@@ -71,7 +71,7 @@ class MySQLConnector(Connector):
         try:
             return pymysql.connect(**self._connect_args())
         except pymysql.MySQLError as exc:
-            raise ConnectionFailed(f"cannot connect to {self.identity()}: "
+            raise ConnectionFailed(f"cannot connect to {self.address()}: "
                                    f"{redact(str(exc))}") from None
 
     @property
@@ -85,7 +85,7 @@ class MySQLConnector(Connector):
                     # deletes, not on every row its scan passed
                     cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
             except pymysql.MySQLError as exc:
-                raise ConnectionFailed(f"cannot connect to {self.identity()}: "
+                raise ConnectionFailed(f"cannot connect to {self.address()}: "
                                        f"{redact(str(exc))}") from None
         return self._conn
 
@@ -136,7 +136,7 @@ class MySQLConnector(Connector):
                                   "(lock_wait_timeout)") from None
             if code in (2006, 2013, 2003):  # gone away, lost, cannot connect
                 self.close()
-                raise ConnectionFailed(f"{prefix}lost the connection to {self.identity()}: "
+                raise ConnectionFailed(f"{prefix}lost the connection to {self.address()}: "
                                        f"{redact(str(exc))}") from None
             raise TaskFailed(f"{prefix}{redact(str(exc))}") from None
         except pymysql.MySQLError as exc:

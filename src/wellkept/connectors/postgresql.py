@@ -92,7 +92,7 @@ class PostgresConnector(Connector):
                                                  application_name="wellkept",
                                                  connect_timeout=timeout)
             except psycopg.Error as exc:
-                raise ConnectionFailed(f"cannot connect to {self.identity()}: "
+                raise ConnectionFailed(f"cannot connect to {self.address()}: "
                                        f"{redact(str(exc)).strip()}") from None
         return self._conn
 
@@ -112,7 +112,7 @@ class PostgresConnector(Connector):
             raise TaskFailed(f"{prefix}cancelled: {str(exc).strip()}") from None
         except psycopg.OperationalError as exc:
             self._drop()
-            raise ConnectionFailed(f"{prefix}lost the connection to {self.identity()}: "
+            raise ConnectionFailed(f"{prefix}lost the connection to {self.address()}: "
                                    f"{redact(str(exc)).strip()}") from None
         except psycopg.Error as exc:
             if self._conn is not None and self._conn.closed:

@@ -53,7 +53,7 @@ class RedisConnector(Connector):
             self.client.ping()
             version = self.client.info("server").get("redis_version", "")
         except redis.RedisError as exc:
-            raise ConnectionFailed(f"cannot reach {self.identity()}: {redact(str(exc))}") from None
+            raise ConnectionFailed(f"cannot reach {self.address()}: {redact(str(exc))}") from None
         return Ping(latency_ms=(time.perf_counter() - t0) * 1000, version=f"Redis {version}")
 
     def health(self) -> Ping:
@@ -154,9 +154,9 @@ class RedisConnector(Connector):
                 raise TaskFailed(f"{doing} was interrupted") from None
             text = redact(str(exc))
             if isinstance(exc, redis.BusyLoadingError):
-                raise Unavailable(f"{self.identity()} is loading its dataset: {text}") from None
+                raise Unavailable(f"{self.address()} is loading its dataset: {text}") from None
             if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-                raise ConnectionFailed(f"cannot reach {self.identity()} while {doing}: "
+                raise ConnectionFailed(f"cannot reach {self.address()} while {doing}: "
                                        f"{text}") from None
             raise TaskFailed(f"Redis refused {doing}: {text}") from None
 
