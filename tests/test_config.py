@@ -504,3 +504,20 @@ def test_cleanup_presets_and_seed_rule_aliases(write_config: WriteConfig) -> Non
                                  "archive_to: a.jsonl}\n")
     with pytest.raises(ConfigError, match=r"archive files end in \.jsonl\.gz, \.csv\.gz or"):
         load_config(files)
+
+
+@pytest.mark.parametrize(("kind", "name"), [
+    ("optimize", "min_free_bytes"), ("reindex", "min_bytes"), ("bloat", "min_bytes"),
+    ("index_health", "unused_min_bytes"), ("checkpoint", "min_wal_bytes")])
+def test_byte_thresholds_take_sizes_as_users_write_them(kind: str, name: str) -> None:
+    from pydantic import ValidationError
+
+    from wellkept.registry import Registry
+
+    params = Registry.default().task_class(kind).Params
+    assert getattr(params(**{name: "64M"}), name) == 64 * 1024 * 1024
+    assert getattr(params(**{name: "1.5k"}), name) == 1536
+    assert getattr(params(**{name: 4096}), name) == 4096
+    for wrong in ("lots", -1, "5 parsecs"):
+        with pytest.raises(ValidationError, match="invalid size"):
+            params(**{name: wrong})

@@ -9,6 +9,7 @@ from pydantic import Field
 from wellkept.connector import BloatEstimator
 from wellkept.context import RunContext
 from wellkept.durations import Duration
+from wellkept.fs.sizes import ByteSize
 from wellkept.records import TaskResult
 from wellkept.task import Task, TaskParams
 from wellkept.tasks._actions import checked_result
@@ -17,7 +18,7 @@ from wellkept.units import human_bytes
 
 class BloatParams(TaskParams):
     top: int = Field(20, ge=1, le=1000, description="list the worst N tables and N indexes")
-    min_bytes: int = Field(0, ge=0, description=(
+    min_bytes: ByteSize = Field(0, ge=0, description=(
         "list only relations with at least this many estimated wasted bytes"))
     exact: bool = Field(False, description=(
         "confirm the worst ones exactly with pgstattuple_approx / pgstatindex"))

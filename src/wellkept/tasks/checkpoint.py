@@ -8,6 +8,7 @@ from pydantic import Field
 
 from wellkept.connector import Checkpointable
 from wellkept.context import RunContext
+from wellkept.fs.sizes import ByteSize
 from wellkept.records import Metrics, TaskResult
 from wellkept.task import Task, TaskParams
 from wellkept.tasks._actions import run_actions
@@ -15,7 +16,7 @@ from wellkept.units import human_bytes
 
 
 class CheckpointParams(TaskParams):
-    min_wal_bytes: int = Field(1, ge=0, description=(
+    min_wal_bytes: ByteSize = Field(1, ge=0, description=(
         "checkpoint only when the write-ahead log holds at least this many bytes"))
     force: bool = Field(False, description="checkpoint even when the log is (nearly) empty")
 

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from wellkept.connector import IndexHealthChecker
 from wellkept.context import RunContext
+from wellkept.fs.sizes import ByteSize
 from wellkept.records import Metrics, TaskResult
 from wellkept.task import Task, TaskParams
 from wellkept.tasks._actions import checked_result
@@ -26,7 +27,7 @@ LABELS = {
 
 
 class IndexHealthParams(TaskParams):
-    unused_min_bytes: int = Field(1024 * 1024, ge=0, description=(
+    unused_min_bytes: ByteSize = Field(1024 * 1024, ge=0, description=(
         "report unused indexes only from this size up"))
     sequence_percent: float = Field(85.0, ge=0, le=100, description=(
         "report sequences (or the int columns they feed) past this share of their range"))

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from wellkept.connector import Optimizable
 from wellkept.context import RunContext
+from wellkept.fs.sizes import ByteSize
 from wellkept.records import Metrics, TaskResult
 from wellkept.task import Task, TaskParams
 from wellkept.tasks._actions import run_actions
@@ -17,7 +18,7 @@ from wellkept.units import human_bytes, plural
 class OptimizeParams(TaskParams):
     min_free_percent: float = Field(20.0, ge=0, le=100, description=(
         "rebuild a table when its free space (data_free) is at least this share of its size"))
-    min_free_bytes: int = Field(64 * 1024 * 1024, ge=0, description=(
+    min_free_bytes: ByteSize = Field(64 * 1024 * 1024, ge=0, description=(
         "…and at least this many bytes (small tables are not worth a rebuild)"))
     max_tables: int = Field(10, ge=1, description="at most this many, most free space first")
     tables: list[str] = Field([], description="rebuild exactly these tables instead of choosing")

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from wellkept.connector import Reindexable
 from wellkept.context import RunContext
+from wellkept.fs.sizes import ByteSize
 from wellkept.records import Metrics, TaskResult
 from wellkept.task import Task, TaskParams
 from wellkept.tasks._actions import run_actions
@@ -17,7 +18,7 @@ from wellkept.units import human_bytes, plural
 class ReindexParams(TaskParams):
     min_bloat_percent: float = Field(30.0, ge=0, le=100, description=(
         "rebuild indexes whose estimated bloat is at least this share of their size"))
-    min_bytes: int = Field(10 * 1024 * 1024, ge=0, description=(
+    min_bytes: ByteSize = Field(10 * 1024 * 1024, ge=0, description=(
         "…and whose estimated wasted space is at least this many bytes (small gains are not "
         "worth a rebuild)"))
     max_indexes: int = Field(20, ge=1, description="at most this many, worst first")
