@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from wellkept.alerts import book, rules
@@ -89,6 +89,21 @@ class AlertCenter:
         """After a health check (CONTRACT §3's report): targets down or past a threshold, and
         the host's CPU, memory and disks."""
         return self.observe(rules.health_observations(self.settings, report))
+
+    def sweep(self, settings: Settings, kinds: Collection[str]) -> list[dict[str, Any]]:
+        """Resolve the firing alerts whose schedule, target or task has left the config
+        (nothing would judge them again, and they would fire for ever); run after every
+        health check. Never raises."""
+        try:
+            with self.store.engine.connect() as conn:
+                rows = book.firing(conn)
+        except Exception as exc:
+            log.error("alerts could not be read: %s", redact(f"{type(exc).__name__}: {exc}"))
+            return []
+        gone = [Observation(r["name"], r["target"], None, None, f"{why}: resolved",
+                            r["subject"] or "")
+                for r in rows if (why := rules.orphaned(r, settings, kinds))]
+        return self.observe(gone) if gone else []
 
     def raise_alert(self, name: str, target: str, severity: Severity | str, message: str, *,
                     value: float | None = None, subject: str = "") -> dict[str, Any] | None:

@@ -7,14 +7,14 @@ given replaces the default pair whole, so `{warning: 90}` has no critical level.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wellkept.types import RunStatus, Severity
 
 if TYPE_CHECKING:
-    from wellkept.config import AlertSettings
+    from wellkept.config import AlertSettings, Settings
     from wellkept.records import RunRecord
 
 #: seed 001's alert thresholds (CONTRACT §1): name -> (warning, critical)
@@ -127,6 +127,25 @@ def degraded_observation(target: str, reason: str | None) -> Observation:
         return Observation(TARGET_DEGRADED, target, Severity.WARNING, None,
                            f"{target} is degraded: {reason}")
     return Observation(TARGET_DEGRADED, target, None, None, f"{target} serves fully again")
+
+
+#: alerts whose subject is a task (an instance, or a kind run directly)
+TASK_SUBJECTS = (TASK_FAILURE, BACKUP_FRESHNESS)
+
+
+def orphaned(alert: Mapping[str, Any], settings: Settings, kinds: Collection[str]) -> str | None:
+    """Why a stored alert can no longer be judged, or None: its schedule, target or task left
+    the config, so no later check or run would ever resolve it."""
+    name, target, subject = alert["name"], alert["target"], alert.get("subject") or ""
+    if name == MISSED_SCHEDULE:
+        return None if target in settings.schedules else \
+            f"schedule {target} is no longer in the config"
+    if target != "host" and target not in settings.targets:
+        return f"target {target} is no longer in the config"
+    if name in TASK_SUBJECTS and subject and subject not in settings.tasks \
+            and subject not in kinds:
+        return f"task {subject} is no longer in the config"
+    return None
 
 
 def judged(record: RunRecord) -> bool:

@@ -171,7 +171,9 @@ def check_health(settings: Settings, registry: Registry, *, store: HistoryStore 
         from wellkept.health.transitions import note_transitions
 
         note_transitions(store, rows, names)
-        touched = AlertCenter(settings.alerts, store).observe(observations)
+        center = AlertCenter(settings.alerts, store)
+        touched = center.observe(observations)
+        center.sweep(settings, registry.task_names())  # what left the config stops firing
         report["alerts"] = [a for a in touched if a["state"] == "firing"]
     else:
         report["alerts"] = [{"name": o.name, "severity": str(o.severity), "value": o.value,
