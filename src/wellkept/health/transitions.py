@@ -34,29 +34,43 @@ def note_transitions(store: HistoryStore, rows: dict[str, dict[str, Any]],
         if row.get("problem") == "bug":
             log.error("checking %s crashed: %s\n%s", name, row["error"],
                       row.get("traceback", ""))
-    try:
-        with store.engine.begin() as conn:
-            before = {r.target: r.status for r in conn.execute(
-                sa.select(target_status.c.target, target_status.c.status)
-                .where(target_status.c.target.in_(names)))}
-            for name in names:
-                row = rows[name]
-                values = {"status": row["status"], "checked_at": now,
-                          "latency_ms": row.get("latency_ms"), "error": row.get("error")}
-                if name not in before:
-                    conn.execute(target_status.insert().values(target=name, since=now,
-                                                               **values))
-                elif before[name] != row["status"]:
-                    conn.execute(target_status.update().where(target_status.c.target == name)
-                                 .values(since=now, **values))
-                else:
-                    conn.execute(target_status.update().where(target_status.c.target == name)
-                                 .values(**values))
-    except Exception as exc:  # without the store, say everything once per process instead
-        log.error("target states could not be recorded: %s", redact(str(exc)))
-        before = {}
+    before: dict[str, str] = {}
+    for attempt in (1, 2):
+        try:
+            before = _record(store, rows, names, now)
+            break
+        except sa.exc.IntegrityError:
+            if attempt == 1:  # another check recorded a target first: read it, then update
+                continue
+            log.error("target states could not be recorded: %s", "a concurrent check "
+                      "kept recording the same targets")
+        except Exception as exc:  # without the store, say everything once per process
+            log.error("target states could not be recorded: %s", redact(str(exc)))
+            break
     for name in names:
         _log_change(name, before.get(name), rows[name])
+    return before
+
+
+def _record(store: HistoryStore, rows: dict[str, dict[str, Any]], names: list[str],
+            now: Any) -> dict[str, str]:
+    """Write each target's state in one transaction; the states it had before."""
+    with store.engine.begin() as conn:
+        before = {r.target: r.status for r in conn.execute(
+            sa.select(target_status.c.target, target_status.c.status)
+            .where(target_status.c.target.in_(names)))}
+        for name in names:
+            row = rows[name]
+            values = {"status": row["status"], "checked_at": now,
+                      "latency_ms": row.get("latency_ms"), "error": row.get("error")}
+            if name not in before:
+                conn.execute(target_status.insert().values(target=name, since=now, **values))
+            elif before[name] != row["status"]:
+                conn.execute(target_status.update().where(target_status.c.target == name)
+                             .values(since=now, **values))
+            else:
+                conn.execute(target_status.update().where(target_status.c.target == name)
+                             .values(**values))
     return before
 
 
