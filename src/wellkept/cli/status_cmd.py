@@ -122,13 +122,34 @@ def schedule_trigger(
 
 
 def _wait_for(engine: Any, request_id: int) -> dict[str, Any]:
+    """The request once it has ended. Should every coordinator stop first (one that died on
+    another machine shows as gone once its heartbeat is older than ``leader_lease``), the wait
+    ends with an error instead of lasting for ever: a request nobody took is withdrawn (so
+    that no coordinator started later runs it behind the user's back); one a dead coordinator
+    took is ended as ``orphaned`` by the next coordinator, which recovers its runs."""
+    from wellkept.errors import WellkeptError
     from wellkept.history import coordination
+    from wellkept.status import coordinator_state
 
+    checked = time.monotonic()
     while True:
         row = coordination.get_request(engine.store, request_id)
         assert row is not None
         if row["finished_at"] is not None:
             return row
+        if time.monotonic() - checked >= 2.0:
+            checked = time.monotonic()
+            if not coordinator_state(engine)["running"]:
+                if coordination.withdraw_request(engine.store, request_id, datetime.now(UTC)):
+                    raise WellkeptError(f"no coordinator is running any more; request "
+                                        f"{request_id} was withdrawn before any run started")
+                row = coordination.get_request(engine.store, request_id)
+                if row is not None and row["finished_at"] is None:
+                    raise WellkeptError(
+                        f"the coordinator that took request {request_id} stopped before it "
+                        "ended; the next coordinator to start recovers its runs (see "
+                        "`wellkept status`)")
+                continue
         time.sleep(0.5)
 
 

@@ -214,6 +214,16 @@ def finish_request(store: HistoryStore, request_id: int, now: datetime, status: 
             finished_at=now, status=status, run_ids=run_ids))
 
 
+def withdraw_request(store: HistoryStore, request_id: int, now: datetime) -> bool:
+    """End a request that no coordinator has claimed yet as ``withdrawn`` (compare-and-set:
+    False when one claimed it meanwhile, or it had ended)."""
+    with store.engine.begin() as conn:
+        return conn.execute(requests.update().where(
+            requests.c.id == request_id, requests.c.claimed_by.is_(None),
+            requests.c.finished_at.is_(None)).values(finished_at=now, status="withdrawn")
+        ).rowcount == 1
+
+
 def get_request(store: HistoryStore, request_id: int) -> dict[str, Any] | None:
     with store.engine.connect() as conn:
         row = conn.execute(sa.select(requests).where(requests.c.id == request_id)).mappings() \
