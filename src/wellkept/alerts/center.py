@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from wellkept.alerts import book, rules
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from wellkept.config import AlertSettings, Settings
     from wellkept.history.store import HistoryStore
     from wellkept.records import RunRecord
+    from wellkept.registry import Registry
 
 log = logging.getLogger("wellkept.alerts")
 
@@ -52,6 +54,9 @@ MIN_TRY_SECONDS = 1.0
 #: how long past the deadline an evaluation waits for a sender that ignores its timeout
 #: (Apprise's plugins keep their own) before it goes on without it
 DEADLINE_SLACK_SECONDS = 0.5
+#: an alert about something gone from this config is resolved once nothing has seen it for
+#: this long (or the cooldown, if longer): another process sharing the store may still judge it
+ORPHAN_GRACE = timedelta(hours=1)
 
 
 class AlertCenter:
@@ -90,20 +95,30 @@ class AlertCenter:
         the host's CPU, memory and disks."""
         return self.observe(rules.health_observations(self.settings, report))
 
-    def sweep(self, settings: Settings, kinds: Collection[str]) -> list[dict[str, Any]]:
-        """Resolve the firing alerts whose schedule, target or task has left the config
-        (nothing would judge them again, and they would fire for ever); run after every
-        health check. Never raises."""
+    def orphans(self, settings: Settings, registry: Registry,
+                now: datetime | None = None) -> list[Observation]:
+        """Resolutions for the firing alerts whose schedule, target or task has left the
+        config (see ``rules.orphaned``): nothing would judge them again, and they would fire
+        for ever. Only alerts not seen for ``ORPHAN_GRACE`` (or the cooldown, if longer): a
+        store may be shared by processes with other configs (a rolling deploy, a Django
+        project beside a coordinator), and an alert another one still observes is not
+        orphaned. Never raises."""
+        grace = max(self.settings.cooldown, ORPHAN_GRACE)
+        seen_before = (now or utcnow()) - grace
         try:
             with self.store.engine.connect() as conn:
-                rows = book.firing(conn)
+                rows = [r for r in book.firing(conn) if r["last_seen_at"] <= seen_before]
         except Exception as exc:
             log.error("alerts could not be read: %s", redact(f"{type(exc).__name__}: {exc}"))
             return []
-        gone = [Observation(r["name"], r["target"], None, None, f"{why}: resolved",
+        kinds = registry.task_names()
+
+        def default_target(kind: str) -> str | None:
+            return registry.task_class(kind).default_target if kind in kinds else None
+
+        return [Observation(r["name"], r["target"], None, None, f"{why}: resolved",
                             r["subject"] or "")
-                for r in rows if (why := rules.orphaned(r, settings, kinds))]
-        return self.observe(gone) if gone else []
+                for r in rows if (why := rules.orphaned(r, settings, kinds, default_target))]
 
     def raise_alert(self, name: str, target: str, severity: Severity | str, message: str, *,
                     value: float | None = None, subject: str = "") -> dict[str, Any] | None:

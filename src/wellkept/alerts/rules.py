@@ -7,7 +7,7 @@ given replaces the default pair whole, so `{warning: 90}` has no critical level.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -133,18 +133,27 @@ def degraded_observation(target: str, reason: str | None) -> Observation:
 TASK_SUBJECTS = (TASK_FAILURE, BACKUP_FRESHNESS)
 
 
-def orphaned(alert: Mapping[str, Any], settings: Settings, kinds: Collection[str]) -> str | None:
-    """Why a stored alert can no longer be judged, or None: its schedule, target or task left
-    the config, so no later check or run would ever resolve it."""
+def orphaned(alert: Mapping[str, Any], settings: Settings, kinds: Collection[str],
+             default_target: Callable[[str], str | None]) -> str | None:
+    """Why a stored alert can no longer be judged, or None: its schedule is gone or disabled,
+    its target is gone, or its task is gone or no longer runs on that target, so no later
+    check or run would ever resolve it. ``default_target(kind)`` is that kind's default target
+    (asked only for the instances alerts name)."""
     name, target, subject = alert["name"], alert["target"], alert.get("subject") or ""
     if name == MISSED_SCHEDULE:
-        return None if target in settings.schedules else \
-            f"schedule {target} is no longer in the config"
+        schedule = settings.schedules.get(target)
+        if schedule is None:
+            return f"schedule {target} is no longer in the config"
+        return None if schedule.enabled else f"schedule {target} is disabled"
     if target != "host" and target not in settings.targets:
         return f"target {target} is no longer in the config"
-    if name in TASK_SUBJECTS and subject and subject not in settings.tasks \
-            and subject not in kinds:
-        return f"task {subject} is no longer in the config"
+    if name not in TASK_SUBJECTS or not subject:
+        return None
+    instance = settings.tasks.get(subject)
+    if instance is None:
+        return None if subject in kinds else f"task {subject} is no longer in the config"
+    if target not in instance.runs_on(default_target(instance.kind)):
+        return f"task {subject} no longer runs on {target}"
     return None
 
 

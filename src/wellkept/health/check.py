@@ -172,8 +172,8 @@ def check_health(settings: Settings, registry: Registry, *, store: HistoryStore 
 
         note_transitions(store, rows, names)
         center = AlertCenter(settings.alerts, store)
-        touched = center.observe(observations)
-        center.sweep(settings, registry.task_names())  # what left the config stops firing
+        # with the alerts of what left the config, resolved in the same evaluation
+        touched = center.observe(observations + center.orphans(settings, registry))
         report["alerts"] = [a for a in touched if a["state"] == "firing"]
     else:
         report["alerts"] = [{"name": o.name, "severity": str(o.severity), "value": o.value,
