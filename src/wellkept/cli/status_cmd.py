@@ -118,7 +118,9 @@ def schedule_trigger(
         if wait:
             text += f": {result['status']}, runs {', '.join(r[:8] for r in result['run_ids'])}"
         console().print(text)
-    raise typer.Exit(1 if wait and result["status"] in ("failed", "partial_failure") else 0)
+    # anything but completed or skipped is a failure: failed, partial_failure, and orphaned
+    # (the coordinator that took the request died, and another one ended it)
+    raise typer.Exit(1 if wait and result["status"] not in ("completed", "skipped") else 0)
 
 
 def _wait_for(engine: Any, request_id: int) -> dict[str, Any]:
@@ -131,7 +133,9 @@ def _wait_for(engine: Any, request_id: int) -> dict[str, Any]:
     from wellkept.history import coordination
     from wellkept.status import coordinator_state
 
+    lease = engine.settings.coordinator.leader_lease.total_seconds()
     checked = time.monotonic()
+    gone_since: float | None = None
     while True:
         row = coordination.get_request(engine.store, request_id)
         assert row is not None
@@ -139,7 +143,13 @@ def _wait_for(engine: Any, request_id: int) -> dict[str, Any]:
             return row
         if time.monotonic() - checked >= 2.0:
             checked = time.monotonic()
-            if not coordinator_state(engine)["running"]:
+            # gone on every look for a whole lease: not a coordinator restarting, nor a late
+            # heartbeat, nor one machine's clock a little ahead of another's
+            if coordinator_state(engine)["running"]:
+                gone_since = None
+            elif gone_since is None:
+                gone_since = checked
+            if gone_since is not None and checked - gone_since >= lease:
                 if coordination.withdraw_request(engine.store, request_id, datetime.now(UTC)):
                     raise WellkeptError(f"no coordinator is running any more; request "
                                         f"{request_id} was withdrawn before any run started")

@@ -167,16 +167,19 @@ def add_request(store: HistoryStore, kind: str, name: str, trigger: str, now: da
 
 def claim_requests(store: HistoryStore, coordinator_id: str, now: datetime,
                    limit: int = 20) -> list[dict[str, Any]]:
-    """Pending requests, each claimed by compare-and-set (only one coordinator gets it)."""
+    """Pending requests, each claimed by compare-and-set (only one coordinator gets it). A
+    request that ended unclaimed (withdrawn) is not pending."""
     with store.engine.connect() as conn:
         pending = [dict(r) for r in conn.execute(
-            sa.select(requests).where(requests.c.claimed_by.is_(None))
+            sa.select(requests).where(requests.c.claimed_by.is_(None),
+                                      requests.c.finished_at.is_(None))
             .order_by(requests.c.id).limit(limit)).mappings()]
     claimed = []
     for row in pending:
         with store.engine.begin() as conn:
             done = conn.execute(requests.update().where(
-                requests.c.id == row["id"], requests.c.claimed_by.is_(None)).values(
+                requests.c.id == row["id"], requests.c.claimed_by.is_(None),
+                requests.c.finished_at.is_(None)).values(
                 claimed_by=coordinator_id, claimed_at=now))
         if done.rowcount == 1:
             claimed.append(row)
