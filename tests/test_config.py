@@ -518,6 +518,7 @@ def test_byte_thresholds_take_sizes_as_users_write_them(kind: str, name: str) ->
     assert getattr(params(**{name: "64M"}), name) == 64 * 1024 * 1024
     assert getattr(params(**{name: "1.5k"}), name) == 1536
     assert getattr(params(**{name: 4096}), name) == 4096
-    for wrong in ("lots", -1, "5 parsecs"):
+    assert getattr(params(**{name: 4096.0}), name) == 4096  # YAML's float spelling
+    for wrong in ("lots", -1, "5 parsecs", 1.5):
         with pytest.raises(ValidationError, match="invalid size"):
             params(**{name: wrong})

@@ -66,7 +66,10 @@ class Connector(ABC):
 
     def address(self) -> str:
         """The database as messages name it: ``name://host:port/database`` with the host as
-        the config writes it, and no user or password."""
+        the config writes it, and no user or password. Engines with an identity of their own
+        (a file's path) are named by it."""
+        if type(self).identity is not Connector.identity:
+            return self.identity()
         return self._where(canonical=False)
 
     def _where(self, *, canonical: bool) -> str:

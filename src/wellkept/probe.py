@@ -139,6 +139,8 @@ class InChild:
 
     #: how long after the last limit the child's answer may take to arrive
     MARGIN_SECONDS = 0.2
+    #: how long a killed child is waited for before a daemon thread takes over its reaping
+    REAP_SECONDS = 0.5
 
     def __init__(self, jobs: Jobs, on_timeout: OnTimeout) -> None:
         self.limits = {name: limit for name, (_job, limit) in jobs.items()}
@@ -179,15 +181,30 @@ class InChild:
         return {name: self._on_timeout(name, limit) for name, limit in self.limits.items()}
 
     def abandon(self) -> None:
-        """Close the pipe, stop the child and reap it (so that no zombie is left)."""
+        """Close the pipe, stop the child and reap it (so that no zombie is left). A child that
+        a kill cannot end at once (stuck in the kernel on a hung network mount) is reaped by a
+        daemon thread, so that the caller does not wait with it."""
         if self._read < 0:
             return
         os.close(self._read)
         self._read = -1
         with contextlib.suppress(ProcessLookupError):
             os.kill(self._pid, signal.SIGKILL)  # gone already, unless it is stuck
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self._pid, 0)
+        deadline = time.monotonic() + self.REAP_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(self._pid, os.WNOHANG)[0] != 0:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.01)
+        threading.Thread(target=_reap, args=(self._pid,), daemon=True,
+                         name="wellkept-reap").start()
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def start_bounded(jobs: Jobs, on_timeout: OnTimeout, *,

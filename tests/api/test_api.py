@@ -203,6 +203,8 @@ def test_name_at_target_runs_the_instance_on_that_one_target(tmp_path: Path) -> 
         assert "does not run on 'c'; its targets: a, b" in elsewhere.json()["error"]
         unknown = client.post("/maintenance/tasks/nope@a/run", headers=auth())
         assert unknown.status_code == 404 and "unknown task 'nope@a'" in unknown.json()["error"]
+        kind = client.post("/maintenance/tasks/vacuum@a/run", headers=auth())  # not an instance
+        assert kind.status_code == 404 and "unknown task 'vacuum@a'" in kind.json()["error"]
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status", "says"), [

@@ -43,8 +43,10 @@ def router(api: ApiContext) -> APIRouter:
     def start(names: list[str], *, emergency: bool = False, dry_run: bool = False,
               target: str | None = None) -> Started:
         for name in names:
-            # NAME@TARGET: the instance NAME on one of its targets (the engine checks which)
-            if not api.task_known(task_reference(name, api.engine.settings.tasks)[0]):
+            # NAME@TARGET: the instance NAME on one of its targets (the engine checks which);
+            # a kind takes its target from the body instead
+            base, on = task_reference(name, api.engine.settings.tasks)
+            if not (api.task_known(name) if on is None else base in api.engine.settings.tasks):
                 raise HTTPException(404, f"unknown task {name!r}; configured tasks and kinds: "
                                     + ", ".join([*api.engine.settings.tasks,
                                                  *api.engine.registry.task_names()]))

@@ -21,7 +21,7 @@ def router(api: ApiContext) -> APIRouter:
 
     @routes.get("/status", response_model=dict[str, Any])
     def status(schedules: bool = False) -> Response:
-        """Coordinator state, running runs (with progress), the last result per task,
+        """Coordinator state, running runs (with progress), the last result per task and target,
         recovery health (`wellkept status -o json`); `schedules=true` adds the schedules.
         `process` is this server's own coordinator: leader or not, jobs running and queued.
         At most one second old (`timestamp` says when it was read)."""

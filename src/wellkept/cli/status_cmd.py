@@ -34,7 +34,7 @@ def status(
         "--schedules", "-s", help="also list the schedules and their next fire times")] = False,
     output: OutputOption = None,
 ) -> None:
-    """Coordinator state, running tasks, the last result per task, recovery health."""
+    """Coordinator state, running tasks, the last result per task and target, recovery health."""
     from wellkept.engine import Engine
     from wellkept.status import status_report
 

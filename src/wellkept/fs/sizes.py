@@ -19,6 +19,8 @@ def parse_size(value: object) -> int:
     """``100M`` -> 104857600. Units are binary (1k = 1024 bytes), as in logrotate."""
     if isinstance(value, bool):
         raise ValueError(f"invalid size {value!r}: {HINT}")
+    if isinstance(value, float) and value.is_integer():  # YAML's 1048576.0
+        value = int(value)
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"invalid size {value!r}: sizes are not negative")

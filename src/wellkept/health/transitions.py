@@ -39,11 +39,10 @@ def note_transitions(store: HistoryStore, rows: dict[str, dict[str, Any]],
         try:
             before = _record(store, rows, names, now)
             break
-        except sa.exc.IntegrityError:
+        except sa.exc.IntegrityError as exc:
             if attempt == 1:  # another check recorded a target first: read it, then update
                 continue
-            log.error("target states could not be recorded: %s", "a concurrent check "
-                      "kept recording the same targets")
+            log.error("target states could not be recorded: %s", redact(str(exc)))
         except Exception as exc:  # without the store, say everything once per process
             log.error("target states could not be recorded: %s", redact(str(exc)))
             break

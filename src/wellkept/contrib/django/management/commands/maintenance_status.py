@@ -13,8 +13,8 @@ from wellkept.contrib.django.base import WellkeptCommand
 
 class Command(WellkeptCommand):
     help = ("The maintenance coordinator's state, the runs in progress, the last result of "
-            "every task and recovery health, read from wellkept's history (whether or not a "
-            "coordinator runs).")
+            "every task on each target and recovery health, read from wellkept's history "
+            "(whether or not a coordinator runs).")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--schedules", action="store_true",
