@@ -51,3 +51,29 @@ def test_the_loser_of_a_first_insert_race_reads_the_winner_and_logs_no_error(
         assert rows == {"a": "down", "b": "down"}
     finally:
         store.close()
+
+
+def test_a_change_another_check_recorded_meanwhile_is_not_logged_twice(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = HistoryStore(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        store.prepare()
+        up = {"status": "up", "latency_ms": 1.0, "error": None}
+        note_transitions(store, {"a": up}, ["a"])  # both checks read "up" ...
+        raced: list[str] = []
+
+        @sa.event.listens_for(store.engine, "before_cursor_execute")
+        def other_check_first(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if statement.startswith("UPDATE wk_target_status") and not raced:
+                raced.append(statement)  # ... and the other one records "down" first
+                other = sqlite3.connect(tmp_path / "state.db", timeout=30)
+                other.execute("UPDATE wk_target_status SET status = 'down' WHERE target = 'a'")
+                other.commit()
+                other.close()
+
+        caplog.set_level(logging.DEBUG, logger="wellkept.health")
+        before = note_transitions(store, {"a": down("a")}, ["a"])
+        assert raced and before == {"a": "down"}  # read again after the race
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    finally:
+        store.close()

@@ -39,8 +39,8 @@ def note_transitions(store: HistoryStore, rows: dict[str, dict[str, Any]],
         try:
             before = _record(store, rows, names, now)
             break
-        except sa.exc.IntegrityError as exc:
-            if attempt == 1:  # another check recorded a target first: read it, then update
+        except (sa.exc.IntegrityError, _Raced) as exc:
+            if attempt == 1:  # another check recorded a target meanwhile: read it again
                 continue
             log.error("target states could not be recorded: %s", redact(str(exc)))
         except Exception as exc:  # without the store, say everything once per process
@@ -64,13 +64,21 @@ def _record(store: HistoryStore, rows: dict[str, dict[str, Any]], names: list[st
                       "latency_ms": row.get("latency_ms"), "error": row.get("error")}
             if name not in before:
                 conn.execute(target_status.insert().values(target=name, since=now, **values))
-            elif before[name] != row["status"]:
-                conn.execute(target_status.update().where(target_status.c.target == name)
-                             .values(since=now, **values))
-            else:
-                conn.execute(target_status.update().where(target_status.c.target == name)
-                             .values(**values))
+                continue
+            if before[name] != row["status"]:
+                values["since"] = now
+            # only over the state read above: a check that changed it meanwhile has logged
+            # that change, and this one must read it again rather than log it a second time
+            done = conn.execute(target_status.update().where(
+                target_status.c.target == name, target_status.c.status == before[name])
+                .values(**values))
+            if done.rowcount != 1:
+                raise _Raced(f"{name}'s state changed while it was being recorded")
     return before
+
+
+class _Raced(Exception):
+    """Another check changed a target's state between this one's read and its write."""
 
 
 def _log_change(name: str, previous: str | None, row: dict[str, Any]) -> None:
