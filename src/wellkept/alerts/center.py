@@ -90,10 +90,12 @@ class AlertCenter:
                                                skip={o.key for o in observations})
         return self.observe(observations)
 
-    def evaluate_health(self, report: dict[str, Any]) -> list[dict[str, Any]]:
+    def evaluate_health(self, report: dict[str, Any],
+                        declared: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
         """After a health check (CONTRACT §3's report): targets down or past a threshold, and
-        the host's CPU, memory and disks."""
-        return self.observe(rules.health_observations(self.settings, report))
+        the host's CPU, memory and disks; with ``declared``, the targets degraded by their own
+        word (see ``rules.health_observations``)."""
+        return self.observe(rules.health_observations(self.settings, report, declared))
 
     def orphans(self, settings: Settings, registry: Registry,
                 now: datetime | None = None) -> list[Observation]:

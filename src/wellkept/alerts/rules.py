@@ -99,10 +99,12 @@ def figure_observations(settings: AlertSettings | None, target: str,
     return out
 
 
-def health_observations(settings: AlertSettings | None,
-                        report: Mapping[str, Any]) -> list[Observation]:
+def health_observations(settings: AlertSettings | None, report: Mapping[str, Any],
+                        declared: Mapping[str, str | None] | None = None) -> list[Observation]:
     """Every key a health check can speak for: each target down or not (and its figures when
-    it answered), the host's CPU and memory, and each disk path checked."""
+    it answered), the host's CPU and memory, and each disk path checked. With ``declared``
+    (each target's own word on why it cannot fully serve, before the thresholds add theirs to
+    ``details.degraded``), each answering target's ``target_degraded`` too."""
     out: list[Observation] = []
     for name, row in (report.get("targets") or {}).items():
         down = row.get("status") == "down"
@@ -110,6 +112,8 @@ def health_observations(settings: AlertSettings | None,
             TARGET_DOWN, name, Severity.CRITICAL if down else None, None,
             f"{name} is down: {row.get('error')}" if down else f"{name} answers again"))
         if not down:
+            if declared is not None:
+                out.append(degraded_observation(name, declared.get(name)))
             out += figure_observations(settings, name, row.get("details") or {},
                                        TARGET_FIGURES)
     host = report.get("host") or {}

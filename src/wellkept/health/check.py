@@ -127,13 +127,12 @@ def check_health(settings: Settings, registry: Registry, *, store: HistoryStore 
     host_unread = bool(errors)  # a disk path that is missing, or no figures at all in time
     rows = {job.split(":", 1)[1]: row for job, row in found.items()}
     report_targets: dict[str, dict[str, Any]] = {}
-    observations: list[rules.Observation] = []
+    declared: dict[str, str | None] = {}  # what each target says of itself (target_degraded)
     for name in names:
         row = rows[name]
         status = row["status"]
         details = dict(row.get("details") or {})
-        if status != "down":  # what the target says of itself, before the thresholds' say
-            observations.append(rules.degraded_observation(name, details.get("degraded")))
+        declared[name] = details.get("degraded")
         if row.get("version"):
             details.setdefault("version", row["version"])
         if status == "up":
@@ -156,7 +155,7 @@ def check_health(settings: Settings, registry: Registry, *, store: HistoryStore 
                            "free_bytes": d["free_bytes"], "total_bytes": d["total_bytes"]}
                           for d in host.get("disk", [])]},
         "alerts": [], "errors": errors}
-    observations += rules.health_observations(settings.alerts, report)
+    observations = rules.health_observations(settings.alerts, report, declared)
     if store is not None:
         from wellkept.backups import watch
 
