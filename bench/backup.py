@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from _common import median_of, run_measured, source_state, wellkept_version
+from _common import compile_wellkept, median_of, run_measured, source_state, wellkept_version
 
 GOAL_BACKUP = 1.15
 GOAL_RESTORE = 1.2
@@ -278,6 +278,7 @@ def main() -> None:
     p.add_argument("--user", default="postgres")
     p.add_argument("--db", default="wellkept_bench_backup")
     args = p.parse_args()
+    compile_wellkept()
     for tool in ("pg_dump", "pg_restore", "zstd"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing (Debian packages postgresql-client, zstd)")

@@ -60,7 +60,7 @@ from typing import Any
 
 import psycopg
 import pymysql
-from _common import median_of, run_measured, shown, source_state, wellkept_version
+from _common import compile_wellkept, median_of, run_measured, shown, source_state, wellkept_version
 from _peers import find_or_install
 
 TABLE = "events"
@@ -666,6 +666,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    compile_wellkept()
     exe = shutil.which("wellkept", path=str(Path(sys.executable).parent)) or "wellkept"
     # one reference time for every rebuild, so each method gets the same rows
     ref = datetime.now(UTC).replace(microsecond=0)

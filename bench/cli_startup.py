@@ -19,6 +19,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _common import compile_wellkept
+
 GOAL_SECONDS = 0.3
 
 
@@ -36,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
+    compile_wellkept()
     exe = shutil.which("wellkept", path=str(Path(sys.executable).parent)) or "wellkept"
     cases = {
         "python -c pass (floor)": [sys.executable, "-c", "pass"],

@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo, for tests.servers
+from _common import compile_wellkept
 from _peers import find_or_install
 from tests.servers import blackhole  # the same silent socket the fault tests use
 
@@ -104,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    compile_wellkept()
     check_postgres = find_or_install("check-postgres", "check_postgres", "check_postgres.pl")
     exe = shutil.which("wellkept", path=str(Path(sys.executable).parent)) or "wellkept"
     for db in DATABASES:

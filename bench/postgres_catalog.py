@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from _common import compile_wellkept
 from _peers import find_or_install
 
 GOAL_SECONDS = 10.0
@@ -400,6 +401,7 @@ def measure(args: argparse.Namespace, cp_exe: str) -> list[dict[str, Any]]:
 
 def main() -> None:
     args = parse_args()
+    compile_wellkept()
     cp_exe = find_check_postgres()
     try:
         built = build(args)
