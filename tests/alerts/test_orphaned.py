@@ -1,4 +1,5 @@
-"""Alerts about what has left the config (a target, a task, a schedule, a task's target) are
+"""Alerts about what has left the config (a target, a task, a schedule, a task's target, a
+watched disk, the last backup task of a target under the default freshness rule) are
 resolved by a health check once nothing has seen them for the grace period: nothing else would
 ever judge them again, and they would fire for ever. One seen lately stays: another process
 sharing the store, with another config, may still be judging it."""
@@ -25,11 +26,14 @@ STALE = [("target_down", "old-db", ""),                    # a target removed
          ("backup_freshness", "app", "old-freshness"),     # its rule's task removed
          ("task_failure", "other", "purge"),               # purge no longer runs on other
          ("missed_schedule", "old-schedule", "old-schedule"),  # a schedule removed
-         ("missed_schedule", "weekly", "weekly")]          # a schedule disabled
+         ("missed_schedule", "weekly", "weekly"),          # a schedule disabled
+         ("disk_percent", "host", "/srv/old-volume"),      # a disk no longer watched
+         ("backup_freshness", "app", "backup_freshness")]  # app's backup task removed
 KEPT = [("task_failure", "app", "purge"),                  # still configured
         ("task_failure", "app", "vacuum"),                 # a kind run directly
         ("missed_schedule", "nightly", "nightly"),         # still configured
-        ("query_seconds", "app", "")]                      # a figure of a target kept
+        ("query_seconds", "app", ""),                      # a figure of a target kept
+        ("backup_freshness", "other", "backup_freshness")]  # other still has a backup task
 SEEN_LATELY = [("target_down", "other-config-db", "")]    # gone here, seen elsewhere lately
 
 
@@ -44,6 +48,7 @@ def test_a_health_check_resolves_the_alerts_of_what_left_the_config(
             tasks:
               purge: {{kind: cleanup, target: app, table: events, date_column: created_at,
                       retention: 30d}}
+              other-backup: {{kind: backup, target: other, destination: backups/}}
             schedules:
               nightly: {{cron: "0 2 * * *", tasks: [purge]}}
               weekly: {{cron: "0 3 * * 0", tasks: [purge], enabled: false}}
@@ -63,7 +68,7 @@ def test_a_health_check_resolves_the_alerts_of_what_left_the_config(
                              .values(last_seen_at=utcnow() - ORPHAN_GRACE - timedelta(minutes=1)))
         finally:
             store.close()
-        assert len(hooks) == 11
+        assert len(hooks) == 14
 
         done = run_cli("-c", str(config), "health", "-o", "json")
         assert done.returncode == 0, done.stderr
@@ -76,7 +81,7 @@ def test_a_health_check_resolves_the_alerts_of_what_left_the_config(
         finally:
             store.close()
         assert firing == set(KEPT + SEEN_LATELY)
-        sent = hooks.alerts("event", "name", "target", "message")[11:]
+        sent = hooks.alerts("event", "name", "target", "message")[14:]
         assert {(name, target, message) for event, name, target, message in sent
                 if event == "resolved"} == {
             ("target_down", "old-db", "target old-db is no longer in the config: resolved"),
@@ -86,8 +91,11 @@ def test_a_health_check_resolves_the_alerts_of_what_left_the_config(
             ("task_failure", "other", "task purge no longer runs on other: resolved"),
             ("missed_schedule", "old-schedule",
              "schedule old-schedule is no longer in the config: resolved"),
-            ("missed_schedule", "weekly", "schedule weekly is disabled: resolved")}
-        assert len(sent) == 6
+            ("missed_schedule", "weekly", "schedule weekly is disabled: resolved"),
+            ("disk_percent", "host", "disk /srv/old-volume is no longer in health.disks: "
+                                     "resolved"),
+            ("backup_freshness", "app", "app has no backup task any more: resolved")}
+        assert len(sent) == 8
         # the next check finds nothing more to resolve
         run_cli("-c", str(config), "health", "-o", "json")
-        assert len(hooks) == 17
+        assert len(hooks) == 22

@@ -99,7 +99,7 @@ class AlertCenter:
 
     def orphans(self, settings: Settings, registry: Registry,
                 now: datetime | None = None) -> list[Observation]:
-        """Resolutions for the firing alerts whose schedule, target or task has left the
+        """Resolutions for the firing alerts whose schedule, target, task or disk has left the
         config (see ``rules.orphaned``): nothing would judge them again, and they would fire
         for ever. Only alerts not seen for ``ORPHAN_GRACE`` (or the cooldown, if longer): a
         store may be shared by processes with other configs (a rolling deploy, a Django
@@ -113,14 +113,18 @@ class AlertCenter:
         except Exception as exc:
             log.error("alerts could not be read: %s", redact(f"{type(exc).__name__}: {exc}"))
             return []
+        from wellkept.backups import watch
+
         kinds = registry.task_names()
+        default_freshness = {rule.target for rule in watch.rules(settings) if rule.implicit}
 
         def default_target(kind: str) -> str | None:
             return registry.task_class(kind).default_target if kind in kinds else None
 
         return [Observation(r["name"], r["target"], None, None, f"{why}: resolved",
                             r["subject"] or "")
-                for r in rows if (why := rules.orphaned(r, settings, kinds, default_target))]
+                for r in rows if (why := rules.orphaned(r, settings, kinds, default_target,
+                                                        default_freshness))]
 
     def raise_alert(self, name: str, target: str, severity: Severity | str, message: str, *,
                     value: float | None = None, subject: str = "") -> dict[str, Any] | None:

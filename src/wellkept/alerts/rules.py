@@ -44,6 +44,9 @@ TARGET_DEGRADED = "target_degraded"
 TASK_FAILURE = "task_failure"
 MISSED_SCHEDULE = "missed_schedule"
 BACKUP_FRESHNESS = "backup_freshness"
+#: the subject of the default backup-freshness rule's alerts (a target with a backup task and
+#: no backup_freshness instance): the task name of `wellkept run backup_freshness`
+DEFAULT_FRESHNESS = "backup_freshness"
 
 
 @dataclass(frozen=True)
@@ -138,11 +141,15 @@ TASK_SUBJECTS = (TASK_FAILURE, BACKUP_FRESHNESS)
 
 
 def orphaned(alert: Mapping[str, Any], settings: Settings, kinds: Collection[str],
-             default_target: Callable[[str], str | None]) -> str | None:
+             default_target: Callable[[str], str | None],
+             default_freshness: Collection[str] = ()) -> str | None:
     """Why a stored alert can no longer be judged, or None: its schedule is gone or disabled,
-    its target is gone, or its task is gone or no longer runs on that target, so no later
-    check or run would ever resolve it. ``default_target(kind)`` is that kind's default target
-    (asked only for the instances alerts name)."""
+    its target is gone, its task is gone or no longer runs on that target, its disk is no
+    longer in ``health.disks``, or it is the default backup-freshness rule's and its target
+    is not among ``default_freshness`` (the targets that rule still covers: those with a
+    backup task and no backup_freshness instance), so no later check or run would ever
+    resolve it. ``default_target(kind)`` is that kind's default target (asked only for the
+    instances alerts name)."""
     name, target, subject = alert["name"], alert["target"], alert.get("subject") or ""
     if name == MISSED_SCHEDULE:
         schedule = settings.schedules.get(target)
@@ -151,6 +158,12 @@ def orphaned(alert: Mapping[str, Any], settings: Settings, kinds: Collection[str
         return None if schedule.enabled else f"schedule {target} is disabled"
     if target != "host" and target not in settings.targets:
         return f"target {target} is no longer in the config"
+    if name == "disk_percent" and target == "host" and subject \
+            and subject not in settings.health.disks:
+        return f"disk {subject} is no longer in health.disks"
+    if (name == BACKUP_FRESHNESS and subject == DEFAULT_FRESHNESS
+            and subject not in settings.tasks and target not in default_freshness):
+        return f"{target} has no backup task any more"
     if name not in TASK_SUBJECTS or not subject:
         return None
     instance = settings.tasks.get(subject)

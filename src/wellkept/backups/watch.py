@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from wellkept.alerts.rules import BACKUP_FRESHNESS, Observation
+from wellkept.alerts.rules import BACKUP_FRESHNESS, DEFAULT_FRESHNESS, Observation
 from wellkept.backups.freshness import DEFAULT_RPO, DEFAULT_TIER, freshness
 from wellkept.redact import redact
 from wellkept.types import Severity
@@ -50,7 +50,7 @@ log = logging.getLogger("wellkept.alerts")
 BACKUP_KIND = "backup"
 FRESHNESS_KIND = "backup_freshness"
 #: the subject of the kind's default rule: the task name of `wellkept run backup_freshness`
-IMPLICIT = FRESHNESS_KIND
+IMPLICIT = DEFAULT_FRESHNESS
 
 
 @dataclass(frozen=True)
