@@ -82,3 +82,22 @@ targets:
     assert errors["maria"].startswith(f"cannot connect to mysql://127.0.0.1:{port}/shop: ")
     assert errors["cache"].startswith(f"cannot reach redis://[::1]:{port}/0: ")
     assert not [e for e in errors.values() if "s3cret" in e or "app@" in e]
+
+
+def test_a_socket_target_that_refuses_is_named_by_its_socket(tmp_path: Any) -> None:
+    """A PostgreSQL URL without a host (the Unix socket) is named as written, not as
+    localhost:5432, and still without its password or other parameters."""
+    from wellkept.config import load_config
+    from wellkept.probe import ping_target
+    from wellkept.registry import Registry
+
+    (tmp_path / "wellkept.yml").write_text(f"""
+targets:
+  sock:  {{url: "postgresql://app:s3cret-pw@/shop?host={tmp_path}&sslmode=disable"}}
+  bare:  {{url: "postgresql://:6999/shop?host={tmp_path}"}}
+""")
+    settings, registry = load_config(tmp_path / "wellkept.yml"), Registry.default()
+    errors = {name: ping_target(name, settings, registry)["error"] for name in ("sock", "bare")}
+    assert errors["sock"].startswith(f"cannot connect to postgresql:///shop?host={tmp_path}: ")
+    assert errors["bare"].startswith(f"cannot connect to postgresql://:6999/shop?host={tmp_path}: ")
+    assert not [e for e in errors.values() if "s3cret" in e or "app@" in e or "sslmode" in e]

@@ -67,6 +67,19 @@ class PostgresConnector(Connector):
         self._conn: Any = None
         self._children = _process.Children()
 
+    def address(self) -> str:
+        """As the base class, but a URL without a host (libpq's Unix socket, or a ``host``
+        parameter naming the socket's folder or the server) is shown as written, without
+        its other parameters: ``postgresql:///shop?host=/run/postgresql``, not localhost."""
+        from urllib.parse import parse_qs, urlsplit
+
+        u = urlsplit(self.settings.url)
+        if u.hostname:
+            return super().address()
+        host = parse_qs(u.query).get("host", [""])[0]
+        port = f":{u.port}" if u.port else ""
+        return f"{self.name}://{port}{u.path or '/'}" + (f"?host={host}" if host else "")
+
     # --- connection -----------------------------------------------------------------------------
 
     @property
