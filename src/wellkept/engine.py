@@ -161,6 +161,11 @@ class Engine:
             raise UsageError("name at least one task or kind, or use --all or --schedule")
         return [r for name in wanted for r in self._requests(name, target, schedule)]
 
+    def slot_requests(self, schedule: str, task: str) -> list[RunRequest]:
+        """The runs of one of ``schedule``'s tasks for its slot: one per target of the task
+        (``resolve(..., schedule=)`` would add the schedule's other tasks as well)."""
+        return self._requests(task, None, schedule)
+
     def kind_request(self, kind: str, target: str, **params: Any) -> RunRequest:
         """A request for a built-in kind with explicit parameters (used by `advise --apply`)."""
         if target not in self.settings.targets:

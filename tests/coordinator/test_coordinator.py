@@ -132,6 +132,22 @@ def test_pause_then_resume_through_the_cli(plugin_dir: Path) -> None:
     assert unknown.returncode == 2 and "unknown schedule 'nope'" in unknown.stderr
 
 
+def test_a_slot_runs_each_of_its_tasks_once(plugin_dir: Path) -> None:
+    cfg = write(plugin_dir, """\
+        tasks: {a: {kind: tick}, b: {kind: tick}, c: {kind: tick}}
+        schedules: {hourly: {cron: "0 * * * *", tasks: [a, b, c]}}
+        """)
+    clock = ManualClock(at(2026, 11, 2, 9, 0, 30))
+    coord = coordinator(cfg, clock)
+    tick_until_idle(coord, clock, at(2026, 11, 2, 9, 0, 30))
+    tick_until_idle(coord, clock, at(2026, 11, 2, 10, 0, 5))
+    coord.shutdown()
+    runs = sorted(coord.store.list_runs(limit=1000), key=lambda r: r.started_at)
+    assert [(r.task, r.schedule, r.scheduled_for) for r in runs] == [
+        (task, "hourly", at(2026, 11, 2, 10)) for task in ("a", "b", "c")]
+    assert len(ledger(plugin_dir)) == 3
+
+
 def test_no_run_starts_outside_the_window(plugin_dir: Path) -> None:
     cfg = write(plugin_dir, """\
         tasks: {t: {kind: tick}}

@@ -121,12 +121,12 @@ class SlotJob:
                 reason = (f"not started: the maintenance window {spec.window.text} of schedule "
                           f"{self.schedule} closed at {iso_z(now)}")
                 for rest in settings.tasks[position:]:
-                    for request in engine.resolve([rest], schedule=self.schedule):
+                    for request in engine.slot_requests(self.schedule, rest):
                         statuses.append(engine.record_skipped(
                             replace(request, scheduled_for=self.slot_at), reason).status)
                 break
             # a task with `targets` is one run per target, each recovered on its own
-            for request in engine.resolve([task], schedule=self.schedule):
+            for request in engine.slot_requests(self.schedule, task):
                 record = self._one(request)
                 if record is not None and record.status is RunStatus.RUNNING:
                     # the executor stopped waiting (a shutdown) while the run goes on on a
