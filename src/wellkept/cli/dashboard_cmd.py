@@ -123,14 +123,16 @@ def render(data: dict[str, Any]) -> RenderableType:
                                          "last status"),
                            [[e(s["id"]), e(s["cron"]), _state(s), short(s["next_fire_at"]),
                              s["last_status"] or "-"] for s in data["schedules"]]))
+    if data.get("charts") is not None:
+        parts.append(_trends(data["charts"]))
+    # last, unlike on the web page: the live view crops what does not fit the terminal, and
+    # this open-ended list is what a short terminal can best do without
     parts.append(table("recent results", ("started", "task", "target", "status", "took",
                                           "message"),
                        [[short(r["started_at"]), e(r["task"]), e(r["target"]),
                          status_text(r["status"], r["dry_run"]),
                          duration_text(r["duration_seconds"]), e(r["message"])]
                         for r in data["recent"]]))
-    if data.get("charts") is not None:
-        parts.append(_trends(data["charts"]))
     return Group(*parts)
 
 
