@@ -134,7 +134,8 @@ def seconds_text(value: Any) -> str:
 
 
 def percent_text(value: Any) -> str:
-    return "-" if value is None else f"{float(value):g}%"
+    # one decimal at most: a run's progress is rows done over rows estimated (0.815835%)
+    return "-" if value is None else f"{round(float(value), 1):g}%"
 
 
 def trend_text(value: Any) -> str:
