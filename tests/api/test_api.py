@@ -112,6 +112,21 @@ def test_every_post_needs_a_valid_bearer_token(client: Any, method: str, path: s
     assert not client.engine.store.list_runs()                      # nothing ran
 
 
+@pytest.mark.parametrize("body", ['{"dry_run": ', '{"dry_run": "yes"}', "[1]", b"\xff\xfe"])
+def test_a_caller_without_a_token_learns_nothing_about_its_body(client: Any, body: Any) -> None:
+    """The token is refused before the body is judged; with the token the body is."""
+    path = "/maintenance/tasks/purge/run"
+    typed = {"Content-Type": "application/json"}
+    for headers in ({}, {"Authorization": "Bearer wrong-token"}):
+        answer = client.post(path, content=body, headers={**typed, **headers})
+        assert answer.status_code == 401, (headers, answer.text)
+        assert "Bearer" in answer.headers["www-authenticate"]
+        assert "detail" not in answer.json()
+    judged = client.post(path, content=body, headers={**typed, **auth()})
+    assert judged.status_code in (400, 422) and "error" in judged.json()
+    assert not client.engine.store.list_runs()
+
+
 def test_a_server_without_tokens_is_read_only(api_config: Callable[..., Path]) -> None:
     from fastapi.testclient import TestClient
 

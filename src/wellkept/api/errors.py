@@ -23,6 +23,9 @@ from wellkept.redact import redact
 
 log = logging.getLogger("wellkept.api")
 
+#: the methods that change nothing, and need no token
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
 def _json_error(description: str) -> dict[str, Any]:
     """An error answer for the OpenAPI document: always JSON, whatever the route serves when
     it succeeds (the dashboard's HTML, a report's CSV)."""
@@ -64,7 +67,13 @@ def install(app: FastAPI) -> None:
         return error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if request.method not in SAFE_METHODS:
+            # the body was read before the token was checked: a caller without a valid
+            # token learns nothing about what its body should have been
+            refused = request.app.state.wellkept.tokens.refusal(request)
+            if refused is not None:
+                return error(refused.status_code, str(refused.detail), headers=refused.headers)
         problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()))
