@@ -66,7 +66,9 @@ def test_mistakes_are_check_errors_naming_the_setting_and_key(
              "nowhere": {"table": "t", "date_column": "c", "retention_days": 1,
                          "database_alias": "archive"},
              "wrong_op": {"table": "t", "date_column": "c", "retention_days": 1,
-                          "operation": "vacuum"}}
+                          "operation": "vacuum"},
+             "bad_type": {"table": "t", "date_column": "c", "retention_days": 1,
+                          "cleanup_type": "purge"}}
     schedules = {"hourly": {"task_type": "health_check", "schedule_cron": "61 * * * *"},
                  "odd": {"task_type": "defragment", "schedule_cron": "0 1 * * *"},
                  "weekly_optimization": {"enabled": False}}
@@ -84,6 +86,8 @@ def test_mistakes_are_check_errors_naming_the_setting_and_key(
         "DATABASE_CLEANUP_RULES['nowhere']['database_alias']: 'archive' is not a database",
         "DATABASE_CLEANUP_RULES['wrong_op']['operation']: 'vacuum' is not allowed; choose one "
         "of: cleanup, logs, sessions",
+        "DATABASE_CLEANUP_RULES['bad_type']: cleanup_type: 'purge' is not allowed; choose one "
+        "of: 'delete' or 'archive'",
         "CUSTOM_MAINTENANCE_SCHEDULES['odd']['task_type']: unknown task type 'defragment'",
         "CUSTOM_MAINTENANCE_SCHEDULES['hourly']['schedule_cron']:",
         "WELLKEPT['tasks']['nightly']['min_dead_percent']:",

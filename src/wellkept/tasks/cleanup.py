@@ -110,6 +110,10 @@ class CleanupParams(TaskParams):
         if "cleanup_type" in out:
             if "mode" in data:
                 raise ValueError("give mode or cleanup_type, not both")
+            if out["cleanup_type"] not in ("delete", "archive"):
+                # said here: the user wrote cleanup_type, and mode's error would name mode
+                raise ValueError(f"cleanup_type: {out['cleanup_type']!r} is not allowed; "
+                                 "choose one of: 'delete' or 'archive'")
             out["mode"] = out.pop("cleanup_type")
             if out["mode"] == "archive" and not out.get("archive_to"):
                 out["archive_to"] = f"{out.get('table', 'table')}_archive"
