@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from wellkept.contrib.django.conf import DjangoConfig
 from wellkept.contrib.django.databases import DatabaseTarget
-from wellkept.contrib.django.operations import OPERATIONS
+from wellkept.contrib.django.operations import OPERATIONS, instance_name
 from wellkept.engine import Engine, RunRequest
 from wellkept.errors import UsageError
 from wellkept.records import RunRecord, utcnow
@@ -104,8 +104,11 @@ def run_maintenance(config: DjangoConfig, operations: Sequence[str], *,
             outcome.records.append(engine.record_skipped(request, plan.reason, trigger=trigger,
                                                          dry_run=dry_run))
         else:
-            # the engine has no such feature (views on SQLite): the run says so as `skipped`
-            request = engine.kind_request(OPERATIONS[op].kinds[0], database)
+            # the engine has no such feature (views on SQLite): the run says so as `skipped`,
+            # recorded under the name the database's instance of the kind has elsewhere
+            kind = OPERATIONS[op].kinds[0]
+            request = replace(engine.kind_request(kind, database),
+                              task=instance_name(kind, database))
             outcome.records.append(engine.run_one(request, dry_run=dry_run, trigger=trigger))
         outcomes.append(outcome)
         if on_record is not None:
