@@ -71,7 +71,8 @@ def test_mistakes_are_check_errors_naming_the_setting_and_key(
                           "cleanup_type": "purge"}}
     schedules = {"hourly": {"task_type": "health_check", "schedule_cron": "61 * * * *"},
                  "odd": {"task_type": "defragment", "schedule_cron": "0 1 * * *"},
-                 "weekly_optimization": {"enabled": False}}
+                 "weekly_optimization": {"enabled": False},      # a default: fine
+                 "hourly_health_check": {"enabled": False}}      # not a default
     wk = {**settings.WELLKEPT, "tasks": {**settings.WELLKEPT["tasks"],
                                          "nightly": {"kind": "vacuum", "target": "default",
                                                      "min_dead_percent": 500}},
@@ -90,6 +91,9 @@ def test_mistakes_are_check_errors_naming_the_setting_and_key(
         "of: 'delete' or 'archive'",
         "CUSTOM_MAINTENANCE_SCHEDULES['odd']['task_type']: unknown task type 'defragment'",
         "CUSTOM_MAINTENANCE_SCHEDULES['hourly']['schedule_cron']:",
+        "CUSTOM_MAINTENANCE_SCHEDULES['hourly_health_check']: required key(s) missing: "
+        "task_type, schedule_cron (a new schedule needs both; an entry named like a default "
+        "schedule changes only the keys it gives: daily_maintenance,",
         "WELLKEPT['tasks']['nightly']['min_dead_percent']:",
         "WELLKEPT['targets']['default']['url']: the database 'default' is reached as "
         "DATABASES says",

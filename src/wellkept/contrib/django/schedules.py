@@ -128,7 +128,10 @@ def _schedule(name: str, entry: dict[str, Any], ctx: _Context,
         return None
     if "schedule_cron" not in entry or "task_type" not in entry:
         missing = [k for k in ("task_type", "schedule_cron") if k not in entry]
-        ctx.problems.append(f"{where}: required key(s) missing: {', '.join(missing)}")
+        new = "" if name in DEFAULTS or name in REPORT_DEFAULTS else (
+            f" (a new schedule needs both; an entry named like a default schedule changes only "
+            f"the keys it gives: {', '.join([*DEFAULTS, *REPORT_DEFAULTS])})")
+        ctx.problems.append(f"{where}: required key(s) missing: {', '.join(missing)}{new}")
         return None
     task_type = str(entry["task_type"])
     found = _tasks_for(task_type, alias, "database_alias" in entry, ctx, where)
