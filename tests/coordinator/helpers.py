@@ -39,6 +39,10 @@ def ledger(folder: Path, name: str = "ledger.sqlite3") -> list[tuple[Any, ...]]:
     try:
         return conn.execute("SELECT item, run_id, attempt, trigger, pid, at FROM done "
                             "ORDER BY rowid").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):  # the task made the file and is making its table
+            return []
+        raise
     finally:
         conn.close()
 
