@@ -221,3 +221,29 @@ def test_wellkept_report_writes_each_format(engine: Engine, tmp_path: Path) -> N
                        (["--end", "yesterday"], "--end: 'yesterday' is not an ISO 8601")):
         bad = run_cli("-c", cfg, "report", *args)
         assert bad.returncode == 2 and says in bad.stderr, bad.stderr
+
+
+def test_the_durations_chart_keeps_the_tasks_with_the_most_time() -> None:
+    """Nine frequent quick tasks and one rare slow one: the slow one is drawn, and the
+    title says that lines were left out."""
+    from datetime import UTC, datetime, timedelta
+
+    from wellkept.history.periods import RunRow
+    from wellkept.reports.charts import MAX_LINES, duration_series
+    from wellkept.reports.model import Charts
+    from wellkept.reports.svg import dashboard_charts
+
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def row(task: str, n: int, seconds: float) -> RunRow:
+        at = start + timedelta(minutes=n)
+        return RunRow(f"{task}-{n}", task, "stats", "app", "completed", "schedule", False,
+                      at, at + timedelta(seconds=seconds), seconds, "")
+
+    rows = [row(f"quick-{i}", n, 0.5) for i in range(9) for n in range(20)]
+    rows += [row("slow-purge", 0, 120.0)]
+    lines, tasks = duration_series(rows)
+    assert tasks == 10 and len(lines) == MAX_LINES == 8
+    assert "slow-purge" in [s.name for s in lines]
+    svg = dashboard_charts(Charts(durations=lines, duration_tasks=tasks))["durations"]
+    assert "the 8 of 10 tasks with the most time" in svg

@@ -45,6 +45,8 @@ class Charts:
     """The dashboard's and the HTML report's four charts, as data."""
 
     durations: list[Series] = field(default_factory=list)      # seconds, per task
+    #: the tasks with timed runs in the period (``durations`` shows at most MAX_LINES)
+    duration_tasks: int = 0
     health_score: list[Series] = field(default_factory=list)   # 0-100
     database_size: list[Series] = field(default_factory=list)  # bytes, per target
     freed_per_day: list[dict[str, Any]] = field(default_factory=list)  # rows and bytes per day

@@ -153,7 +153,7 @@ def dashboard_charts(charts: Any, timezone: str = "UTC") -> dict[str, str]:
     """The four charts of a :class:`~wellkept.reports.model.Charts`, as SVG markup (the
     freed space per day as two bar charts, rows and bytes)."""
     return {
-        "durations": line_chart("Run durations per task", charts.durations, fmt_seconds,
+        "durations": line_chart(_durations_title(charts), charts.durations, fmt_seconds,
                                 timezone=timezone),
         "health_score": line_chart("Health score", charts.health_score, fmt_number,
                                    y_max=100.0, timezone=timezone),
@@ -163,3 +163,10 @@ def dashboard_charts(charts: Any, timezone: str = "UTC") -> dict[str, str]:
         "bytes_freed": bar_chart("Bytes freed per day", charts.freed_per_day, "bytes_freed",
                                  fmt_bytes),
     }
+
+
+def _durations_title(charts: Any) -> str:
+    shown, tasks = len(charts.durations), getattr(charts, "duration_tasks", 0)
+    if tasks > shown:
+        return f"Run durations per task (the {shown} of {tasks} tasks with the most time)"
+    return "Run durations per task"
