@@ -34,6 +34,9 @@ def _unique(prefix: str = "pw") -> str:
     ("amqp://guest:guest@rabbit:5672//", "amqp://guest:***@rabbit:5672//"),
     ("POSTGRESQL://APP:UPPER@H/DB", "POSTGRESQL://APP:***@H/DB"),
     ("postgresql://app:p%40ss%3Aw@h/db", "postgresql://app:***@h/db"),
+    ("mailto://ops:mail-pw@127.0.0.1:2525?to=a@example.com",
+     "mailto://ops:***@127.0.0.1:2525?to=a@example.com"),
+    ("postgresql://app:2024secret@h/db", "postgresql://app:***@h/db"),
 ])
 def test_url_passwords_are_masked(text: str, expected: str) -> None:
     assert redact(text) == expected
@@ -48,6 +51,8 @@ def test_url_passwords_are_masked(text: str, expected: str) -> None:
     "postgresql://127.0.0.1:5432/app",
     "deleted 1523 rows older than 30d in 1 batch",
     "user@example.com wrote: time 12:30",
+    "mailto://127.0.0.1:2525?to=ops@example.com&from=wk@example.com",
+    "https://hooks.example.com:8443/notify?reply=ops@example.com",
 ])
 def test_text_without_passwords_is_unchanged(text: str) -> None:
     assert redact(text) == text

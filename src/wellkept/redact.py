@@ -12,7 +12,10 @@ import threading
 from urllib.parse import urlsplit
 
 MASK = "***"
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)", re.I)
+#: ``scheme://user:password@``; a host's port followed by the path or query is no password
+#: (``mailto://127.0.0.1:25?to=ops@example.com`` keeps its port and recipient)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)"
+                           r"(?P<pw>(?!\d+[/?#])[^@\s]+)(?=@)", re.I)
 _KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\S+)", re.I)
 _secrets: set[str] = set()
 _lock = threading.Lock()
