@@ -35,7 +35,8 @@ def test_dashboard_once_shows_health_failures_schedules_results_and_trends(
     out = proc.stdout
     for piece in ("wellkept", "health: ", "failures (24h)", "broken", "targets and host",
                   "cpu ", "schedules", "nightly", "0 2 * * *", "recent results", "purge",
-                  "completed", "trends", "rows deleted per day", "3000 in all"):
+                  "completed", "trends", "rows deleted per day", "3000 in all",
+                  "SQLite 3."):  # a target's version, as on the web page
         assert piece in out, piece
     assert out.index("failures (24h)") < out.index("recent results")   # failures first
     # the live view crops what does not fit the terminal: the open-ended list of results goes
