@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from wellkept.durations import format_duration
 from wellkept.engine import Engine
 from wellkept.history import coordination, schedules
 from wellkept.history.schema import runs
@@ -97,7 +98,8 @@ def schedule_rows(engine: Engine, now: datetime | None = None) -> list[dict[str,
         paused = bool(st and st.paused)
         out.append({
             "id": name, "cron": sched.cron, "explain": CronSpec(sched.cron).explain(),
-            "timezone": spec.timezone, "window": sched.window, "grace": str(sched.grace),
+            "timezone": spec.timezone, "window": sched.window,
+            "grace": format_duration(sched.grace),
             "catch_up": sched.catch_up, "tasks": list(sched.tasks), "enabled": sched.enabled,
             "paused": paused, "paused_at": iso_z(st.paused_at) if st else None,
             "paused_by": st.paused_by if st else None,

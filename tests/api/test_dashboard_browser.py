@@ -99,6 +99,8 @@ def test_the_dashboard_shows_the_store_refreshes_and_pauses_with_the_token(
         assert wait_for(lambda: schedules.states(store)["nightly"].paused, 15)
         assert schedules.states(store)["nightly"].paused_by == "api@127.0.0.1"
         page.wait_for_selector("#schedules tr[data-schedule='nightly'] td.state >> text=paused")
+        # a paused schedule has no next fire: its slots are skipped until it is resumed
+        page.wait_for_selector("#schedules tr[data-schedule='nightly'] td.next >> text=paused")
         assert page.locator("#schedules tr[data-schedule='nightly'] button").inner_text() == \
             "Resume"
         assert not schedules.states(store)["hourly-stats"].paused

@@ -117,6 +117,7 @@ def test_pause_then_resume_through_the_cli(plugin_dir: Path) -> None:
     assert json.loads(paused.stdout) == {"schedule": "hourly", "paused": True, "changed": True}
     listed = json.loads(run_cli("-c", str(cfg), "schedule", "list", "-o", "json").stdout)
     assert listed[0]["paused"] is True and listed[0]["paused_by"]
+    assert listed[0]["grace"] == "1h"   # as the config writes durations, not "1:00:00"
     for hour in (10, 11, 12):
         tick_until_idle(coord, clock, at(2026, 11, 2, hour, 0, 5))
     assert schedule_runs(coord) == [] and ledger(plugin_dir) == []  # no runs while paused

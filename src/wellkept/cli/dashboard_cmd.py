@@ -121,7 +121,8 @@ def render(data: dict[str, Any]) -> RenderableType:
     if data["schedules"]:
         parts.append(table("schedules", ("schedule", "cron", "state", "next fire",
                                          "last status"),
-                           [[e(s["id"]), e(s["cron"]), _state(s), short(s["next_fire_at"]),
+                           [[e(s["id"]), e(s["cron"]), _state(s),
+                             "[dim]paused[/]" if s["paused"] else short(s["next_fire_at"]),
                              s["last_status"] or "-"] for s in data["schedules"]]))
     if data.get("charts") is not None:
         parts.append(_trends(data["charts"]))

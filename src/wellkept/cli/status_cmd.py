@@ -261,7 +261,8 @@ def _schedules_table(rows: list[dict[str, Any]]) -> Any:
             if r["enabled"] else "[dim]disabled[/]"
         table.add_row(r["id"], escape(r["cron"]) + (f" ({escape(r['window'])})"
                                                     if r["window"] else ""),
-                      state, r["next_fire_at"] or "-", r["last_fire_at"] or "-",
+                      state, "[dim]paused[/]" if r["paused"] else r["next_fire_at"] or "-",
+                      r["last_fire_at"] or "-",
                       r["last_status"] or "-", f"{r['missed_24h']}/{r['skipped_24h']}",
                       escape(", ".join(r["tasks"])))
     return table
