@@ -33,7 +33,9 @@ KEPT = [("task_failure", "app", "purge"),                  # still configured
         ("task_failure", "app", "vacuum"),                 # a kind run directly
         ("missed_schedule", "nightly", "nightly"),         # still configured
         ("query_seconds", "app", ""),                      # a figure of a target kept
-        ("backup_freshness", "other", "backup_freshness")]  # other still has a backup task
+        ("backup_freshness", "other", "backup_freshness"),  # other still has a backup task
+        ("backup_freshness", "reports", "backup_freshness"),  # judged by direct kind runs
+        ("disk_percent", "host", "DATA")]                  # a health instance's own disk
 SEEN_LATELY = [("target_down", "other-config-db", "")]    # gone here, seen elsewhere lately
 
 
@@ -45,10 +47,13 @@ def test_a_health_check_resolves_the_alerts_of_what_left_the_config(
             targets:
               app: {{url: "sqlite:///{app_db}"}}
               other: {{url: "sqlite:///{app_db}"}}
+              reports: {{url: "sqlite:///{app_db}"}}
             tasks:
               purge: {{kind: cleanup, target: app, table: events, date_column: created_at,
                       retention: 30d}}
               other-backup: {{kind: backup, target: other, destination: backups/}}
+              health-check: {{kind: health}}
+              data-health: {{kind: health, disks: [data]}}
             schedules:
               nightly: {{cron: "0 2 * * *", tasks: [purge]}}
               weekly: {{cron: "0 3 * * 0", tasks: [purge], enabled: false}}
@@ -56,11 +61,17 @@ def test_a_health_check_resolves_the_alerts_of_what_left_the_config(
               channels: ["json://127.0.0.1:{hooks.port}/hook"]
               thresholds: {{cpu_percent: {{}}, memory_percent: {{}}, disk_percent: {{}}}}
             """)
+        (config.parent / "data").mkdir()
+        # `wellkept run backup_freshness --target reports` from cron judges reports' alert
+        direct = run_cli("-c", str(config), "run", "backup_freshness", "--target", "reports")
+        assert "reports" in direct.stdout, direct.stderr
         settings = load_config(config)
+        kept = [(n, t, str(config.parent / "data") if s == "DATA" else s) for n, t, s in KEPT]
         store = HistoryStore(settings.state)
         try:
             center = AlertCenter(settings.alerts, store)
-            for name, target, subject in STALE + KEPT + SEEN_LATELY:
+            already = len(hooks)
+            for name, target, subject in STALE + kept + SEEN_LATELY:
                 center.raise_alert(name, target, "warning", f"{name} on {target} {subject}",
                                    subject=subject)
             with store.engine.begin() as conn:  # last seen before the grace period
@@ -68,7 +79,7 @@ def test_a_health_check_resolves_the_alerts_of_what_left_the_config(
                              .values(last_seen_at=utcnow() - ORPHAN_GRACE - timedelta(minutes=1)))
         finally:
             store.close()
-        assert len(hooks) == 14
+        assert len(hooks) == already + 15  # the reports alert was firing already
 
         done = run_cli("-c", str(config), "health", "-o", "json")
         assert done.returncode == 0, done.stderr
@@ -80,8 +91,8 @@ def test_a_health_check_resolves_the_alerts_of_what_left_the_config(
                     .where(alerts.c.state == "firing"))}
         finally:
             store.close()
-        assert firing == set(KEPT + SEEN_LATELY)
-        sent = hooks.alerts("event", "name", "target", "message")[14:]
+        assert firing == set(kept + SEEN_LATELY)
+        sent = hooks.alerts("event", "name", "target", "message")[already + 15:]
         assert {(name, target, message) for event, name, target, message in sent
                 if event == "resolved"} == {
             ("target_down", "old-db", "target old-db is no longer in the config: resolved"),
@@ -92,10 +103,10 @@ def test_a_health_check_resolves_the_alerts_of_what_left_the_config(
             ("missed_schedule", "old-schedule",
              "schedule old-schedule is no longer in the config: resolved"),
             ("missed_schedule", "weekly", "schedule weekly is disabled: resolved"),
-            ("disk_percent", "host", "disk /srv/old-volume is no longer in health.disks: "
-                                     "resolved"),
+            ("disk_percent", "host", "disk /srv/old-volume is no longer checked "
+                                     "(health.disks): resolved"),
             ("backup_freshness", "app", "app has no backup task any more: resolved")}
         assert len(sent) == 8
         # the next check finds nothing more to resolve
         run_cli("-c", str(config), "health", "-o", "json")
-        assert len(hooks) == 22
+        assert len(hooks) == already + 23

@@ -113,10 +113,12 @@ class AlertCenter:
         except Exception as exc:
             log.error("alerts could not be read: %s", redact(f"{type(exc).__name__}: {exc}"))
             return []
-        from wellkept.backups import watch
-
         kinds = registry.task_names()
-        default_freshness = {rule.target for rule in watch.rules(settings) if rule.implicit}
+        try:
+            judges = self._judges(settings, rows)
+        except Exception as exc:
+            log.error("alerts could not be judged: %s", redact(f"{type(exc).__name__}: {exc}"))
+            return []
 
         def default_target(kind: str) -> str | None:
             return registry.task_class(kind).default_target if kind in kinds else None
@@ -124,7 +126,30 @@ class AlertCenter:
         return [Observation(r["name"], r["target"], None, None, f"{why}: resolved",
                             r["subject"] or "")
                 for r in rows if (why := rules.orphaned(r, settings, kinds, default_target,
-                                                        default_freshness))]
+                                                        judges))]
+
+    def _judges(self, settings: Settings, rows: list[dict[str, Any]]) -> rules.Judges:
+        """What still judges the alerts in ``rows`` that no task instance names."""
+        import sqlalchemy as sa
+
+        from wellkept.backups import watch
+        from wellkept.history.schema import runs
+
+        disks = set(settings.health.disks)
+        for inst in settings.tasks.values():
+            params: Any = inst.params
+            if inst.kind == "health" and params.disks:  # its own disks (HealthParams)
+                disks.update(params.disk_paths(settings.base_dir))
+        freshness = {rule.target for rule in watch.rules(settings) if rule.implicit}
+        asked = {r["target"] for r in rows if r["name"] == rules.BACKUP_FRESHNESS
+                 and r["subject"] == rules.DEFAULT_FRESHNESS} - freshness
+        if asked:  # a kind run judges it too (`wellkept run backup_freshness --target T`)
+            with self.store.engine.connect() as conn:
+                freshness |= set(conn.execute(
+                    sa.select(runs.c.target).distinct()
+                    .where(runs.c.task == rules.DEFAULT_FRESHNESS, runs.c.dry_run.is_(False),
+                           runs.c.target.in_(sorted(asked)))).scalars())
+        return rules.Judges(disks=disks, default_freshness=freshness)
 
     def raise_alert(self, name: str, target: str, severity: Severity | str, message: str, *,
                     value: float | None = None, subject: str = "") -> dict[str, Any] | None:

@@ -140,16 +140,26 @@ def degraded_observation(target: str, reason: str | None) -> Observation:
 TASK_SUBJECTS = (TASK_FAILURE, BACKUP_FRESHNESS)
 
 
+@dataclass(frozen=True)
+class Judges:
+    """What still judges the alerts no task instance names: the disk paths some health check
+    looks at (``health.disks`` and each health instance's own ``disks``), and the targets
+    whose default backup-freshness alert something still judges (a backup task with no
+    backup_freshness instance, or a ``backup_freshness`` kind run on it in the history)."""
+
+    disks: Collection[str] = ()
+    default_freshness: Collection[str] = ()
+
+
 def orphaned(alert: Mapping[str, Any], settings: Settings, kinds: Collection[str],
              default_target: Callable[[str], str | None],
-             default_freshness: Collection[str] = ()) -> str | None:
+             judges: Judges = Judges()) -> str | None:
     """Why a stored alert can no longer be judged, or None: its schedule is gone or disabled,
-    its target is gone, its task is gone or no longer runs on that target, its disk is no
-    longer in ``health.disks``, or it is the default backup-freshness rule's and its target
-    is not among ``default_freshness`` (the targets that rule still covers: those with a
-    backup task and no backup_freshness instance), so no later check or run would ever
-    resolve it. ``default_target(kind)`` is that kind's default target (asked only for the
-    instances alerts name)."""
+    its target is gone, its task is gone or no longer runs on that target, no health check
+    looks at its disk, or it is the default backup-freshness rule's and nothing judges that
+    for its target (see ``Judges``), so no later check or run would ever resolve it.
+    ``default_target(kind)`` is that kind's default target (asked only for the instances
+    alerts name)."""
     name, target, subject = alert["name"], alert["target"], alert.get("subject") or ""
     if name == MISSED_SCHEDULE:
         schedule = settings.schedules.get(target)
@@ -158,11 +168,10 @@ def orphaned(alert: Mapping[str, Any], settings: Settings, kinds: Collection[str
         return None if schedule.enabled else f"schedule {target} is disabled"
     if target != "host" and target not in settings.targets:
         return f"target {target} is no longer in the config"
-    if name == "disk_percent" and target == "host" and subject \
-            and subject not in settings.health.disks:
-        return f"disk {subject} is no longer in health.disks"
+    if name == "disk_percent" and target == "host" and subject and subject not in judges.disks:
+        return f"disk {subject} is no longer checked (health.disks)"
     if (name == BACKUP_FRESHNESS and subject == DEFAULT_FRESHNESS
-            and subject not in settings.tasks and target not in default_freshness):
+            and subject not in settings.tasks and target not in judges.default_freshness):
         return f"{target} has no backup task any more"
     if name not in TASK_SUBJECTS or not subject:
         return None
