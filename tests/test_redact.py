@@ -37,6 +37,13 @@ def _unique(prefix: str = "pw") -> str:
     ("mailto://ops:mail-pw@127.0.0.1:2525?to=a@example.com",
      "mailto://ops:***@127.0.0.1:2525?to=a@example.com"),
     ("postgresql://app:2024secret@h/db", "postgresql://app:***@h/db"),
+    # digits then / ? or #: still a password, however odd (an unencoded one urlsplit misreads)
+    ("postgresql://app:2024/x@db/shop", "postgresql://app:***@db/shop"),
+    ("error: postgresql://app:1/2@db failed", "error: postgresql://app:***@db failed"),
+    ("postgresql://app:12#34@db", "postgresql://app:***@db"),
+    ("mysql://root:99?z@db/x", "mysql://root:***@db/x"),
+    ("redis://:1234/abc@cache:6379/0", "redis://:***@cache:6379/0"),
+    ("smtp://user:25/secret@mail", "smtp://user:***@mail"),
 ])
 def test_url_passwords_are_masked(text: str, expected: str) -> None:
     assert redact(text) == expected

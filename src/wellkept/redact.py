@@ -12,10 +12,12 @@ import threading
 from urllib.parse import urlsplit
 
 MASK = "***"
-#: ``scheme://user:password@``; a host's port followed by the path or query is no password
-#: (``mailto://127.0.0.1:25?to=ops@example.com`` keeps its port and recipient)
+#: ``scheme://user:password@``. Not a password: a host's port followed by a query whose
+#: value holds the ``@`` (``mailto://127.0.0.1:25?to=ops@example.com``, or with a path
+#: before the query), so the port and the recipient stay readable. Anything else before an
+#: ``@`` is masked, whatever characters it holds (``app:2024/x@db``).
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)"
-                           r"(?P<pw>(?!\d+[/?#])[^@\s]+)(?=@)", re.I)
+                           r"(?P<pw>(?!\d{1,5}(?:/[^?#@\s]*)?\?[^@\s]*=)[^@\s]+)(?=@)", re.I)
 _KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\"[^\"]*\"|\S+)", re.I)
 _secrets: set[str] = set()
 _lock = threading.Lock()
