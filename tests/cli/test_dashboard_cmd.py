@@ -30,6 +30,7 @@ def test_dashboard_once_shows_health_failures_schedules_results_and_trends(
     cfg = str(write_config(CONFIG))
     for task in ("health-check", "purge", "broken"):
         run_cli("-c", cfg, "run", task)
+    assert run_cli("-c", cfg, "schedule", "pause", "nightly").returncode == 0
     proc = run_cli("-c", cfg, "dashboard", "--once")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -39,6 +40,8 @@ def test_dashboard_once_shows_health_failures_schedules_results_and_trends(
                   "SQLite 3."):  # a target's version, as on the web page
         assert piece in out, piece
     assert out.index("failures (24h)") < out.index("recent results")   # failures first
+    nightly = next(line for line in out.splitlines() if "nightly" in line)
+    assert nightly.count("paused") == 2   # its state, and no next fire while paused
     # the live view crops what does not fit the terminal: the open-ended list of results goes
     # last, so a short terminal loses old results rather than the schedules and the trends
     assert out.index("schedules") < out.index("trends") < out.index("recent results")

@@ -118,6 +118,10 @@ def test_pause_then_resume_through_the_cli(plugin_dir: Path) -> None:
     listed = json.loads(run_cli("-c", str(cfg), "schedule", "list", "-o", "json").stdout)
     assert listed[0]["paused"] is True and listed[0]["paused_by"]
     assert listed[0]["grace"] == "1h"   # as the config writes durations, not "1:00:00"
+    table = run_cli("-c", str(cfg), "schedule", "list").stdout
+    next_slot = listed[0]["next_fire_at"]   # the JSON keeps the next (skipped) slot's time
+    assert next_slot and next_slot[:16] not in table and next_slot[:16].replace("T", " ") \
+        not in table and table.count("paused") >= 2   # the table says paused instead
     for hour in (10, 11, 12):
         tick_until_idle(coord, clock, at(2026, 11, 2, hour, 0, 5))
     assert schedule_runs(coord) == [] and ledger(plugin_dir) == []  # no runs while paused
