@@ -144,10 +144,12 @@ class Engine:
     # --- resolution -----------------------------------------------------------------------------
 
     def resolve(self, names: Sequence[str] = (), *, all_tasks: bool = False,
-                schedule: str | None = None, target: str | None = None) -> list[RunRequest]:
-        """Turn command-line names into run requests; UsageError if any name is unknown."""
+                schedule: str | None = None, target: str | None = None,
+                target_option: str = "--target") -> list[RunRequest]:
+        """Turn command-line names into run requests; UsageError if any name is unknown.
+        ``target_option`` is how the caller's user gives a target (the API's body field)."""
         if target is not None and target not in self.settings.targets:
-            raise UsageError(f"--target: unknown target {target!r}; defined targets: "
+            raise UsageError(f"{target_option}: unknown target {target!r}; defined targets: "
                              + ", ".join(sorted(self.settings.targets)))
         wanted: list[str] = list(names)
         if all_tasks:
@@ -159,7 +161,8 @@ class Engine:
             wanted += [n for n in self.settings.schedules[schedule].tasks if n not in wanted]
         if not wanted:
             raise UsageError("name at least one task or kind, or use --all or --schedule")
-        return [r for name in wanted for r in self._requests(name, target, schedule)]
+        return [r for name in wanted
+                for r in self._requests(name, target, schedule, target_option)]
 
     def slot_requests(self, schedule: str, task: str) -> list[RunRequest]:
         """The runs of one of ``schedule``'s tasks for its slot: one per target of the task
@@ -184,8 +187,8 @@ class Engine:
                 out.append(name)
         return out
 
-    def _requests(self, name: str, target: str | None, schedule: str | None
-                  ) -> list[RunRequest]:
+    def _requests(self, name: str, target: str | None, schedule: str | None,
+                  target_option: str = "--target") -> list[RunRequest]:
         base, on = task_reference(name, self.settings.tasks)
         if on is not None and base in self.settings.tasks:
             target = self._reference_target(name, self.settings.tasks[base], on, target)
@@ -196,7 +199,7 @@ class Engine:
             default = self.registry.task_class(inst.kind).default_target
             chosen = [target] if target else inst.runs_on(default)
             if not chosen:
-                raise UsageError(f"task {name!r} has no target; give one with --target")
+                raise UsageError(f"task {name!r} has no target; give one with {target_option}")
             return [RunRequest(task=name, kind=inst.kind, target=t, params=inst.params,
                                timeout=inst.timeout, lock_wait=inst.lock_wait,
                                schedule=schedule, retries=inst.retries,
@@ -206,7 +209,7 @@ class Engine:
             target = target or self.registry.task_class(name).default_target
             if target is None:
                 choices = ", ".join(sorted(t for t in self.settings.targets if t != HOST_TARGET))
-                raise UsageError(f"{name!r} is a task kind; say which target with --target "
+                raise UsageError(f"{name!r} is a task kind; say which target with {target_option} "
                                  f"(defined targets: {choices or HOST_TARGET})")
             params_cls = self.registry.task_class(name).Params
             try:

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 from wellkept.clock import Clock, SystemClock
 from wellkept.coordinator.jobs import EMERGENCY, REQUEST, RunsJob
 from wellkept.coordinator.pool import WorkerPool
-from wellkept.errors import UsageError
 from wellkept.types import Trigger
 
 if TYPE_CHECKING:
@@ -95,10 +94,8 @@ class Launcher:
         ShuttingDown when the process is stopping."""
         if self.stopping:
             raise ShuttingDown
-        try:
-            requests = self.engine.resolve(names, target=target)  # validates before queueing
-        except UsageError as exc:  # said for the command line: name the body's field instead
-            raise UsageError(str(exc).replace("--target", '"target"')) from None
+        # validates before queueing; a target is the body's "target" field here
+        requests = self.engine.resolve(names, target=target, target_option='"target"')
         if self.coordinator is not None:
             ids = self.coordinator.run_now(names, trigger=trigger, emergency=emergency,
                                            dry_run=dry_run, target=target)

@@ -84,6 +84,7 @@ def render(data: dict[str, Any]) -> RenderableType:
     from rich.panel import Panel
 
     from wellkept.cli.render import STATUS_STYLE, duration_text, status_text
+    from wellkept.reports.render import target_detail
 
     health, coord = data["health"], data["coordinator"]
     head = (f"health: {status_text(health['status'])} score {health['score']:g}"
@@ -104,7 +105,7 @@ def render(data: dict[str, Any]) -> RenderableType:
         colour = {"up": STATUS_STYLE["completed"], "down": STATUS_STYLE["failed"]}
         rows = [[e(name), f"[{colour.get(t['status'], 'yellow')}]{t['status']}[/]",
                  f"{t['latency_ms']:.1f} ms" if t.get("latency_ms") is not None else "-",
-                 e(_target_detail(t))] for name, t in health["targets"].items()]
+                 e(target_detail(t))] for name, t in health["targets"].items()]
         host = health.get("host") or {}
         disks = ", ".join(f"{d['path']} {d['percent']:g}%" for d in host.get("disk") or [])
         rows.append(["host", "[green]up[/]", "-", f"cpu {host.get('cpu_percent')}%, memory "
@@ -177,9 +178,3 @@ def _trends(charts: Any) -> Any:
         out.add_row("bytes freed per day",
                     f"{sparkline(freed_bytes)}  {human_bytes(sum(freed_bytes))} in all")
     return out
-
-
-def _target_detail(target: dict[str, Any]) -> str:
-    """What the web page says of a target: its error, why it is degraded, or its version."""
-    details = target.get("details") or {}
-    return str(target.get("error") or details.get("degraded") or details.get("version") or "")

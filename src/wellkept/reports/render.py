@@ -119,8 +119,14 @@ def environment() -> Environment:
                       lstrip_blocks=True)
     env.filters.update(bytes=lambda v: "-" if v is None else human_bytes(float(v)),
                        seconds=seconds_text, percent=percent_text, trend=trend_text,
-                       when=when_text, number=number_text)
+                       when=when_text, number=number_text, target_detail=target_detail)
     return env
+
+
+def target_detail(target: Any) -> str:
+    """What the dashboards say of a target: its error, why it is degraded, or its version."""
+    details = target.get("details") or {}
+    return str(target.get("error") or details.get("degraded") or details.get("version") or "")
 
 
 def seconds_text(value: Any) -> str:
