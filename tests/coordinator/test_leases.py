@@ -1,5 +1,6 @@
 """Run leases: a run that never heartbeat falls back to its start time, and a worker that
-cannot renew its lease (its state store is gone) stops its task."""
+cannot renew its lease (its state store is gone) stops its task, as does one whose target lock
+went to another process."""
 
 from __future__ import annotations
 
@@ -90,3 +91,88 @@ def test_the_coordinator_outlives_an_outage_of_its_state_store(
     assert "coordinator tick failed" in serve.text()
     runs = [r for r in store.list_runs(limit=1000) if r.task == "t"]
     assert len({r.scheduled_for for r in runs}) == len(runs)  # still no slot twice
+
+
+def test_a_run_whose_target_lock_went_to_another_process_stops(
+        plugin_dir: Path, postgres_db: str, monkeypatch: Any) -> None:
+    """The store session holding the target lock ends (a store restart, a dropped connection)
+    and another process takes the lock before it is taken again: the run must not go on beside
+    that process."""
+    import psycopg
+
+    from wellkept.history import locks
+
+    monkeypatch.setattr(locks, "PROBE_SECONDS", 0.5)
+    cfg = write(plugin_dir, f"""\
+        state: "{postgres_db}"
+        recovery: {{lease: 60s}}
+        tasks: {{hold: {{kind: exclusive, hold: 120}}}}
+        """)
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+
+    engine = Engine(load_config(cfg))
+    box: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: box.setdefault(
+        "record", engine.run_one(engine.resolve(["hold"])[0])))
+    worker.start()
+    with psycopg.connect(postgres_db, autocommit=True) as rival:
+        find = ("SELECT a.pid, (l.classid::int8 << 32) | l.objid::int8 FROM pg_stat_activity a "
+                "JOIN pg_locks l ON l.pid = a.pid WHERE l.locktype = 'advisory' AND l.granted "
+                "AND a.application_name LIKE 'wellkept lock % hold'")  # the run's, of task hold
+        assert wait_for(lambda: rival.execute(find).fetchone() is not None, 30)
+        pid, key = rival.execute(find).fetchone()  # type: ignore[misc]
+        t0 = time.monotonic()
+        rival.execute("SELECT pg_terminate_backend(%s, 5000), pg_advisory_lock(%s)", (pid, key))
+        worker.join(30)
+        assert not worker.is_alive(), "the task went on without its lock"
+        assert time.monotonic() - t0 < 15   # not after its 120 s hold
+    record = box["record"]
+    assert record.status is RunStatus.FAILED, record
+    assert record.message.startswith("target lock lost: the store session holding it dropped"), \
+        record.message
+    assert "another run holds it now" in record.details["lock_lost"]
+
+
+def test_a_run_takes_its_target_lock_again_after_a_store_restart(
+        plugin_dir: Path, private_pg: Any, monkeypatch: Any) -> None:
+    """The store restarts under a run: its lock went with its session, nobody took it
+    meanwhile, so the run takes it again and completes."""
+    import psycopg
+
+    from wellkept.history import locks
+
+    monkeypatch.setattr(locks, "PROBE_SECONDS", 0.5)
+    cfg = write(plugin_dir, f"""\
+        state: "{private_pg.url}"
+        recovery: {{lease: 120s}}
+        tasks: {{hold: {{kind: exclusive, hold: 8}}}}
+        """)
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+
+    engine = Engine(load_config(cfg))
+    box: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: box.setdefault(
+        "record", engine.run_one(engine.resolve(["hold"])[0])))
+    worker.start()
+    find = ("SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted "
+            "AND a.application_name LIKE 'wellkept lock % hold'")
+
+    def held() -> bool:
+        try:
+            with psycopg.connect(private_pg.url, autocommit=True) as conn:
+                return conn.execute(find).fetchone() == (1,)
+        except psycopg.OperationalError:
+            return False
+
+    assert wait_for(held, 30)
+    private_pg.stop()
+    time.sleep(1)
+    private_pg.start()
+    assert wait_for(held, 20), "the lock was not taken again"
+    worker.join(60)
+    record = box["record"]
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert "lock_lost" not in record.details

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.helpers import wait_for
 from wellkept.errors import LockBusy
+from wellkept.history import locks
 from wellkept.history.schema import HEAD_REVISION
 from wellkept.history.store import HistoryStore
 from wellkept.records import RunRecord
@@ -185,3 +187,64 @@ def test_a_migration_stopped_midway_leaves_nothing_behind(tmp_path: Path,
     again = HistoryStore(url)
     assert again.list_runs(limit=1) == []
     again.close()
+
+
+# --- a PostgreSQL store's advisory lock outlives its session, or tells the holder -----------------
+
+
+def _lock_session(url: str, run_id: str) -> int | None:
+    """The backend pid of the session holding the lock of run ``run_id``, if any."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE %s",
+            (f"wellkept lock {run_id}%",)).fetchone()
+    return int(row[0]) if row else None
+
+
+def test_a_lock_whose_session_dropped_is_taken_again(postgres_db: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    monkeypatch.setattr(locks, "PROBE_SECONDS", 0.2)
+    store, other = HistoryStore(postgres_db), HistoryStore(postgres_db)
+    lost: list[str] = []
+    with store.lock("target:g", 1, {"run_id": "abcd1234"}, on_lost=lost.append):
+        first = _lock_session(postgres_db, "abcd1234")
+        assert first is not None
+        with psycopg.connect(postgres_db, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (first,))
+        assert wait_for(lambda: _lock_session(postgres_db, "abcd1234") not in (None, first), 10)
+        with pytest.raises(LockBusy), other.lock("target:g", 0.3, {}):
+            pass
+    assert lost == []
+    with other.lock("target:g", 1, {}):  # released at the end as usual
+        pass
+    store.close()
+    other.close()
+
+
+def test_a_lock_taken_by_another_while_its_session_was_gone_is_reported_lost(
+        postgres_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    monkeypatch.setattr(locks, "PROBE_SECONDS", 0.5)
+    store = HistoryStore(postgres_db)
+    lost: list[str] = []
+    with psycopg.connect(postgres_db, autocommit=True) as rival:
+        with store.lock("target:g", 1, {"run_id": "abcd1234"}, on_lost=lost.append):
+            pid = _lock_session(postgres_db, "abcd1234")
+            # the holder's session ends and, in the same statement, another session takes it
+            rival.execute("SELECT pg_terminate_backend(%s, 5000), pg_advisory_lock(%s)",
+                          (pid, locks.lock_key("target:g")))
+            assert wait_for(lambda: bool(lost), 10)
+        assert len(lost) == 1
+        assert lost[0].startswith("the store session holding it dropped (")
+        assert lost[0].endswith("and another run holds it now"), lost[0]
+        # leaving the block released nothing of the rival's
+        held = rival.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                             "pid = pg_backend_pid() AND granted").fetchone()
+        assert held == (1,)
+    store.close()

@@ -3,6 +3,13 @@
 With an SQLite store, a lock is an ``flock`` on a file beside the state database; with a
 PostgreSQL store, a session-level advisory lock on a dedicated connection. Both vanish with
 their holder, so a process killed with ``kill -9`` never leaves a target locked.
+
+An advisory lock also vanishes with its *session*: a store restart, a failover or a dropped
+connection releases it while the holder works on. So the holder's session is watched (every
+``PROBE_SECONDS``); when it is gone, the lock is taken again at once, and when another process
+got it first the holder is told (``on_lost``), so that two runs never go on together. The
+session also sets short TCP keepalives, so that the server frees the lock of a holder whose
+machine vanished within about half a minute, not the two hours of the kernel's default.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +31,16 @@ import sqlalchemy as sa
 from wellkept.errors import LockBusy
 
 POLL_SECONDS = 0.1
+#: how often the session holding an advisory lock is checked
+PROBE_SECONDS = 2.0
+#: the server drops a silent client's session (and its locks) after about 10 + 5 x 3 s; the
+#: client gives up on an unanswered probe after 10 s, so it learns first
+_SERVER_KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5",
+                      "tcp_keepalives_count": "3", "tcp_user_timeout": "25000"}
+CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                     "keepalives_count": 3, "tcp_user_timeout": 10000}
+
+log = logging.getLogger("wellkept.locks")
 
 
 def lock_key(name: str) -> int:
@@ -30,6 +49,7 @@ def lock_key(name: str) -> int:
 
 
 Cancelled = Callable[[], bool]
+Lost = Callable[[str], None]
 
 
 def _never() -> bool:
@@ -84,24 +104,120 @@ def _describe(holder: dict[str, Any]) -> str:
 
 @contextlib.contextmanager
 def advisory_lock(engine: sa.Engine, name: str, wait: float, holder: dict[str, Any],
-                  cancelled: Cancelled = _never) -> Iterator[None]:
+                  cancelled: Cancelled = _never, on_lost: Lost | None = None) -> Iterator[None]:
     key = lock_key(name)
     # application_name (63 bytes at most) tells a waiting process who holds the lock
     label = (f"{str(holder.get('run_id', ''))[:8]} {holder.get('pid', '')} "
              f"{str(holder.get('host', ''))[:16]} {str(holder.get('task', ''))[:20]}")[:49]
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        conn.execute(sa.text("SELECT set_config('application_name', :v, false)"),
-                     {"v": "wellkept lock " + label})
+    conn = _session(engine, label)
+    held: sa.Connection | None = conn  # the session holding the lock at the end, if any
+    try:
         deadline = time.monotonic() + wait
-        while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+        while not _try_lock(conn, key):
             if time.monotonic() >= deadline or cancelled():
                 raise LockBusy(name, _pg_holder(conn, key))
             time.sleep(POLL_SECONDS)
+        guard = _Guard(engine, conn, key, label, name, on_lost) if on_lost else None
         try:
             yield
         finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            if guard is not None:
+                held = guard.stop()
+            if held is not None:
+                with contextlib.suppress(sa.exc.DBAPIError):
+                    held.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    finally:
+        if held is not None:  # else the guard closed it, or closes it once its probe returns
+            _close(held)
+
+
+def _session(engine: sa.Engine, label: str) -> sa.Connection:
+    """A dedicated autocommit connection, named after the holder, with short keepalives."""
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        conn.execute(sa.text("SELECT set_config('application_name', :v, false)"),
+                     {"v": "wellkept lock " + label})
+        for setting, value in _SERVER_KEEPALIVES.items():
+            conn.execute(sa.text("SELECT set_config(:s, :v, false)"), {"s": setting, "v": value})
+    except BaseException:
+        _close(conn)
+        raise
+    return conn
+
+
+def _try_lock(conn: sa.Connection, key: int) -> bool:
+    return bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+
+
+def _close(conn: sa.Connection) -> None:
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
+class _Guard:
+    """Watches the session that holds an advisory lock, in a thread, until ``stop``.
+
+    A probe that fails means the session is gone, and the lock with it. The guard then opens a
+    new session and takes the lock again; if another process holds it by then, it calls
+    ``on_lost`` once and stops watching."""
+
+    def __init__(self, engine: sa.Engine, conn: sa.Connection, key: int, label: str,
+                 name: str, on_lost: Lost) -> None:
+        self.engine, self.key, self.label = engine, key, label
+        self.conn: sa.Connection | None = conn
+        self.name, self.on_lost = name, on_lost
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True,
+                                        name=f"wellkept-lock-{label[:8]}")
+        self._thread.start()
+
+    def stop(self) -> sa.Connection | None:
+        """Stop watching; returns the session that holds the lock now, or None when the lock
+        was lost or a probe still hangs (closing that session releases the lock)."""
+        self._stop.set()
+        self._thread.join(PROBE_SECONDS + 15)  # a probe hangs 10 s at most (tcp_user_timeout)
+        return None if self._thread.is_alive() else self.conn
+
+    def _watch(self) -> None:
+        while self.conn is not None and not self._stop.wait(PROBE_SECONDS):
+            try:
+                self.conn.execute(sa.text("SELECT 1"))
+            except sa.exc.DBAPIError as exc:
+                self._retake(_first_line(exc.orig))
+
+    def _retake(self, dropped: str) -> None:
+        """Take the lock again on a new session, trying until the store answers. While it
+        does not, no other process can take the lock either; the run's lease decides how long
+        the run may go on without its store."""
+        assert self.conn is not None
+        _close(self.conn)
+        self.conn = None
+        log.warning("lock %s: its store session dropped (%s); taking it again", self.name,
+                    dropped)
+        while not self._stop.is_set():
+            conn = None
+            try:
+                conn = _session(self.engine, self.label)
+                if _try_lock(conn, self.key):
+                    log.warning("lock %s: taken again", self.name)
+                    self.conn = conn
+                    return
+                holder = _pg_holder(conn, self.key)
+            except sa.exc.DBAPIError:
+                if conn is not None:
+                    _close(conn)
+                self._stop.wait(PROBE_SECONDS)
+                continue
+            _close(conn)
+            reason = f"the store session holding it dropped ({dropped}), and {holder} holds it now"
+            log.error("lock %s lost: %s", self.name, reason)
+            self.on_lost(reason)
+            return
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _pg_holder(conn: sa.Connection, key: int) -> str:

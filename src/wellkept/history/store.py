@@ -97,7 +97,8 @@ class HistoryStore:
         try:
             return sa.create_engine(self.url, pool_pre_ping=True, pool_size=2,
                                     connect_args={"connect_timeout": 10,
-                                                  "application_name": "wellkept-state"})
+                                                  "application_name": "wellkept-state",
+                                                  **locks.CLIENT_KEEPALIVES})
         except ModuleNotFoundError:
             from wellkept.errors import MissingDependency
 
@@ -179,16 +180,18 @@ class HistoryStore:
                     raw.isolation_level = ""  # back to the default
 
     def lock(self, name: str, wait: float, holder: dict[str, Any],
-             cancelled: locks.Cancelled = locks._never
+             cancelled: locks.Cancelled = locks._never, on_lost: locks.Lost | None = None
              ) -> contextlib.AbstractContextManager[None]:
-        """A named lock shared by every process using this store (see history.locks)."""
+        """A named lock shared by every process using this store (see history.locks).
+        ``on_lost`` is called (from another thread) if the lock is lost while held; only
+        a PostgreSQL store's lock can be."""
         if self.is_sqlite:
             path = self.sqlite_path
             assert path is not None
             return locks.file_lock(path.parent / "locks", name, wait, holder, cancelled)
         if self._engine is None:
             self._engine = self._create_engine()
-        return locks.advisory_lock(self._engine, name, wait, holder, cancelled)
+        return locks.advisory_lock(self._engine, name, wait, holder, cancelled, on_lost)
 
     def close(self) -> None:
         if self._engine is not None:

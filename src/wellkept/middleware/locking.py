@@ -4,6 +4,10 @@ The lock key is the connector's identity of the database, not the target's name,
 names pointing at the same database still exclude each other. Read-only tasks and dry runs take
 no lock. A run that cannot get the lock within ``lock_wait`` ends as ``skipped``, naming the
 holder.
+
+On a PostgreSQL store the lock can be lost while held (the store restarted, the connection
+dropped) and another process may take it. The run is then stopped like one whose lease was lost:
+cancelled, its statement interrupted, and ``details.lock_lost`` says why.
 """
 
 from __future__ import annotations
@@ -26,10 +30,16 @@ class LockingMiddleware(Middleware):
         holder = {"run_id": ctx.run_id, "task": ctx.task_name, "pid": os.getpid(),
                   "host": socket.gethostname()}
         t0 = time.monotonic()
+
+        def lost(reason: str) -> None:
+            ctx.extra_details["lock_lost"] = reason
+            ctx.cancel(f"target lock lost: {reason}")
+            ctx.connector.interrupt()
+
         try:
             lock = ctx.store.lock(f"target:{ctx.connector.identity()}",
                                   run.lock_wait.total_seconds(), holder,
-                                  lambda: ctx.cancelled)
+                                  lambda: ctx.cancelled, lost)
             lock.__enter__()
         except LockBusy as exc:
             ctx.check_cancelled()  # the run's time limit passed while it waited
