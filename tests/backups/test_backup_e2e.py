@@ -131,6 +131,30 @@ def test_a_flipped_byte_fails_checksum_and_a_truncated_backup_fails_readable(
         assert ok.returncode == 0, ok.stdout
 
 
+def test_a_damaged_backup_is_refused_before_the_restore_touches_the_database(
+        postgres_db: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """pg_restore --clean drops the tables before it reads their data: a damaged artifact
+    found only at the end of the stream would leave the database emptied. The stored bytes
+    are checked first, so a restore over a live database refuses it with the data intact."""
+    _fill_pg(postgres_db, rows=200000)
+    cfg = _pg_config(write_config, postgres_db)
+    assert run_cli("-c", str(cfg), "backup", "db").returncode == 0
+    entry = _latest(cfg)
+    artifact = tmp_path / "backups" / entry["artifact"]
+    good = artifact.read_bytes()
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x01
+    for damaged, finding in ((good[: len(good) * 3 // 4], "the manifest says"),
+                             (bytes(flipped), "does not match its manifest")):
+        artifact.write_bytes(damaged)
+        done = run_cli("-c", str(cfg), "restore", entry["id"], "--into", postgres_db, "--yes")
+        assert done.returncode == 1, done.stdout + done.stderr
+        with psycopg.connect(postgres_db) as conn:
+            assert conn.execute("SELECT count(*) FROM orders").fetchone() == (200000,)
+            assert conn.execute('SELECT count(*) FROM "odd ""name"" ;drop"').fetchone() == (3,)
+        assert finding in done.stderr and "nothing was restored" in done.stderr, done.stderr
+
+
 def test_the_password_never_reaches_pg_dumps_command_line(
         postgres_db: str, write_config: Callable[..., Path]) -> None:
     secret = "pw-never-in-argv-31337"

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from wellkept.backups import catalog, encryption
-from wellkept.backups.storage import open_storage
-from wellkept.backups.verify import compare_counts, restore_stream
+from wellkept.backups.artifact import sha256_of
+from wellkept.backups.catalog import Entry
+from wellkept.backups.storage import Storage, open_storage
+from wellkept.backups.verify import check_stored, compare_counts, restore_stream
 from wellkept.config import Settings, TargetSettings
 from wellkept.connector import Dumpable, DumpOptions
-from wellkept.errors import UsageError
+from wellkept.errors import TaskFailed, UsageError
 from wellkept.history.store import HistoryStore
 from wellkept.redact import redact
 
@@ -54,6 +56,8 @@ def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: boo
             keys = encryption.load_identities(
                 settings.base_dir / identity if identity else None)
         storage = open_storage(entry.storage, settings.base_dir)
+        say(f"checking {m.artifact} against its manifest …")
+        _check_before_restoring(entry, storage)
         workdir = Path(tempfile.mkdtemp(prefix="wellkept-restore-"))
         say(f"restoring {m.id} ({m.format}, {m.raw_bytes:,} bytes) into {redact(url)} …")
         started = time.monotonic()
@@ -78,3 +82,15 @@ def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: boo
         message += ", matching the manifest"
     return {"backup_id": m.id, "into": redact(url), "passed": passed, "seconds": round(seconds, 3),
             "counts": found, "problems": problems, "message": message}
+
+
+def _check_before_restoring(entry: Entry, storage: Storage) -> None:
+    """The stored bytes must have the manifest's size and sha256 before anything reaches the
+    database: a restore (pg_restore --clean, a MySQL dump's DROP TABLE) replaces the tables
+    before it reads their data, so damage found at the end of the stream would leave the
+    database emptied. This costs one extra read of the artifact."""
+    try:
+        with storage.reader(entry.manifest.artifact) as fh:
+            check_stored(entry, *sha256_of(fh))
+    except TaskFailed as exc:
+        raise TaskFailed(f"{exc}; nothing was restored") from None

@@ -63,7 +63,7 @@ class MeteredReader:
         return self.sha256.hexdigest()
 
 
-def _check_stored(entry: Entry, sha256: str, size: int) -> None:
+def check_stored(entry: Entry, sha256: str, size: int) -> None:
     m = entry.manifest
     if size != m.stored_bytes:
         raise TaskFailed(f"checksum: {m.artifact} has {size} bytes, the manifest says "
@@ -91,7 +91,7 @@ def verify(entry: Entry, storage: Storage, tier: str, *, source: Connector,
     try:
         if tier == "checksum":
             with storage.reader(m.artifact) as fh:
-                _check_stored(entry, *sha256_of(fh))
+                check_stored(entry, *sha256_of(fh))
             return Verification(tier, True, f"sha256 and size match ({m.stored_bytes} bytes)")
         keys = identities() if m.encrypted else None
         if tier == "readable":
@@ -138,10 +138,10 @@ def _consume(entry: Entry, hashing: MeteredReader, raw: MeteredReader,
         reader()
     except TaskFailed:
         hashing.drain()
-        _check_stored(entry, hashing.hexdigest(), hashing.bytes)
+        check_stored(entry, hashing.hexdigest(), hashing.bytes)
         raise
     hashing.drain()
-    _check_stored(entry, hashing.hexdigest(), hashing.bytes)
+    check_stored(entry, hashing.hexdigest(), hashing.bytes)
     _check_raw(entry, raw.bytes)
 
 
