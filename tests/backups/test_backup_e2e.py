@@ -314,6 +314,34 @@ def test_a_full_destination_fails_cleanly_and_leaves_nothing(
         subprocess.run(["umount", str(small)], check=False)
 
 
+def test_a_destination_full_by_the_manifest_leaves_no_artifact(
+        app_db: Path, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """The artifact fits but the manifest does not (a tmpfs with inodes for the target's folder
+    and one file only): the run fails and the orphaned artifact, which no manifest will ever
+    name and no sweep would find, is deleted rather than left to keep the disk full."""
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,nr_inodes=3", "tmpfs",
+                              str(small)], capture_output=True, text=True)
+    assert mounted.returncode == 0, f"this test needs root to mount a tmpfs: {mounted.stderr}"
+    try:
+        cfg = write_config(f"""
+            targets:
+              app: {{url: "sqlite:///{app_db}"}}
+            tasks:
+              nightly: {{kind: backup, target: app, destination: "{small}"}}
+            """)
+        done = run_cli("-c", str(cfg), "run", "nightly", "-o", "json")
+        assert done.returncode == 1
+        result = _json(done)["results"][0]
+        assert result["status"] == "failed"
+        assert "No space left" in result["message"], result["message"]
+        assert [p for p in small.rglob("*") if p.is_file()] == []
+        assert _json(run_cli("-c", str(cfg), "backups", "list", "-o", "json"))["backups"] == []
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+
+
 def test_a_read_only_destination_fails_cleanly(app_db: Path, write_config: Callable[..., Path],
                                                tmp_path: Path) -> None:
     """Root ignores file modes, so the folder is a read-only mount, as a remounted or

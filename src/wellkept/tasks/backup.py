@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from datetime import timedelta
@@ -297,7 +298,15 @@ class Backup(Task):
             counts_exact=info.counts_exact, wellkept_version=__version__,
             details={"suffix": info.suffix, "jobs": p.jobs, **info.details})
         # the manifest last: its presence is what makes the backup complete
-        storage.write_text(f"{ctx.target_name}/{backup_id}{MANIFEST_SUFFIX}", manifest.to_json())
+        try:
+            storage.write_text(f"{ctx.target_name}/{backup_id}{MANIFEST_SUFFIX}",
+                               manifest.to_json())
+        except BaseException:
+            # no manifest will ever name the artifact, and the sweep only knows .partial
+            # files: delete it now, or a full destination stays full of orphans
+            with contextlib.suppress(Exception):
+                storage.delete(artifact)
+            raise
         return manifest
 
     def _verify(self, ctx: RunContext, storage: Storage,
