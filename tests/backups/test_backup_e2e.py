@@ -155,6 +155,38 @@ def test_a_damaged_backup_is_refused_before_the_restore_touches_the_database(
         assert finding in done.stderr and "nothing was restored" in done.stderr, done.stderr
 
 
+def test_a_passing_cheaper_check_keeps_a_backups_restore_verification(
+        app_db: Path, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """A routine checksum check of a restore-verified backup proves less than the catalog
+    already knows: it must not turn the backup into a checksum-verified one (which a
+    backup_freshness of tier restore no longer counts) nor lose its measured restore time.
+    A failed check of any tier does replace the record: the backup is now known bad."""
+    cfg = write_config(f"""
+        targets:
+          app: {{url: "sqlite:///{app_db}"}}
+        tasks:
+          nightly: {{kind: backup, target: app, verify: restore}}
+          fresh: {{kind: backup_freshness, target: app, rpo: 1h, tier: restore}}
+        """)
+    assert run_cli("-c", str(cfg), "run", "nightly").returncode == 0
+    entry = _latest(cfg)
+    assert entry["verify_tier"] == "restore" and entry["restore_seconds"] is not None
+    for tier in ("checksum", "readable"):
+        check = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", tier)
+        assert check.returncode == 0, check.stdout + check.stderr
+        after = _latest(cfg)
+        assert (after["verify_status"], after["verify_tier"]) == ("passed", "restore"), after
+        assert after["restore_seconds"] == entry["restore_seconds"]
+    fresh = run_cli("-c", str(cfg), "run", "fresh", "-o", "json")
+    assert fresh.returncode == 0, fresh.stdout
+    artifact = tmp_path / "backups" / entry["artifact"]
+    artifact.write_bytes(artifact.read_bytes()[:-10])
+    damaged = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", "checksum")
+    assert damaged.returncode == 1
+    after = _latest(cfg)
+    assert (after["verify_status"], after["verify_tier"]) == ("failed", "checksum"), after
+
+
 def test_the_password_never_reaches_pg_dumps_command_line(
         postgres_db: str, write_config: Callable[..., Path]) -> None:
     secret = "pw-never-in-argv-31337"

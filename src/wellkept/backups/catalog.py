@@ -118,9 +118,26 @@ def newest(store: HistoryStore, target: str, *, verified_to: tuple[str, ...],
     return found.get("verified"), found.get("newest")
 
 
+#: the verification tiers, each proving more than the ones before (as verify.TIERS)
+_TIER_ORDER = ("checksum", "readable", "restore")
+
+
+def _rank(tier: str | None) -> int:
+    return _TIER_ORDER.index(tier) if tier in _TIER_ORDER else -1
+
+
 def mark_verified(store: HistoryStore, backup_id: str, tier: str, passed: bool, message: str,
                   restore_seconds: float | None = None) -> None:
+    """Record a verification on the backup. A passed one of a lower tier than a passed one
+    already recorded changes nothing: a checksum check of a restore-verified backup proves
+    less than is known (the restore tier includes the checksum), and must not cost it its
+    tier nor its measured restore time. A failed one always replaces the record."""
     with store.engine.begin() as conn:
+        if passed:
+            known = conn.execute(sa.select(backups.c.verify_status, backups.c.verify_tier)
+                                 .where(backups.c.backup_id == backup_id)).first()
+            if known is not None and known[0] == "passed" and _rank(known[1]) > _rank(tier):
+                return
         conn.execute(backups.update().where(backups.c.backup_id == backup_id).values(
             verified_at=datetime.now(UTC), verify_tier=tier,
             verify_status="passed" if passed else "failed", verify_message=message,
