@@ -187,6 +187,35 @@ def test_a_passing_cheaper_check_keeps_a_backups_restore_verification(
     assert (after["verify_status"], after["verify_tier"]) == ("failed", "checksum"), after
 
 
+def test_the_run_after_a_failed_verification_takes_a_new_backup(
+        app_db: Path, write_config: Callable[..., Path]) -> None:
+    """A run whose verification failed was not interrupted: it finished, with a finding. The
+    next run (tomorrow's slot) must dump again, not re-verify yesterday's backup and report
+    that as its own, which would leave the target a day behind its schedule."""
+    cfg = write_config(f"""
+        targets:
+          app: {{url: "sqlite:///{app_db}"}}
+        tasks:
+          nightly:
+            kind: backup
+            target: app
+            verify: restore
+            smoke_queries: ["${{SMOKE:-SELECT count(*) FROM events}}"]
+        """)
+    first = run_cli("-c", str(cfg), "run", "nightly", "-o", "json",
+                    env={"SMOKE": "SELECT * FROM no_such_table"})
+    assert first.returncode == 1
+    failed = _json(first)["results"][0]
+    assert "verification failed" in failed["message"], failed["message"]
+    second = run_cli("-c", str(cfg), "run", "nightly", "-o", "json")
+    assert second.returncode == 0, second.stdout + second.stderr
+    result = _json(second)["results"][0]
+    assert result["details"]["backup_id"] != failed["details"]["backup_id"], result["message"]
+    assert result["message"].startswith("backed up "), result["message"]
+    listed = _json(run_cli("-c", str(cfg), "backups", "list", "-o", "json"))["backups"]
+    assert [b["verify_status"] for b in listed] == ["passed", "failed"]
+
+
 def test_the_password_never_reaches_pg_dumps_command_line(
         postgres_db: str, write_config: Callable[..., Path]) -> None:
     secret = "pw-never-in-argv-31337"

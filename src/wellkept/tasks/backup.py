@@ -165,11 +165,14 @@ class Backup(Task):
         return {k: dumped.get(k) for k in ("destination", "verify", "encrypt_to")}
 
     def checkpoint_valid(self, ctx: RunContext, checkpoint: dict[str, Any]) -> bool:
-        """The backup it names is still catalogued, not pruned, its manifest is there, and it
-        is fresh: a backup stored more than RESUME_WITHIN ago is not worth finishing, a new
-        one is taken instead."""
+        """The backup it names is still catalogued, not pruned, its manifest is there, it
+        is fresh (a backup stored more than RESUME_WITHIN ago is not worth finishing), and
+        its verification did not already fail: that run was not interrupted, it finished
+        with a finding, and the next run takes a new backup rather than re-verifying the old
+        one and reporting it as its own."""
         entry = self._stored_entry(ctx, checkpoint)
-        return entry is not None and utcnow() - entry.manifest.created <= RESUME_WITHIN
+        return (entry is not None and entry.verify_status != "failed"
+                and utcnow() - entry.manifest.created <= RESUME_WITHIN)
 
     def validate(self, ctx: RunContext) -> bool | None:
         """Done when the interrupted run's backup passed verification (only retention was
