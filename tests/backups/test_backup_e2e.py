@@ -216,6 +216,23 @@ def test_the_run_after_a_failed_verification_takes_a_new_backup(
     assert [b["verify_status"] for b in listed] == ["passed", "failed"]
 
 
+def test_a_sqlite_restore_into_a_missing_folder_says_so(
+        app_db: Path, write_config: Callable[..., Path], tmp_path: Path) -> None:
+    cfg = write_config(f"""
+        targets:
+          app: {{url: "sqlite:///{app_db}"}}
+        tasks:
+          nightly: {{kind: backup, target: app}}
+        """)
+    assert run_cli("-c", str(cfg), "run", "nightly").returncode == 0
+    into = tmp_path / "no-such-folder" / "copy.sqlite3"
+    done = run_cli("-c", str(cfg), "restore", _latest(cfg)["id"], "--into", f"sqlite:///{into}")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert f"cannot create {into}" in done.stderr and "does not exist" in done.stderr, done.stderr
+    assert not into.parent.exists()
+
+
 def test_the_password_never_reaches_pg_dumps_command_line(
         postgres_db: str, write_config: Callable[..., Path]) -> None:
     secret = "pw-never-in-argv-31337"

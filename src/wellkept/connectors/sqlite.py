@@ -397,7 +397,12 @@ class SQLiteConnector(Connector):
         replaces its content in one step, as SQLite's own .restore does)."""
         copy = _spill(source, options.workdir / "restore.sqlite3")
         if not self.path.exists():  # restoring to a new file: create it (mode 0600)
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except OSError as exc:
+                why = ("its folder does not exist" if not self.path.parent.is_dir()
+                       else exc.strerror or str(exc))
+                raise TaskFailed(f"cannot create {self.path}: {why}") from None
         src = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
         try:
             with self._errors():
