@@ -150,7 +150,9 @@ def restore(
     ctx: typer.Context,
     backup_id: Annotated[str, typer.Argument(metavar="ID", help="a backup id from the list")],
     into: Annotated[str, typer.Option("--into", metavar="URL",
-                                      help="the database to restore into")],
+                                      help="the database to restore into (PostgreSQL, "
+                                           "MySQL: it must exist; SQLite, DuckDB: created "
+                                           "when missing)")],
     yes: Annotated[bool, typer.Option("--yes", "-y",
                                       help="restore even over a database that is not empty")
                    ] = False,
