@@ -234,6 +234,37 @@ def test_dr_drill_reports_stale_missing_and_unrunnable_documents(
     assert "has 5 bytes, the manifest says" in _checks(result)["backup_availability"]["message"]
 
 
+def test_drills_and_verifications_of_encrypted_backups_use_the_backup_tasks_identity(
+        write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """`wellkept backups verify` and `wellkept restore` decrypt with the identity of the task
+    that made the backup; a dr_drill or a verify_backup instance without an identity of its
+    own did not, failed the backup's verification in the catalog, and so took a good backup
+    out of the recovery point (and into retention's pruning)."""
+    pyrage = pytest.importorskip("pyrage")  # an installed extra in the dev set
+    identity = pyrage.x25519.Identity.generate()
+    (tmp_path / "age.key").write_text(str(identity) + "\n")
+    cfg = _sqlite_config(write_config, tmp_path, extra=f"""
+          sealed:
+            kind: backup
+            target: app
+            destination: backups/
+            encrypt_to: "{identity.to_public()}"
+            age_identity_file: age.key
+            verify: readable
+          drill: {{kind: dr_drill, target: app}}
+          weekly-restore-test: {{kind: verify_backup, target: app, tier: restore}}
+        """)
+    code, (backup,) = _run(cfg, "sealed")
+    assert code == 0, backup["message"]
+    code, (drill,) = _run(cfg, "drill")
+    checks = {c["name"]: c for c in drill["details"]["checks"]}
+    assert checks["restore_test"]["status"] == "passed", checks["restore_test"]["message"]
+    code, (verified,) = _run(cfg, "weekly-restore-test")
+    assert code == 0 and verified["status"] == "completed", verified["message"]
+    code, (fresh,) = _run(cfg, "fresh-restored")
+    assert code == 0, fresh["message"]
+
+
 def test_dr_drill_dry_run_checks_nothing(write_config: Callable[..., Path],
                                          tmp_path: Path) -> None:
     cfg = _sqlite_config(write_config, tmp_path, extra="""

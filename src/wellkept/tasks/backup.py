@@ -75,10 +75,16 @@ def connect_url(url: str, like: TargetSettings, name: str) -> Connector:
     return Registry.default().connector_class(settings.scheme)(name, settings)
 
 
-def identities_for(p: Any, ctx: RunContext) -> Any:
+def identities_for(p: Any, ctx: RunContext, made_by: str | None = None) -> Any:
+    """The age identities that decrypt: ``p``'s ``age_identity_file``, else that of the task
+    ``made_by`` (the one that made the backup, as `wellkept backups verify` and `wellkept
+    restore` take it), else WELLKEPT_AGE_IDENTITY."""
     def load() -> list[Any]:
-        path = ctx.resolve_path(p.age_identity_file) if p.age_identity_file else None
-        return encryption.load_identities(path)
+        name = p.age_identity_file
+        task = ctx.settings.tasks.get(made_by) if ctx.settings and made_by else None
+        if not name and task is not None:
+            name = getattr(task.params, "age_identity_file", None)
+        return encryption.load_identities(ctx.resolve_path(name) if name else None)
     return load
 
 
@@ -102,7 +108,8 @@ def verify_and_record(ctx: RunContext, entry: catalog.Entry, storage: Storage, t
         checked = verify(entry, storage, tier, source=ctx.connector, scratch=scratch,
                          options=DumpOptions(workdir=workdir, jobs=p.jobs,
                                              unlogged=not as_recovery),
-                         identities=identities_for(p, ctx), connect=connect,
+                         identities=identities_for(p, ctx, entry.manifest.task),
+                         connect=connect,
                          smoke_queries=p.smoke_queries)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
