@@ -370,6 +370,30 @@ def test_retention_on_twenty_backups_keeps_exactly_the_policy(
     assert [b["id"] for b in _json(listed)["backups"]] == ids[-5:][::-1]
 
 
+def test_a_dry_run_names_the_backups_the_real_run_prunes(
+        app_db: Path, write_config: Callable[..., Path]) -> None:
+    """The run adds a backup before it applies retention: its dry run must count that one,
+    or `keep_last: 1` over one backup says it would prune nothing and then prunes it."""
+    cfg = write_config(f"""
+        targets:
+          app: {{url: "sqlite:///{app_db}"}}
+        tasks:
+          nightly: {{kind: backup, target: app, verify: checksum, keep_last: 1}}
+          unchecked: {{kind: backup, target: app, verify: none, keep_last: 1}}
+        """)
+    first = _json(run_cli("-c", str(cfg), "run", "nightly", "-o", "json"))["results"][0]
+    dry = _json(run_cli("-c", str(cfg), "run", "nightly", "--dry-run", "-o", "json"))
+    would = dry["results"][0]
+    assert would["details"]["would_prune"] == [first["details"]["backup_id"]], would
+    assert "prune 1 backup" in would["message"], would["message"]
+    real = _json(run_cli("-c", str(cfg), "run", "nightly", "-o", "json"))["results"][0]
+    assert real["details"]["pruned"] == would["details"]["would_prune"]
+    # a backup that will not be verified prunes nothing, and its dry run says so
+    run_cli("-c", str(cfg), "run", "unchecked")
+    dry = _json(run_cli("-c", str(cfg), "run", "unchecked", "--dry-run", "-o", "json"))
+    assert dry["results"][0]["details"]["would_prune"] == []
+
+
 def test_a_full_destination_fails_cleanly_and_leaves_nothing(
         postgres_db: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
     _fill_pg(postgres_db, rows=200000)

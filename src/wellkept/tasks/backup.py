@@ -212,9 +212,7 @@ class Backup(Task):
                                    "compression": p.compression,
                                    "encrypted": bool(recipients)}
         if ctx.dry_run:
-            doomed = [d.entry.id for d in retention.plan(
-                catalog.entries(ctx.store, ctx.target_name, task=ctx.task_name),
-                policy_of(p), utcnow()) if not d.keep]
+            doomed = self._would_prune(ctx, storage)
             details["would_prune"] = doomed
             return TaskResult(
                 message=f"would back up about {human_bytes(expected)} of {ctx.target_name} to "
@@ -328,6 +326,27 @@ class Backup(Task):
         entry = catalog.get(ctx.store, manifest.id)
         assert entry is not None
         return verify_and_record(ctx, entry, storage, p.verify, p)
+
+    def _would_prune(self, ctx: RunContext, storage: Storage) -> list[str]:
+        """What the real run's retention would delete: the plan over the catalog plus the
+        backup the run adds first (newest, and verified unless `verify: none`, which prunes
+        nothing), limited to this destination as ``_prune`` is."""
+        p: Any = self.params
+        now = utcnow()
+        stamp_now = stamp(now)
+        coming = catalog.Entry(
+            manifest=Manifest(
+                id="", task=ctx.task_name, target=ctx.target_name, engine=ctx.connector.name,
+                format="", database="", server_version="", tools={}, started_at=stamp_now,
+                finished_at=stamp_now, artifact="", raw_bytes=0, stored_bytes=0, sha256="",
+                compression=p.compression, encrypted=False, recipient="", counts={},
+                counts_exact=False, wellkept_version=""),
+            storage=storage.location,
+            verify_status=None if p.verify == "none" else "passed", verify_tier=p.verify)
+        found = catalog.entries(ctx.store, ctx.target_name, task=ctx.task_name)
+        return [d.entry.id for d in retention.plan([coming, *found], policy_of(p), now)
+                if not d.keep and d.entry is not coming
+                and d.entry.storage == storage.location]
 
     def _prune(self, ctx: RunContext, storage: Storage) -> list[str]:
         """Delete what the policy lets go: the manifest first (the backup stops being
