@@ -57,6 +57,14 @@ class Connector(ABC):
         """Make relative paths in ``url`` absolute against the config folder (file engines)."""
         return url
 
+    @classmethod
+    def create_database(cls, url: str, settings: Any) -> None:
+        """Create the empty database ``url`` names, to restore into (``wellkept restore
+        --create``); refused (UsageError) when it exists. ``settings``: the timeouts."""
+        from wellkept.errors import UsageError
+
+        raise UsageError(f"--create does not apply to {cls.name} targets")
+
     def identity(self) -> str:
         """What two targets share when they are the same database (the per-target lock key).
 

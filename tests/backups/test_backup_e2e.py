@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from tests.helpers import run_cli, scratch_databases, wellkept_bin
 
@@ -72,13 +74,18 @@ def test_postgres_backup_restore_verify_round_trip(
     assert artifact.stat().st_mode & 0o777 == 0o600
     # no scratch database left behind
     assert scratch_databases(postgres_admin_url) <= before
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        conn.execute("CREATE DATABASE wk_restore_target")
-    into = postgres_admin_url.rsplit("/", 1)[0] + "/wk_restore_target"
+    # --create makes the database (a hostile name, quoted), then it is restored into
+    name = 'wk_restore "t" ;drop ✓'
+    into = postgres_admin_url.rsplit("/", 1)[0] + "/" + quote(name, safe="")
     try:
-        restored = run_cli("-c", str(cfg), "restore", entry["id"], "--into", into, "-o", "json")
+        restored = run_cli("-c", str(cfg), "restore", entry["id"], "--into", into, "--create",
+                           "-o", "json")
         assert restored.returncode == 0, restored.stdout + restored.stderr
         assert _json(restored)["passed"] is True
+        # --create into a database that exists is refused, and changes nothing
+        exists = run_cli("-c", str(cfg), "restore", entry["id"], "--into", into, "--create",
+                         "--yes")
+        assert exists.returncode == 2 and "exists already" in exists.stderr, exists.stderr
         with psycopg.connect(into) as a, psycopg.connect(postgres_db) as b:
             query = "SELECT id, total, note FROM orders ORDER BY id"
             assert a.execute(query).fetchall() == b.execute(query).fetchall()
@@ -89,7 +96,8 @@ def test_postgres_backup_restore_verify_round_trip(
         assert forced.returncode == 0, forced.stdout + forced.stderr
     finally:
         with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS wk_restore_target WITH (FORCE)")
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
 
 
 def test_a_flipped_byte_fails_checksum_and_a_truncated_backup_fails_readable(
@@ -231,6 +239,15 @@ def test_a_sqlite_restore_into_a_missing_folder_says_so(
     assert "Traceback" not in done.stderr, done.stderr
     assert f"cannot create {into}" in done.stderr and "does not exist" in done.stderr, done.stderr
     assert not into.parent.exists()
+    # --create into a file that exists is refused; into a new one it restores
+    refused = run_cli("-c", str(cfg), "restore", _latest(cfg)["id"], "--into",
+                      f"sqlite:///{app_db}", "--create", "--yes")
+    assert refused.returncode == 2 and "exists already" in refused.stderr, refused.stderr
+    fresh = tmp_path / "fresh.sqlite3"
+    made = run_cli("-c", str(cfg), "restore", _latest(cfg)["id"], "--into", f"sqlite:///{fresh}",
+                   "--create")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert fresh.exists()
 
 
 def test_the_password_never_reaches_pg_dumps_command_line(

@@ -82,16 +82,17 @@ def test_mariadb_backup_restore_round_trip_through_the_cli(
     into = f"{mysql_db}_copy"
     admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
                             autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{into.rsplit('/', 1)[1]}`")
     try:
-        restored = run_cli("-c", str(cfg), "restore", backup_id, "--into", into, "-o", "json",
-                           env={"HOME": str(home)})
+        # --create makes the database first; into one that exists it is refused
+        restored = run_cli("-c", str(cfg), "restore", backup_id, "--into", into, "--create",
+                           "-o", "json", env={"HOME": str(home)})
         assert restored.returncode == 0, restored.stdout + restored.stderr
         assert _json(restored)["passed"] is True
         assert _mysql_rows(into) == _mysql_rows(mysql_db)
         refused = run_cli("-c", str(cfg), "restore", backup_id, "--into", into)
         assert refused.returncode == 2 and "--yes" in refused.stderr
+        exists = run_cli("-c", str(cfg), "restore", backup_id, "--into", into, "--create")
+        assert exists.returncode == 2 and "exists already" in exists.stderr, exists.stderr
     finally:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{into.rsplit('/', 1)[1]}`")
@@ -121,6 +122,10 @@ def test_redis_backup_restore_round_trip_through_the_cli(
             """)
         result = _backup(cfg, "cache")
         assert result["details"]["verification"]["smoke"] == {"GET greeting": "hello"}
+        refused = run_cli("-c", str(cfg), "restore", result["details"]["backup_id"],
+                          "--into", dest, "--create")
+        assert refused.returncode == 2, refused.stderr
+        assert "--create does not apply to redis targets" in refused.stderr
         restored = run_cli("-c", str(cfg), "restore", result["details"]["backup_id"],
                            "--into", dest, "-o", "json")
         assert restored.returncode == 0, restored.stdout + restored.stderr

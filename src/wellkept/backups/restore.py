@@ -1,9 +1,11 @@
 """``wellkept restore``: load a catalogued backup into a database, then check it.
 
-The destination is any URL a connector understands (same engine as the backup). A database
-that is not empty is refused unless the user says ``--yes`` (then the engine replaces what is
-there: PostgreSQL drops the dumped objects first). After the restore the row counts per table
-are compared with the manifest.
+The destination is any URL a connector understands (same engine as the backup). With
+``--create`` it is created first (a server database must not exist yet, nor a file). A
+database that is not empty is refused unless the user says ``--yes`` (then the engine replaces
+what is there: PostgreSQL drops the dumped objects first). The artifact's size and sha256 are
+checked before anything is written. After the restore the row counts per table are compared
+with the manifest.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from wellkept.redact import redact
 
 
 def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: bool, jobs: int,
+                   create: bool = False,
                    progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
     from wellkept.registry import Registry
     from wellkept.tasks.backup import connect_url
@@ -42,22 +45,25 @@ def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: boo
         raise UsageError(f"backup {backup_id} is a {m.engine} backup; --into is a {cls.name} "
                          "URL")
     url = cls.resolve_url(url, Path.cwd())
-    dest = connect_url(url, TargetSettings(url=url), "restore")
     say = progress or (lambda _text: None)
+    keys = None
+    if m.encrypted:
+        task = settings.tasks.get(m.task)
+        identity = getattr(task.params, "age_identity_file", None) if task else None
+        keys = encryption.load_identities(settings.base_dir / identity if identity else None)
+    storage = open_storage(entry.storage, settings.base_dir)
+    if create:  # a damaged artifact must not leave a new, empty database behind
+        _check_before_restoring(entry, storage, say)
+        say(f"creating {redact(url)} …")
+        cls.create_database(url, TargetSettings(url=url))
+    dest = connect_url(url, TargetSettings(url=url), "restore")
     try:
         assert isinstance(dest, Dumpable)
         if not dest.is_empty() and not replace:
             raise UsageError(f"{redact(url)} is not empty; restoring would overwrite it. "
                              "Add --yes to restore over it")
-        keys = None
-        if m.encrypted:
-            task = settings.tasks.get(m.task)
-            identity = getattr(task.params, "age_identity_file", None) if task else None
-            keys = encryption.load_identities(
-                settings.base_dir / identity if identity else None)
-        storage = open_storage(entry.storage, settings.base_dir)
-        say(f"checking {m.artifact} against its manifest …")
-        _check_before_restoring(entry, storage)
+        if not create:
+            _check_before_restoring(entry, storage, say)
         workdir = Path(tempfile.mkdtemp(prefix="wellkept-restore-"))
         say(f"restoring {m.id} ({m.format}, {m.raw_bytes:,} bytes) into {redact(url)} …")
         started = time.monotonic()
@@ -84,11 +90,12 @@ def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: boo
             "counts": found, "problems": problems, "message": message}
 
 
-def _check_before_restoring(entry: Entry, storage: Storage) -> None:
+def _check_before_restoring(entry: Entry, storage: Storage, say: Callable[[str], Any]) -> None:
     """The stored bytes must have the manifest's size and sha256 before anything reaches the
     database: a restore (pg_restore --clean, a MySQL dump's DROP TABLE) replaces the tables
     before it reads their data, so damage found at the end of the stream would leave the
     database emptied. This costs one extra read of the artifact."""
+    say(f"checking {entry.manifest.artifact} against its manifest …")
     try:
         with storage.reader(entry.manifest.artifact) as fh:
             check_stored(entry, *sha256_of(fh))

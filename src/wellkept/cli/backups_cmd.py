@@ -151,8 +151,11 @@ def restore(
     backup_id: Annotated[str, typer.Argument(metavar="ID", help="a backup id from the list")],
     into: Annotated[str, typer.Option("--into", metavar="URL",
                                       help="the database to restore into (PostgreSQL, "
-                                           "MySQL: it must exist; SQLite, DuckDB: created "
-                                           "when missing)")],
+                                           "MySQL: it must exist, or use --create; SQLite, "
+                                           "DuckDB: created when missing)")],
+    create: Annotated[bool, typer.Option("--create",
+                                         help="create the database first (refused if it "
+                                              "exists)")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y",
                                       help="restore even over a database that is not empty")
                    ] = False,
@@ -166,7 +169,7 @@ def restore(
     state = state_of(ctx)
     settings = state.settings()
     fmt = state.output_for(output)
-    report = restore_backup(settings, backup_id, into, replace=yes, jobs=jobs,
+    report = restore_backup(settings, backup_id, into, replace=yes, jobs=jobs, create=create,
                             progress=None if state.quiet or fmt == "json"
                             else err_console().print)
     if fmt == "json":

@@ -22,6 +22,15 @@ def resolve(url: str, base_dir: Path, special: tuple[str, ...] = ()) -> str:
     return f"{scheme}:///{(base_dir / path).resolve()}{sep}{query}"
 
 
+def refuse_existing(url: str) -> None:
+    """``restore --create`` into a file database: the file must not exist yet."""
+    from wellkept.errors import UsageError
+
+    path = path_of(url)
+    if path.exists():
+        raise UsageError(f"{path} exists already; leave out --create to restore into it")
+
+
 def path_of(url: str) -> Path:
     """The path a resolved URL names (without its query string)."""
     return Path(url.split(":///", 1)[1].split("?", 1)[0]) if ":///" in url else Path()

@@ -307,6 +307,21 @@ class MySQLConnector(Connector):
 
         return mysql_dump.list_dump(source, fmt, options)
 
+    @classmethod
+    def create_database(cls, url: str, settings: Any) -> None:
+        """CREATE DATABASE on ``url``'s server, with the server's default character set (the
+        dump sets each table's own)."""
+        from wellkept.connectors import mysql_dump
+
+        name = mysql_dump.target(url).database
+        server = cls("restore", settings.model_copy(
+            update={"url": mysql_dump.with_database(url, "")}))
+        try:
+            with server.errors("creating the database"):
+                mysql_dump.create_database(server.conn, name)
+        finally:
+            server.close()
+
     @contextlib.contextmanager
     def scratch(self) -> Iterator[str]:
         from wellkept.connectors import mysql_dump

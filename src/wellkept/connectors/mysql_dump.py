@@ -87,6 +87,17 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((u.scheme, u.netloc, "/" + url_quote(name, safe=""), u.query, u.fragment))
 
 
+def create_database(conn: Any, name: str) -> None:
+    from wellkept.errors import UsageError
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,))
+        if cur.fetchone():
+            raise UsageError(f"database {name!r} exists already; leave out --create to restore "
+                             "into it")
+        cur.execute(f"CREATE DATABASE {quote(name)}")
+
+
 def quote(name: str) -> str:
     """A backtick-quoted identifier; a backtick inside is doubled, so any name is safe."""
     return "`" + name.replace("`", "``") + "`"

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 from wellkept.connector import DumpInfo, DumpOptions
 from wellkept.connectors import _process, _scratch
-from wellkept.errors import TaskFailed
+from wellkept.errors import TaskFailed, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,25 @@ def with_database(url: str, name: str) -> str:
 
     u = urlsplit(url)
     return urlunsplit((u.scheme, u.netloc, "/" + quote(name), u.query, u.fragment))
+
+
+def database_of(url: str) -> str:
+    """The database a URL's path names (``restore --create`` needs it there)."""
+    from urllib.parse import unquote, urlsplit
+
+    name = unquote(urlsplit(url).path.lstrip("/"))
+    if not name:
+        raise UsageError("--create: the URL names no database (postgresql://host/NAME)")
+    return name
+
+
+def create_database(conn: Any, name: str) -> None:
+    from psycopg import sql
+
+    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+        raise UsageError(f"database {name!r} exists already; leave out --create to restore "
+                         "into it")
+    conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
 
 
 def counts(conn: Any) -> dict[str, int]:

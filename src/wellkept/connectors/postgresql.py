@@ -330,6 +330,21 @@ class PostgresConnector(Connector):
 
         return pg_dump.list_dump(source, fmt, options, self._children)
 
+    @classmethod
+    def create_database(cls, url: str, settings: Any) -> None:
+        """CREATE DATABASE (from template0, as a dump expects), through the server's
+        ``postgres`` database, with ``url``'s user and password."""
+        from wellkept.connectors import pg_dump
+
+        name = pg_dump.database_of(url)
+        server = cls("restore", settings.model_copy(
+            update={"url": pg_dump.with_database(url, "postgres")}))
+        try:
+            with server.errors("creating the database"):
+                pg_dump.create_database(server.conn, name)
+        finally:
+            server.close()
+
     @contextlib.contextmanager
     def scratch(self) -> Iterator[str]:
         from wellkept.connectors import pg_dump

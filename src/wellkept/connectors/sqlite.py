@@ -58,6 +58,11 @@ class SQLiteConnector(Connector):
     def resolve_url(cls, url: str, base_dir: Path) -> str:
         return _fileurl.resolve(url, base_dir, special=(":memory:",))
 
+    @classmethod
+    def create_database(cls, url: str, settings: Any) -> None:
+        """The restore makes the file; it must not exist yet."""
+        _fileurl.refuse_existing(url)
+
     @property
     def path(self) -> Path:
         return _fileurl.path_of(self.settings.url)
