@@ -280,6 +280,26 @@ def test_integrity_of_a_corrupted_file_fails_naming_the_problem(tmp_path: Path) 
     assert fingerprint(db) == before
 
 
+def test_integrity_counts_each_problem_of_a_damaged_page_and_names_one(tmp_path: Path) -> None:
+    """SQLite reports the problems of one damaged b-tree as a single row of newline-separated
+    lines under a '*** in database main ***' heading; each line is a problem of its own."""
+    db = script(tmp_path / "app.sqlite3", "CREATE TABLE p (id INTEGER PRIMARY KEY);",
+                {"p": [(i,) for i in range(1, 3000)]})
+    page_size = one(db, "PRAGMA page_size")
+    page = one(db, "SELECT pageno FROM dbstat WHERE name = 'p' AND pagetype = 'leaf' "
+                   "ORDER BY ncell DESC LIMIT 1")
+    with db.open("r+b") as fh:  # cell pointers past the end of the page
+        fh.seek((page - 1) * page_size + 100)
+        fh.write(b"\xff" * 2000)
+    rows = [r[0] for r in sql(db, "PRAGMA integrity_check(100)")]
+    assert len(rows) < 100 and "\n" in rows[0]  # sqlite3 gives one multi-line row
+    r = run_task(tmp_path, {"kind": "integrity", "foreign_keys": False})
+    assert_clean_failure(r, "integrity problem: On tree page", "(and 99 more)")
+    assert "\n" not in r.message and "*** in database" not in r.message
+    assert r.metrics["problems"] == 100 and len(r.errors) == 100
+    assert all("\n" not in e for e in r.errors)
+
+
 def test_integrity_reports_a_foreign_key_violation(tmp_path: Path) -> None:
     db = script(tmp_path / "app.sqlite3", """
         CREATE TABLE parent (id INTEGER PRIMARY KEY);

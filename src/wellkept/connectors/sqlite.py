@@ -240,7 +240,7 @@ class SQLiteConnector(Connector):
         with self._errors():
             rows = [r[0] for r in self.conn.execute(checks[0]).fetchall()]
             if rows != ["ok"]:
-                problems += rows
+                problems += _integrity_lines(rows)[:int(params.max_errors)]
             if params.foreign_keys:
                 checks.append("PRAGMA foreign_key_check")
                 for table, rowid, parent, _fk in self.conn.execute(checks[1]).fetchmany(
@@ -448,3 +448,12 @@ def _spill(source: BinaryIO, path: Path) -> Path:
 
 
 __all__ = ["SQLiteConnector"]
+
+
+def _integrity_lines(rows: list[Any]) -> list[str]:
+    """The problems in ``PRAGMA integrity_check`` rows, one per line: SQLite reports all the
+    problems of one b-tree as a single row of lines, under a ``*** in database main ***``
+    heading."""
+    return [line.strip() for row in rows for line in str(row).splitlines()
+            if line.strip() and not (line.startswith("*** in database ")
+                                     and line.rstrip().endswith("***"))]
