@@ -61,6 +61,17 @@ def test_unknown_key_inside_a_task_lists_the_kind_params_and_common_keys(
     assert {"kind", "target", "timeout", "lock_wait", "description"} <= set(keys)
 
 
+def test_unknown_key_inside_a_list_item_lists_the_items_keys(write_config: WriteConfig) -> None:
+    path = write_config(LOCAL + """tasks:
+      tidy: {kind: file_cleanup, rules: [{path: data, age: 30d, acton: delete}]}
+    """)
+    text = config_error(path)
+    assert "tasks.tidy.rules[0].acton: unknown key; valid keys: " in text
+    keys = text.split("valid keys: ", 1)[1].split(", ")
+    assert {"action", "age", "age_by", "include", "exclude", "path"} <= set(keys)
+    assert keys == sorted(keys)
+
+
 def test_unknown_or_missing_task_kind_lists_the_kinds(write_config: WriteConfig) -> None:
     path = write_config(LOCAL + "tasks:\n  shrink: {kind: vacum, target: local}\n")
     assert config_error(path) == (
@@ -74,6 +85,7 @@ def test_task_on_an_undefined_target_lists_the_targets(write_config: WriteConfig
     path = write_config(LOCAL + "tasks:\n  shrink: {kind: vacuum, target: ghost}\n")
     assert config_error(path) == (
         f"{path}: tasks.shrink.target: unknown target 'ghost'; defined targets: host, local")
+
 
 
 @pytest.mark.parametrize(("value", "shown"), [("30x", "'30x'"), ("30", "30"), ("30m", "'30m'")])

@@ -11,7 +11,8 @@ import re
 from collections.abc import Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from types import UnionType
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -452,18 +453,29 @@ def _pydantic_problems(exc: ValidationError, prefix: tuple[str | int, ...],
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """The valid keys of the model found by walking ``loc`` through fields and dict values."""
-    current: Any = model
+    current: Any = _model_of(model)
     for part in loc:
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(part))
             current = field.annotation if field else None
-        elif getattr(current, "__origin__", None) is dict:
-            current = current.__args__[1]
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        elif get_origin(current) is list and isinstance(part, int):  # rules[0]
+            current = get_args(current)[0]
         else:
             current = None
+        current = _model_of(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return sorted(current.model_fields)
     return []
+
+
+def _model_of(annotation: Any) -> Any:
+    """``Model`` for ``Model | None``; any other annotation as it is."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        return args[0]
+    return annotation
 
 
 def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Registry,
