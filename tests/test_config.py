@@ -87,6 +87,17 @@ def test_task_on_an_undefined_target_lists_the_targets(write_config: WriteConfig
         f"{path}: tasks.shrink.target: unknown target 'ghost'; defined targets: host, local")
 
 
+def test_a_task_on_an_undefined_target_still_has_its_parameters_checked(
+        write_config: WriteConfig) -> None:
+    """A mistyped `targets:` key must not hide every task's own mistakes until it is fixed."""
+    path = write_config('target:\n  local: {url: "sqlite:///app.sqlite3"}\n'
+                        "tasks:\n  shrink: {kind: vacuum, target: local, min_free_procent: 5}\n")
+    problems = config_error(path).splitlines()
+    assert f"{path}: tasks.shrink.target: unknown target 'local'; defined targets: host" \
+        in problems
+    assert any(p.startswith(f"{path}: tasks.shrink.min_free_procent: unknown key; valid keys: ")
+               for p in problems), problems
+
 
 @pytest.mark.parametrize(("value", "shown"), [("30x", "'30x'"), ("30", "30"), ("30m", "'30m'")])
 def test_bad_retention(write_config: WriteConfig, value: str, shown: str) -> None:

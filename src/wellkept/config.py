@@ -618,8 +618,9 @@ def _resolve_tasks(raw: dict[str, Any], targets: set[str], registry: Registry,
             problems.append(f"{where}.kind: unknown task kind {kind!r}; choose one of: "
                             + ", ".join(registry.task_names()))
             continue
-        if not _task_targets_ok(where, body, targets, problems):
-            continue
+        # the parameters are checked even when a target is wrong: a mistyped `targets:`
+        # key must not hide every task's own mistakes until it is fixed
+        targets_ok = _task_targets_ok(where, body, targets, problems)
         task_cls = registry.task_class(kind)
         common = {k: body[k] for k in COMMON_TASK_KEYS if k in body}
         params_raw = {k: v for k, v in body.items() if k not in COMMON_TASK_KEYS}
@@ -628,6 +629,8 @@ def _resolve_tasks(raw: dict[str, Any], targets: set[str], registry: Registry,
         except ValidationError as exc:
             problems.extend(_pydantic_problems(exc, ("tasks", name), task_cls.Params,
                                                COMMON_TASK_KEYS))
+            continue
+        if not targets_ok:
             continue
         for key, named in params.named_targets():
             if named not in targets:
