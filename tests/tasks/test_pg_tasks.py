@@ -287,6 +287,23 @@ def test_a_port_with_nothing_listening_fails_cleanly_within_the_timeout(run: Any
     assert time.monotonic() - t0 < 5
 
 
+def test_a_connection_error_is_one_line(write_config: Callable[..., Path]) -> None:
+    """libpq's 'Connection refused' comes with a second, tab-indented line ('Is the server
+    running on that host…'); a run's message is one line, as `check` and `health` show it."""
+    cfg = write_config(f"""
+        targets:
+          db: {{url: "postgresql://x:pw@127.0.0.1:{free_port()}/db", timeout: 2s}}
+        tasks:
+          t: {{kind: vacuum, target: db}}
+        """)
+    engine = Engine(load_config(cfg))
+    record = engine.run(engine.resolve(["t"])).results[0]
+    assert record.status is RunStatus.FAILED
+    assert record.message.startswith("cannot connect to postgresql://127.0.0.1:")
+    assert "Connection refused Is the server running" in record.message, record.message
+    assert "\n" not in record.message and "\t" not in record.message
+
+
 def test_terminated_session_mid_run_fails_cleanly(pg: Any, run: Any) -> None:
     killer_done = threading.Event()
 

@@ -105,8 +105,9 @@ class PostgresConnector(Connector):
                                                  application_name="wellkept",
                                                  connect_timeout=timeout)
             except psycopg.Error as exc:
+                # one line: libpq adds a tab-indented hint ("Is the server running…")
                 raise ConnectionFailed(f"cannot connect to {self.address()}: "
-                                       f"{redact(str(exc)).strip()}") from None
+                                       f"{' '.join(redact(str(exc)).split())}") from None
         return self._conn
 
     @contextlib.contextmanager
