@@ -98,6 +98,11 @@ def test_missing_log_fails_and_config_errors_name_the_key(tmp_path: Path,
         """)
     result = wk(cfg, "rot")
     assert result["status"] == "failed" and "no such file" in result["errors"][0]
+    # the message names what failed, since the text output shows no `errors`
+    missing = tmp_path / "logs" / "none.log"
+    assert result["message"] == f"no log due: 0 logs checked; 1 error: {missing}: no such file"
+    proc = run_cli("-c", str(cfg), "run", "rot")
+    assert proc.returncode == 1 and f"{missing}: no such file" in proc.stdout, proc.stdout
     bad = write_config("""
         tasks:
           rot: {kind: log_rotate, paths: [logs/a.log], size: 10M, minsize: 1M, compress: lz4}

@@ -58,9 +58,12 @@ def expand(folder_fd_names: list[str], pattern: str) -> list[str]:
 def result(message: str, metrics: Metrics, details: dict[str, Any], errors: list[str], *,
            some_done: bool, noun: str = "error", tail: str = "", cap: int = 100) -> TaskResult:
     """Completed; or, with errors, a partial failure when some of the work was done (the
-    rest is still done: one file or month failing does not stop the others), else failed."""
+    rest is still done: one file or month failing does not stop the others), else failed.
+    The message names the first error, as the other kinds do: the text output shows no
+    ``errors``."""
     if not errors:
         return TaskResult(message=message, metrics=metrics, details=details)
     status = RunStatus.PARTIAL_FAILURE if some_done else RunStatus.FAILED
-    return TaskResult(status=status, message=f"{message}; {plural(len(errors), noun)}{tail}",
+    return TaskResult(status=status,
+                      message=f"{message}; {plural(len(errors), noun)}{tail}: {errors[0]}",
                       metrics=metrics, details=details, errors=errors[:cap])
