@@ -486,6 +486,27 @@ def test_config_error_messages_never_show_the_password(write_config: WriteConfig
     assert SECRET not in proc.stderr and "***" in proc.stderr
 
 
+@pytest.mark.parametrize(("char", "start"), [("#", "s3cr3tpw"), ("/", "s3cr3tpw"),
+                                             ("?", "s3cr3tpw"), ("#", "2024")])
+def test_a_password_that_breaks_the_url_is_a_config_error_that_never_shows_it(
+        write_config: WriteConfig, char: str, start: str) -> None:
+    """'#', '/' and '?' end a URL's host part: unencoded in a password (typically through
+    ${VAR}), the port read back was the password's start, and every run crashed with it
+    ('Port could not be cast to integer value as …') in the message, history and log."""
+    path = write_config('targets:\n  pg: {url: "postgresql://app:${DB_PW}@127.0.0.1:1/app"}\n')
+    password = f"{start}{char}x"
+    text = config_error(path, env={"DB_PW": password})
+    assert start not in text
+    assert f"{path}: targets.pg.url: cannot read the host and port" in text
+    assert "percent-encode" in text
+    proc = run_cli("-c", str(path), "run", "stats", "--target", "pg", cwd=path.parent,
+                   env={"DB_PW": password})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert start not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    encoded = {"#": "%23", "/": "%2F", "?": "%3F"}[char]  # the fix the message gives works
+    load_config(path, env={"DB_PW": f"{start}{encoded}x"})
+
+
 def test_failed_run_json_never_shows_the_password(write_config: WriteConfig,
                                                   app_db: Path) -> None:
     path = write_config(f"""\

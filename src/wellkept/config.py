@@ -595,10 +595,32 @@ def _resolve_targets(raw: dict[str, TargetSettings], base_dir: Path, registry: R
             problems.append(f"targets.{name}.url: no connector handles the scheme {scheme!r}; "
                             f"known schemes: {', '.join(registry.schemes())}")
             continue
+        if (problem := _authority_problem(target.url)) is not None:
+            problems.append(f"targets.{name}.url: {problem}")
+            continue
         url = registry.connector_class(scheme).resolve_url(target.url, base_dir)
         targets[name] = target.model_copy(update={"url": url})
     targets.setdefault(HOST_TARGET, TargetSettings(url="host://localhost"))
     return targets
+
+
+def _authority_problem(url: str) -> str | None:
+    """Why the host and port of a network URL cannot be read, or None. A '#', '/' or '?' left
+    unencoded in the password ends the URL's host part there, so the port read back would be
+    the start of the password: it is registered as a secret, and never named."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number)
+        if "@" in parts.fragment:  # 'app:1234#x@db': the port read back is '1234'
+            raise ValueError(parts.fragment)
+    except ValueError:
+        rest = url.split("://", 1)[-1]
+        userinfo = rest.rpartition("@")[0]
+        register_secret(userinfo.partition(":")[2])
+        return ("cannot read the host and port of this URL; a user name or password holding "
+                "'#', '/' or '?' must be percent-encoded (%23, %2F, %3F), and the port must "
+                "be a number")
+    return None
 
 
 def _resolve_tasks(raw: dict[str, Any], targets: set[str], registry: Registry,
@@ -696,6 +718,8 @@ def _resolve_state(state: str, base_dir: Path, problems: list[str]) -> str:
         return state
     if scheme.split("+")[0] in ("postgresql", "postgres"):
         register_secret(url_password(state))
+        if (problem := _authority_problem(state)) is not None:
+            problems.append(f"state: {problem}")
         return state
     problems.append(f"state: unsupported state store {redact(state)!r}; use sqlite:///PATH or "
                     "postgresql://…")
