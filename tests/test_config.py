@@ -326,6 +326,17 @@ def test_relative_file_urls_resolve_against_the_config_folder(
     assert s.base_dir == folder
 
 
+@pytest.mark.parametrize("scheme", ["sqlite", "duckdb", "files"])
+def test_a_file_url_with_two_slashes_is_refused(write_config: WriteConfig, scheme: str) -> None:
+    """'files://uploads' has no path at all (urllib reads 'uploads' as a host): the target
+    was the working directory, wherever wellkept was started, and file_cleanup acted there."""
+    for url in (f"{scheme}://data/app", f"{scheme}:///"):
+        path = write_config(f'targets:\n  t: {{url: "{url}"}}\n')
+        assert config_error(path) == (
+            f"{path}: targets.t.url: {url!r} names no path; write {scheme}:///relative/path "
+            f"(three slashes) or {scheme}:////absolute/path")
+
+
 def test_implicit_host_target_and_defaults(write_config: WriteConfig) -> None:
     s = load_config(write_config(""), env={})
     assert list(s.targets) == ["host"]

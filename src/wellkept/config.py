@@ -598,7 +598,11 @@ def _resolve_targets(raw: dict[str, TargetSettings], base_dir: Path, registry: R
         if (problem := _authority_problem(target.url)) is not None:
             problems.append(f"targets.{name}.url: {problem}")
             continue
-        url = registry.connector_class(scheme).resolve_url(target.url, base_dir)
+        try:
+            url = registry.connector_class(scheme).resolve_url(target.url, base_dir)
+        except ValueError as exc:
+            problems.append(f"targets.{name}.url: {redact(str(exc))}")
+            continue
         targets[name] = target.model_copy(update={"url": url})
     targets.setdefault(HOST_TARGET, TargetSettings(url="host://localhost"))
     return targets
@@ -619,7 +623,7 @@ def _authority_problem(url: str) -> str | None:
         register_secret(userinfo.partition(":")[2])
         return ("cannot read the host and port of this URL; a user name or password holding "
                 "'#', '/' or '?' must be percent-encoded (%23, %2F, %3F), and the port must "
-                "be a number")
+                "be a number from 1 to 65535")
     return None
 
 

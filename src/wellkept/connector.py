@@ -54,7 +54,8 @@ class Connector(ABC):
 
     @classmethod
     def resolve_url(cls, url: str, base_dir: Path) -> str:
-        """Make relative paths in ``url`` absolute against the config folder (file engines)."""
+        """Make relative paths in ``url`` absolute against the config folder (file engines).
+        A URL the connector cannot use is a ValueError, reported as a config error."""
         return url
 
     @classmethod

@@ -44,7 +44,10 @@ def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: boo
     if cls.name != m.engine:
         raise UsageError(f"backup {backup_id} is a {m.engine} backup; --into is a {cls.name} "
                          "URL")
-    url = cls.resolve_url(url, Path.cwd())
+    try:
+        url = cls.resolve_url(url, Path.cwd())
+    except ValueError as exc:
+        raise UsageError(f"--into: {redact(str(exc))}") from None
     say = progress or (lambda _text: None)
     keys = None
     if m.encrypted:

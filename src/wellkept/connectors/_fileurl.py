@@ -12,12 +12,16 @@ from pathlib import Path
 
 def resolve(url: str, base_dir: Path, special: tuple[str, ...] = ()) -> str:
     """Make the URL's relative path absolute against ``base_dir``; keep the scheme as written
-    (a plugin may subclass a file connector) and any query string."""
-    if ":///" not in url:
-        return url
-    scheme, rest = url.split(":///", 1)
+    (a plugin may subclass a file connector) and any query string. A URL with no path is a
+    ValueError: ``files://uploads`` (two slashes) names the host ``uploads`` and no path, and
+    would otherwise name the working directory."""
+    scheme, slashes, rest = url.partition(":///")
     path, sep, query = rest.partition("?")
-    if not path or path in special or Path(path).is_absolute():
+    if not slashes or not path:
+        scheme = url.partition(":")[0]
+        raise ValueError(f"{url!r} names no path; write {scheme}:///relative/path (three "
+                         f"slashes) or {scheme}:////absolute/path")
+    if path in special or Path(path).is_absolute():
         return url
     return f"{scheme}:///{(base_dir / path).resolve()}{sep}{query}"
 
