@@ -337,6 +337,20 @@ def test_a_file_url_with_two_slashes_is_refused(write_config: WriteConfig, schem
             f"(three slashes) or {scheme}:////absolute/path")
 
 
+@pytest.mark.parametrize("db", ["abc", "l1", "1/2", "-1"])
+def test_a_redis_url_whose_database_is_not_a_number_is_refused(write_config: WriteConfig,
+                                                               db: str) -> None:
+    """redis-py ignores a database it cannot read as a number and uses database 0, so a typo
+    (l1 for 11) would have had cache_cleanup delete keys in database 0."""
+    path = write_config(f'targets:\n  c: {{url: "redis://127.0.0.1:6379/{db}"}}\n')
+    assert config_error(path) == (
+        f"{path}: targets.c.url: the Redis database is {db!r}, not a number from 0; write "
+        "redis://HOST:6379/N (database 0 when left out)")
+    for good in ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379/", "rediss://h:6380/11",
+                 "redis://:pw@127.0.0.1/3?socket_timeout=2", "redis://127.0.0.1?db=4"):
+        load_config(write_config(f'targets:\n  c: {{url: "{good}"}}\n'), env={})
+
+
 def test_implicit_host_target_and_defaults(write_config: WriteConfig) -> None:
     s = load_config(write_config(""), env={})
     assert list(s.targets) == ["host"]

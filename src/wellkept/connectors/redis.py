@@ -6,6 +6,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from wellkept.connector import (
@@ -36,6 +37,19 @@ class RedisConnector(Connector):
         #: the redis-cli or temporary redis-server of a dump or restore in progress
         self._child: subprocess.Popen[bytes] | None = None
         self._interrupted = False
+
+    @classmethod
+    def resolve_url(cls, url: str, base_dir: Path) -> str:
+        """The database must be a number: redis-py quietly uses database 0 for one it cannot
+        read, so a typo (``/l1`` for ``/11``) would act on database 0."""
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        u = urlsplit(url)
+        db = unquote(u.path.lstrip("/")) or parse_qs(u.query).get("db", [""])[0]
+        if db and not db.isdigit():
+            raise ValueError(f"the Redis database is {db!r}, not a number from 0; write "
+                             "redis://HOST:6379/N (database 0 when left out)")
+        return url
 
     @property
     def client(self) -> Any:
