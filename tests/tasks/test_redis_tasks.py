@@ -8,7 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import run_cli
+from wellkept.config import load_config
+from wellkept.errors import ConfigError
 
 
 def cfg(write_config: Callable[[str], Path], url: str, tasks: str) -> Path:
@@ -111,6 +115,22 @@ def test_refuses_a_pattern_of_wildcards_only(redis_url: str,
     proc = run_cli("-c", str(config), "check")
     assert proc.returncode == 2
     assert "tasks.all" in proc.stderr and "wildcards only" in proc.stderr
+
+
+@pytest.mark.parametrize(("pattern", "refused"), [
+    ("*", True), ("[a-z]*", True), ("[^x]*", True), ("?[0-9]*", True),
+    ("*:*", False), ("session:*", False), (r"\*", False), ("[ab]x*", False)])
+def test_a_pattern_of_wildcards_and_classes_only_is_refused(
+        write_config: Callable[[str], Path], pattern: str, refused: bool) -> None:
+    """A character class matches any key too: '[a-z]*' names no prefix and acts on nearly
+    every key, as '*' does; an escaped '\\*' is a literal star."""
+    config = cfg(write_config, "redis://127.0.0.1:1/0", f"""  c: {{kind: cache_cleanup,
+                  target: cache, pattern: {json.dumps(pattern)}}}""")
+    if not refused:
+        load_config(config, env={})
+        return
+    with pytest.raises(ConfigError, match="wildcards only"):
+        load_config(config, env={})
 
 
 def test_stats(redis_prefix: tuple[str, Any], redis_url: str,

@@ -39,7 +39,7 @@ class CacheCleanupParams(TaskParams):
 
     @model_validator(mode="after")
     def _consistent(self) -> CacheCleanupParams:
-        if not self.pattern.strip("*?[]^-\\"):
+        if not has_literal(self.pattern):
             raise ValueError("pattern: a pattern of wildcards only would act on every key; "
                              "name a prefix (FLUSHDB is the command for emptying a database)")
         if self.action == "expire" and self.ttl is None:
@@ -51,6 +51,24 @@ class CacheCleanupParams(TaskParams):
     @property
     def effective_type(self) -> str | None:
         return self.key_type or ("string" if self.preset == "reset" else None)
+
+
+def has_literal(pattern: str) -> bool:
+    """Whether a Redis glob holds a literal character, outside ``*``, ``?`` and ``[…]``
+    classes (``\\*`` is a literal star): without one it matches nearly every key."""
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == "\\" and i + 1 < n:
+            return True
+        if char == "[":  # a class, as Redis reads it: up to the first unescaped ']'
+            i += 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif char not in "*?":
+            return True
+        i += 1
+    return False
 
 
 class CacheCleanup(Task):
