@@ -189,6 +189,34 @@ def test_yaml_syntax_error_gives_the_line(write_config: WriteConfig) -> None:
     assert "top level must be a mapping" in config_error(write_config("- a\n- b\n"))
 
 
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "wellkept.yml"
+    path.write_bytes("tasks: {}\n".encode("utf-16"))  # Notepad's "Unicode", with its BOM
+    assert config_error(path) == (f"{path}: not UTF-8 text (byte 0xff at offset 0); save the "
+                                  "file as UTF-8")
+    proc = run_cli("-c", str(path), "check")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_key_written_twice_in_one_mapping_is_a_config_error(write_config: WriteConfig) -> None:
+    """YAML parsers keep the last of two equal keys, so a second task named like the first
+    replaced it without a word: the first task was simply gone."""
+    path = write_config("""
+        tasks:
+          purge: {kind: stats, target: host}
+          other: {kind: stats, target: host}
+          purge: {kind: stats, target: host, top: 3}
+        """)
+    assert config_error(path) == (
+        f"{path}: line 5, column 3: not valid YAML (duplicate key 'purge', first written on "
+        "line 3; the second would silently replace the first)")
+    inline = write_config('targets:\n  t: {url: "sqlite:///a.db", url: "sqlite:///b.db"}\n')
+    assert "duplicate key 'url', first written on line 2" in config_error(inline)
+    merged = write_config("tasks:\n  a: &base {kind: stats, target: host, top: 5}\n"
+                          "  b: {<<: *base, top: 3}\n")  # a key given beside a merge wins
+    assert load_config(merged, env={}).tasks["b"].params.top == 3  # type: ignore[attr-defined]
+
+
 def test_missing_config_file(tmp_path: Path) -> None:
     path = tmp_path / "nowhere" / "wellkept.yml"
     text = config_error(path)

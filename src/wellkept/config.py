@@ -345,6 +345,9 @@ def load_config(path: str | os.PathLike[str] | None = None, *,
     source = str(file)
     try:
         text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start}); save the file as UTF-8", source) from None
     except FileNotFoundError:
         raise ConfigError(f"no config file here; create one with `wellkept init --path {file}` "
                           f"or point to one with --config or ${CONFIG_ENV}", source) from None
@@ -357,7 +360,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *,
 def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, str],
                  registry: Registry | None = None) -> Settings:
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -372,6 +375,29 @@ def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, st
     raw = _interpolate(raw, env, (), problems)
     # go on validating even so: one `wellkept check` should show every problem at once
     return _validate(raw, source, base_dir, registry or Registry.default(), problems)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping: YAML parsers keep
+    the last one, so a second task of the same name would silently replace the first. Keys
+    brought in by a merge (``<<: *base``) may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+                seen.setdefault(key, key_node.start_mark.line)
+            except TypeError:  # an unhashable key: construct_mapping reports it
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}, first written on line {first + 1}; "
+                    "the second would silently replace the first", key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 def settings_from_mapping(raw: dict[str, Any], *, source: str, base_dir: Path,
