@@ -159,3 +159,20 @@ def test_check_tables_and_stats(db: Any, mysql_db: str,
     slow = [r for r in stats["details"]["long_queries"] if "SLEEP(4)" in (r["query"] or "")]
     assert slow and slow[0]["seconds"] >= 1
     assert stats["details"]["top_tables"][0]["table"] == "a"
+
+
+@pytest.mark.parametrize("kind", ["analyze", "optimize", "integrity", "cleanup"])
+def test_a_url_without_a_database_fails_instead_of_finding_nothing_to_do(
+        write_config: Callable[[str], Path], kind: str) -> None:
+    """Without a database in the URL, DATABASE() is NULL: every table listing came back empty,
+    and the runs said 'statistics are fresh' or 'no problems found (nothing to check)'."""
+    params = ", table: orders, date_column: created_at, retention: 30d" \
+        if kind == "cleanup" else ""
+    config = cfg(write_config, "mysql://root@127.0.0.1:3306",
+                 f"  t: {{kind: {kind}, target: shop{params}}}")
+    proc = run_cli("-c", str(config), "run", "t", "--dry-run", "-o", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)["results"][0]
+    assert result["status"] == "failed"
+    assert result["message"].startswith("the target URL names no database "
+                                        "(mysql://user:***@host:3306/db)"), result["message"]

@@ -176,14 +176,25 @@ class MySQLConnector(Connector):
 
     # --- maintenance (table by table) -----------------------------------------------------------
 
+    def _one_database(self, what: str) -> None:
+        """Without a database in the URL, DATABASE() is NULL and every table listing is
+        empty: the run would find nothing to do rather than say what is wrong."""
+        if not unquote(urlsplit(self.settings.url).path.lstrip("/")):
+            raise TaskFailed("the target URL names no database (mysql://user:password@host:"
+                             f"3306/db); {what} works on the tables of one database")
+
     def plan_analyze(self, params: Any) -> list[Action]:
         from wellkept.connectors import mysql_maintenance
+
+        self._one_database("analyze")
 
         with self.errors("planning analyze"):
             return mysql_maintenance.plan_analyze(self.conn, params)
 
     def plan_optimize(self, params: Any) -> list[Action]:
         from wellkept.connectors import mysql_maintenance
+
+        self._one_database("optimize")
 
         with self.errors("planning optimize"):
             return mysql_maintenance.plan_optimize(self.conn, params)
@@ -197,6 +208,8 @@ class MySQLConnector(Connector):
     def check_integrity(self, params: Any) -> IntegrityReport:
         from wellkept.connectors import mysql_maintenance
 
+        self._one_database("integrity")
+
         with self.errors("check"):
             checks, problems, details = mysql_maintenance.check_tables(self.conn, params)
         return IntegrityReport(checks=checks, problems=problems, details=details)
@@ -209,6 +222,8 @@ class MySQLConnector(Connector):
 
     def purge_estimate(self, rule: PurgeRule, exact: bool = True) -> PurgeEstimate:
         from wellkept.connectors import mysql_purge
+
+        self._one_database("cleanup")
 
         with self.errors(rule.table):
             return mysql_purge.estimate(self.conn, rule, exact)
