@@ -187,6 +187,25 @@ def test_a_killed_run_releases_its_target(write_config: Callable[..., Path],
     assert counts(tmp_path / "app.sqlite3") == {"fresh": 10}
 
 
+def test_ctrl_c_says_it_was_interrupted_and_exits_130(write_config: Callable[..., Path],
+                                                       tmp_path: Path) -> None:
+    """Typer turns a KeyboardInterrupt into a silent exit 130; the user is told."""
+    import signal
+
+    make_app_db(tmp_path / "app.sqlite3", old=2000, fresh=10)
+    cfg = write_config(CONFIG.replace("batch_size: 500", "batch_size: 1\n    sleep: 50ms"))
+    proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge-events"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "error: interrupted" in err, err
+    history = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
+    assert history[0]["message"] == "interrupted (KeyboardInterrupt)"
+
+
 def test_a_killed_cleanup_resumes_from_its_checkpoint(write_config: Callable[..., Path],
                                                       tmp_path: Path) -> None:
     db = make_app_db(tmp_path / "app.sqlite3", old=3000, fresh=50)

@@ -29,7 +29,7 @@ from wellkept.cli import (
     tasks_cmd,
     worker_cmd,
 )
-from wellkept.cli.common import OutputOption, State, fail_on_errors
+from wellkept.cli.common import OutputOption, State, error_line, fail_on_errors
 
 app = typer.Typer(
     name="wellkept",
@@ -75,9 +75,27 @@ def main() -> None:
     try:
         with fail_on_errors():
             app(prog_name="wellkept")
+    except SystemExit as exc:
+        if exc.code == 130 and _interrupted(exc):
+            # Typer turns Ctrl-C into a silent exit 130 before fail_on_errors sees it
+            error_line("interrupted")
+        raise
     finally:
         # The command is over and what it made is about to go. Without this the interpreter's
         # exit runs a full collection over every object of every imported module (SQLAlchemy,
         # pydantic, the drivers): 0.1-0.3 s for nothing, and a short command's largest cost.
         gc.freeze()
     sys.exit(0)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a KeyboardInterrupt (Typer raises SystemExit(130) while
+    handling its Exit(130), which it raised from the KeyboardInterrupt)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -114,17 +114,18 @@ def fail_on_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        _error(str(exc))
+        error_line(str(exc))
         sys.exit(EXIT_USAGE)
     except WellkeptError as exc:
-        _error(str(exc))
+        error_line(str(exc))
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
-        _error("interrupted")
+        error_line("interrupted")
         sys.exit(130)
 
 
-def _error(text: str) -> None:
+def error_line(text: str) -> None:
+    """``error: …`` on stderr, one line per line of ``text``, secrets masked."""
     from wellkept.redact import redact
 
     for line in redact(text).splitlines():
