@@ -217,6 +217,18 @@ def test_a_key_written_twice_in_one_mapping_is_a_config_error(write_config: Writ
     assert load_config(merged, env={}).tasks["b"].params.top == 3  # type: ignore[attr-defined]
 
 
+def test_an_empty_name_is_a_config_error(write_config: WriteConfig) -> None:
+    """'' was taken for 'no target' here and there: a task on target '' was said to have no
+    target, and no command line can name it."""
+    path = write_config('targets:\n  "": {url: "sqlite:///a.db"}\n'
+                        'tasks:\n  "": {kind: stats, target: ""}\n'
+                        'schedules:\n  "": {cron: "@daily", tasks: []}\n')
+    problems = config_error(path).splitlines()
+    for section in ("targets", "tasks", "schedules"):
+        assert f"{path}: {section}: a name may not be empty" in problems, problems
+    assert not any("has no target" in p for p in problems), problems
+
+
 def test_missing_config_file(tmp_path: Path) -> None:
     path = tmp_path / "nowhere" / "wellkept.yml"
     text = config_error(path)

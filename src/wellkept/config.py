@@ -521,6 +521,7 @@ def _validate(raw: dict[str, Any], source: str, base_dir: Path, registry: Regist
     target_names = set(targets) | set(raw_targets or {}) | {HOST_TARGET}
     tasks = _resolve_tasks(raw_tasks or {}, target_names, registry, problems)
     _check_task_names(tasks, registry, problems)
+    _check_empty_names(raw, problems)
     _check_task_lists(raw, "schedules", "tasks", set(raw_tasks or {}), tasks, registry,
                       problems)
     _check_task_lists(raw, "emergency", "run", set(raw_tasks or {}), tasks, registry, problems)
@@ -569,6 +570,15 @@ def _check_task_lists(raw: dict[str, Any], section: str, key: str, defined: set[
                 problems.append(f"{where}: task {task_name!r} does not run on {on!r} (write "
                                 f"{task_name}@TARGET with one of its targets: "
                                 f"{', '.join(runs_on)})")
+
+
+def _check_empty_names(raw: dict[str, Any], problems: list[str]) -> None:
+    """An empty name ('' or blanks) cannot be given on a command line, and reads as 'none'
+    where a target is optional."""
+    for section in ("targets", "tasks", "schedules", "emergency"):
+        entries = raw.get(section)
+        if isinstance(entries, dict) and any(not str(name).strip() for name in entries):
+            problems.append(f"{section}: a name may not be empty")
 
 
 def _check_task_names(tasks: dict[str, TaskSettings], registry: Registry,
