@@ -74,6 +74,13 @@ def test_merge_drops_duplicates_and_proves_counts(tmp_path: Path,
     oct_row = next(m for m in preview["details"]["months"] if m["month"] == "2026-10")
     assert (oct_row["rows_read"], oct_row["duplicates"], oct_row["rows_written"]) == (
         43, 6, 37)
+    # what it found and read, and zero for what it did not do (the contract)
+    m = preview["metrics"]
+    assert (m["files_matched"], m["rows_read"]) == (5, 43 + 3), m
+    assert (m["files_processed"], m["months"], m["rows_written"], m["duplicates_dropped"],
+            m["bytes_written"]) == (0, 0, 0, 0, 0), m
+    assert preview["message"] == ("would merge 5 daily files into 2 monthly files: 46 rows "
+                                  "read, 6 duplicates to drop, 40 to write"), preview["message"]
     assert not (folder / "monthly").exists() or not any((folder / "monthly").iterdir())
     assert all((folder / n).exists() for n in files)
     result = wk(cfg, "monthly")

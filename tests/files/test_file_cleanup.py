@@ -83,6 +83,10 @@ def test_retention_presets(tmp_path: Path, write_config: Callable[[str], Path]) 
     assert preview["metrics"]["files_matched"] == 4
     assert preview["metrics"]["bytes_matched"] == 1000 + 500 + 300 + 5
     assert preview["metrics"]["files_deleted"] == 0 and old_parquet.exists()
+    # what it found, and zero for what it did not do (the contract)
+    assert preview["metrics"]["files_processed"] == 0 and preview["metrics"]["dirs_removed"] == 0
+    assert preview["metrics"]["dirs_matched"] == 0  # "emptied" still holds x.tmp
+    assert preview["message"].startswith("would act on 4 files (1.8 KiB) past their age")
     assert {f["path"] for f in preview["details"]["files"]} == {
         str(old_parquet), str(old_log), str(tmp_old), str(data / "tmp" / "emptied" / "x.tmp")}
     result = wk(cfg, "retention")

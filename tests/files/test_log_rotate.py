@@ -35,7 +35,11 @@ def test_dry_run_reports_every_step_and_changes_nothing(tmp_path: Path,
         ("rotate", "app.log", "app.log.1"), ("compress", "app.log.1", "app.log.1.gz")]
     assert steps[0]["bytes"] == (logs / "app.log.2.gz").stat().st_size
     assert steps[2]["bytes"] == 4000
-    assert result["metrics"]["files_processed"] == 1 and result["metrics"]["bytes_freed"] == 0
+    # the contract: a dry run reports what it found, and zero for what it did not do
+    assert result["metrics"]["files_due"] == 1
+    assert result["metrics"]["files_processed"] == 0 and result["metrics"]["bytes_freed"] == 0
+    assert result["metrics"]["files_deleted"] == 0 and result["metrics"]["files_compressed"] == 0
+    assert result["details"]["would"] == {"files_deleted": 1, "files_compressed": 1}
     assert result["message"].startswith("would rotate 1 of 1 log")
     store = HistoryStore(f"sqlite:///{tmp_path / '.wellkept' / 'state.db'}")
     assert state.last_rotated(store, [str(logs / "app.log")]) == {}

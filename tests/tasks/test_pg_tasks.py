@@ -76,6 +76,8 @@ def test_vacuum_chooses_the_bloated_table_and_clears_dead_tuples(pg: Any, run: A
         ['VACUUM (ANALYZE) "public"."orders"']
     assert "dead tuples" in dry.details["actions"][0]["reason"]
     assert table_stats(pg, "orders")["last_vacuum"] is None
+    # what it would do, and zero for what it did not do (the contract)
+    assert dry.metrics == {"actions_planned": 1, "tables_processed": 0, "bytes_freed": 0}
 
     done = run({"kind": "vacuum"})
     assert done.status is RunStatus.COMPLETED, done.message
@@ -160,6 +162,7 @@ def test_reindex_rebuilds_a_bloated_index_and_drops_leftovers(pg: Any, run: Any)
 
     dry = run({"kind": "reindex", "min_bytes": 0}, dry_run=True)
     assert index_size(pg, "items_code") == before_dry
+    assert dry.metrics["indexes_processed"] == 0 and dry.metrics["bytes_freed"] == 0
     statements = [a["statement"] for a in dry.details["actions"]]
     assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."dup_x_ccnew"' in statements
     assert 'REINDEX INDEX CONCURRENTLY "public"."items_code"' in statements

@@ -17,18 +17,24 @@ from wellkept.types import RunStatus
 
 
 def run_actions(ctx: RunContext, actions: list[Action],
-                describe: Callable[[Metrics, int], str], nothing: str) -> TaskResult:
-    """Dry run: list the actions. Otherwise apply each, summing their metrics."""
+                describe: Callable[[Metrics, int], str], nothing: str,
+                counters: tuple[str, ...] = ()) -> TaskResult:
+    """Dry run: list the actions. Otherwise apply each, summing their metrics.
+
+    ``counters`` are the kind's own metrics of work done (``tables_processed``,
+    ``bytes_freed``…): always reported, zero when nothing was done, and in a dry run, which
+    reports what it would do as ``actions_planned``."""
     planned = [a.describe() for a in actions]
+    zero: Metrics = dict.fromkeys(counters, 0)
     if not actions:
-        return TaskResult(message=nothing, metrics={"actions_planned": 0},
+        return TaskResult(message=nothing, metrics={"actions_planned": 0, **zero},
                           details={"actions": []})
     if ctx.dry_run:
         return TaskResult(message=f"would run {len(actions)} statement(s): "
                           + "; ".join(a.statement for a in actions),
-                          metrics={"actions_planned": len(actions)},
+                          metrics={"actions_planned": len(actions), **zero},
                           details={"actions": planned})
-    totals: Metrics = {}
+    totals: Metrics = dict(zero)
     errors: list[str] = []
     done = 0
     for i, action in enumerate(actions):

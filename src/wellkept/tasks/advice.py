@@ -83,4 +83,4 @@ class ApplyAdvice(Task):
             return f"applied {plural(done, 'recommendation')}"
 
         return run_actions(ctx, [a for a in actions if a is not None], describe,
-                           "nothing to apply")
+                           "nothing to apply", ("advice_applied",))

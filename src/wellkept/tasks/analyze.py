@@ -72,6 +72,5 @@ class Analyze(Task):
             tables = int(m.get("tables_processed", 0))
             return f"analyzed {plural(tables, 'table')}"
 
-        result = run_actions(ctx, actions, describe, "statistics are fresh")
-        result.metrics.setdefault("tables_processed", 0)
-        return result
+        return run_actions(ctx, actions, describe, "statistics are fresh",
+                           ("tables_processed",))

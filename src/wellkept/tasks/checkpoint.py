@@ -49,7 +49,6 @@ class Checkpoint(Task):
                     f" -> {human_bytes(m.get('wal_bytes_after', 0))}, freed "
                     f"{human_bytes(m.get('bytes_freed', 0))}")
 
-        result = run_actions(ctx, actions, describe,
-                             "nothing to checkpoint: the write-ahead log is empty")
-        result.metrics.setdefault("bytes_freed", 0)
-        return result
+        return run_actions(ctx, actions, describe,
+                           "nothing to checkpoint: the write-ahead log is empty",
+                           ("bytes_freed",))

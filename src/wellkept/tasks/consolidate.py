@@ -116,8 +116,11 @@ class Consolidate(Task):
         busy = BusyFiles([folder])
         fmt = file_format(p.output) or "parquet"
         merger = Merger(file_format(p.pattern.replace("{date}", "")) or "parquet")
-        counts = {"files_processed": 0, "files_deleted": 0, "rows_read": 0, "rows_written": 0,
-                  "duplicates_dropped": 0, "months": 0, "bytes_written": 0, "bytes_freed": 0}
+        # files_matched and rows_read: what was found and read (a dry run reads it all too);
+        # the rest: what was done (zero in a dry run, whose figures are in details.months)
+        counts = {"files_matched": 0, "files_processed": 0, "files_deleted": 0, "rows_read": 0,
+                  "rows_written": 0, "duplicates_dropped": 0, "months": 0, "bytes_written": 0,
+                  "bytes_freed": 0}
         rows: list[dict[str, Any]] = []
         errors: list[str] = []
         try:
@@ -147,7 +150,7 @@ class Consolidate(Task):
             merger.close()
         metrics: Metrics = dict(counts)
         details = {"path": str(folder), "months": rows, "ignored": ignored[:50]}
-        message = self._message(ctx, counts)
+        message = self._message(ctx, counts, rows)
         return _files.result(message, metrics, details, errors, some_done=bool(counts["months"]),
                              noun="month", tail=" failed (sources kept)")
 
@@ -204,20 +207,34 @@ class Consolidate(Task):
                     f.unlink()
                     counts["files_deleted"] += 1
                 counts["bytes_freed"] += max(source_bytes - (size - before), 0)
+        counts["files_matched"] += len(files)
+        counts["rows_read"] += expected.rows_read
+        if ctx.dry_run:
+            return
         counts["months"] += 1
         counts["files_processed"] += len(files)
-        counts["rows_read"] += expected.rows_read
         counts["duplicates_dropped"] += expected.duplicates
         counts["rows_written"] += expected.rows_distinct
 
-    def _message(self, ctx: RunContext, counts: dict[str, int]) -> str:
-        if not counts["months"]:
+    def _message(self, ctx: RunContext, counts: dict[str, int],
+                 rows: list[dict[str, Any]]) -> str:
+        if ctx.dry_run:  # the months it would merge, as details.months shows them
+            planned = [r for r in rows if r.get("status") == "would merge"]
+            figures = {"months": len(planned), "files": counts["files_matched"],
+                       "duplicates": sum(r["duplicates"] for r in planned),
+                       "written": sum(r["rows_written"] for r in planned)}
+        else:
+            figures = {"months": counts["months"], "files": counts["files_processed"],
+                       "duplicates": counts["duplicates_dropped"],
+                       "written": counts["rows_written"]}
+        if not figures["months"]:
             return "nothing to consolidate: no ended month with daily files"
-        verb = "would merge" if ctx.dry_run else "merged"
-        text = (f"{verb} {plural(counts['files_processed'], 'daily file')} into "
-                f"{plural(counts['months'], 'monthly file')}: {counts['rows_read']:,} rows read, "
-                f"{counts['duplicates_dropped']:,} duplicates dropped, "
-                f"{counts['rows_written']:,} written")
+        verb, dropped, written = (("would merge", "to drop", "to write") if ctx.dry_run
+                                  else ("merged", "dropped", "written"))
+        text = (f"{verb} {plural(figures['files'], 'daily file')} into "
+                f"{plural(figures['months'], 'monthly file')}: {counts['rows_read']:,} rows read, "
+                f"{figures['duplicates']:,} duplicates {dropped}, "
+                f"{figures['written']:,} {written}")
         if not ctx.dry_run and counts["files_deleted"]:
             text += f"; sources deleted, {human_bytes(counts['bytes_freed'])} freed"
         return text

@@ -122,9 +122,11 @@ class FileCleanup(Task):
         assert isinstance(p, FileCleanupParams)
         roots = [_files.resolve(ctx, r.path) for r in p.rules]
         busy = BusyFiles(roots)
+        # *_matched: what was found (a dry run reports it); the rest: what was done (zero
+        # in a dry run)
         counts = {"files_matched": 0, "files_processed": 0, "files_deleted": 0,
-                  "files_compressed": 0, "files_skipped": 0, "dirs_removed": 0,
-                  "bytes_matched": 0, "bytes_freed": 0, "bytes_written": 0}
+                  "files_compressed": 0, "files_skipped": 0, "dirs_matched": 0,
+                  "dirs_removed": 0, "bytes_matched": 0, "bytes_freed": 0, "bytes_written": 0}
         skipped = Skipped()
         sample: list[dict[str, Any]] = []
         errors: list[str] = []
@@ -174,7 +176,6 @@ class FileCleanup(Task):
                                "age_days": round((time.time() - _newest(
                                    entry.st, rule.age_by)) / 86400, 1)})
             if ctx.dry_run:
-                counts["files_processed"] += 1
                 continue
             try:
                 self._act(rule, entry, counts, skipped)
@@ -216,20 +217,23 @@ class FileCleanup(Task):
                 return
         except OSError:
             return
-        if not ctx.dry_run:
-            try:
-                os.rmdir(entry.name, dir_fd=entry.dir_fd)
-            except OSError:  # something appeared in it meanwhile
-                return
+        counts["dirs_matched"] += 1
+        if ctx.dry_run:
+            return
+        try:
+            os.rmdir(entry.name, dir_fd=entry.dir_fd)
+        except OSError:  # something appeared in it meanwhile
+            return
         counts["dirs_removed"] += 1
 
     def _message(self, ctx: RunContext, counts: dict[str, int], skipped: Skipped) -> str:
-        done = counts["files_processed"]
         skipped_n = counts["files_skipped"]
         tail = f"; {skipped_n} skipped (in use or changed)" if skipped_n else ""
         if ctx.dry_run:
-            return (f"would act on {plural(done, 'file')} "
-                    f"({human_bytes(counts['bytes_matched'])}) past their age{tail}")
+            dirs = counts["dirs_matched"]
+            return (f"would act on {plural(counts['files_matched'] - skipped_n, 'file')} "
+                    f"({human_bytes(counts['bytes_matched'])}) past their age"
+                    + (f" and remove {plural(dirs, 'empty folder')}" if dirs else "") + tail)
         if not counts["files_matched"]:
             return "nothing to clean: no file past its age" + tail
         parts = []

@@ -164,8 +164,11 @@ class LogRotate(Task):
         logs, errors, rows = self._find(ctx, p, opts)
         known = state.last_rotated(ctx.store, [str(real) for _f, _n, real in logs])
         busy = BusyFiles({folder for folder, _n, _r in logs}) if logs else None
-        counts = {"files_checked": 0, "files_processed": 0, "files_deleted": 0,
+        # files_due: logs due (a dry run reports it); the rest: what was done (zero in a
+        # dry run, whose would-be deletes and compressions are in the message and details)
+        counts = {"files_checked": 0, "files_due": 0, "files_processed": 0, "files_deleted": 0,
                   "files_compressed": 0, "bytes_freed": 0, "bytes_written": 0}
+        would = {"files_deleted": 0, "files_compressed": 0}
         warnings: list[str] = []
         for folder, name, real in logs:
             counts["files_checked"] += 1
@@ -173,19 +176,21 @@ class LogRotate(Task):
             rows.append(row)
             try:
                 self._one(ctx, p, opts, create, folder, name, str(real), known, now, row,
-                          counts, warnings, busy)
+                          counts, would, warnings, busy)
             except (OSError, TaskFailed) as exc:
                 text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
                 row.update(action="failed", error=text)
                 errors.append(f"{folder / name}: {text}")
-        if p.copytruncate and counts["files_processed"]:
+        if p.copytruncate and counts["files_due"]:
             warnings.insert(0, COPYTRUNCATE_WARNING)
             log.warning("%s: %s", ctx.task_name, COPYTRUNCATE_WARNING)
         metrics: Metrics = dict(counts)
         details: dict[str, Any] = {"logs": rows[:SHOWN], "logs_total": len(rows)}
+        if ctx.dry_run:
+            details["would"] = would
         if warnings:
             details["warnings"] = warnings
-        message = self._message(ctx, counts)
+        message = self._message(ctx, counts, would)
         return _files.result(message, metrics, details, errors, cap=SHOWN,
                              some_done=bool(counts["files_processed"])
                              or len(errors) < counts["files_checked"])
@@ -237,8 +242,8 @@ class LogRotate(Task):
 
     def _one(self, ctx: RunContext, p: LogRotateParams, opts: Options, create: Create | None,
              folder: Any, name: str, real: str, known: dict[str, datetime], now: datetime,
-             row: dict[str, Any], counts: dict[str, int], warnings: list[str],
-             busy: BusyFiles | None) -> None:
+             row: dict[str, Any], counts: dict[str, int], would: dict[str, int],
+             warnings: list[str], busy: BusyFiles | None) -> None:
         fd = open_folder(folder)
         try:
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
@@ -269,11 +274,11 @@ class LogRotate(Task):
             if plan.problem:
                 raise TaskFailed(plan.problem)
             row["steps"] = [s.describe() for s in plan.steps]
+            counts["files_due"] += 1
             if ctx.dry_run:
                 row["action"] = "would rotate"
-                counts["files_processed"] += 1
-                counts["files_deleted"] += sum(1 for s in plan.steps if s.op == "delete")
-                counts["files_compressed"] += sum(1 for s in plan.steps if s.op == "compress")
+                would["files_deleted"] += sum(1 for s in plan.steps if s.op == "delete")
+                would["files_compressed"] += sum(1 for s in plan.steps if s.op == "compress")
                 return
             outcome = execute(fd, plan, p.compress, p.compresslevel, p.copytruncate, create)
             state.record(ctx.store, real, ctx.task_name, now)
@@ -284,12 +289,12 @@ class LogRotate(Task):
         finally:
             os.close(fd)
 
-    def _message(self, ctx: RunContext, counts: dict[str, int]) -> str:
+    def _message(self, ctx: RunContext, counts: dict[str, int], would: dict[str, int]) -> str:
         checked, done = counts["files_checked"], counts["files_processed"]
         if ctx.dry_run:
-            return (f"would rotate {done} of {plural(checked, 'log')}, deleting "
-                    f"{plural(counts['files_deleted'], 'old rotation')} and compressing "
-                    f"{counts['files_compressed']}")
+            return (f"would rotate {counts['files_due']} of {plural(checked, 'log')}, deleting "
+                    f"{plural(would['files_deleted'], 'old rotation')} and compressing "
+                    f"{would['files_compressed']}")
         if not done:
             return f"no log due: {plural(checked, 'log')} checked"
         return (f"rotated {done} of {plural(checked, 'log')}; deleted "

@@ -56,8 +56,6 @@ class Optimize(Task):
             return (f"optimized {plural(done, 'table')}, freed "
                     f"{human_bytes(m.get('bytes_freed', 0))}")
 
-        result = run_actions(ctx, actions, describe,
-                             "nothing to optimize: no table passes the thresholds")
-        result.metrics.setdefault("tables_processed", 0)
-        result.metrics.setdefault("bytes_freed", 0)
-        return result
+        return run_actions(ctx, actions, describe,
+                           "nothing to optimize: no table passes the thresholds",
+                           ("tables_processed", "bytes_freed"))

@@ -62,7 +62,5 @@ class Reindex(Task):
             return (f"processed {plural(m.get('indexes_processed', 0), 'index', 'indexes')}, "
                     f"freed {human_bytes(m.get('bytes_freed', 0))}")
 
-        result = run_actions(ctx, actions, describe, "no index is bloated past the thresholds")
-        result.metrics.setdefault("indexes_processed", 0)
-        result.metrics.setdefault("bytes_freed", 0)
-        return result
+        return run_actions(ctx, actions, describe, "no index is bloated past the thresholds",
+                           ("indexes_processed", "bytes_freed"))

@@ -71,7 +71,6 @@ class Vacuum(Task):
                         f"{human_bytes(m['size_after'])}, freed {freed}")
             return f"vacuumed {plural(done, 'object')}, freed {freed}"
 
-        result = run_actions(ctx, actions, describe,
-                             "nothing to vacuum: nothing passes the thresholds")
-        result.metrics.setdefault("bytes_freed", 0)
-        return result
+        return run_actions(ctx, actions, describe,
+                           "nothing to vacuum: nothing passes the thresholds",
+                           ("tables_processed", "bytes_freed"))

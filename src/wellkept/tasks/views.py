@@ -50,6 +50,5 @@ class Views(Task):
             return (f"refreshed {plural(done, 'view')} "
                     f"({concurrent} concurrently, {done - concurrent} plain)")
 
-        result = run_actions(ctx, actions, describe, "no materialized views")
-        result.metrics.setdefault("views_processed", 0)
-        return result
+        return run_actions(ctx, actions, describe, "no materialized views",
+                           ("views_processed",))
