@@ -72,6 +72,9 @@ def test_postgres_backup_restore_verify_round_trip(
     assert manifest["counts"] == {"public.orders": 20000, 'public.odd "name" ;drop': 3}
     assert manifest["sha256"] == entry["sha256"] and manifest["compression"] == "zstd"
     assert artifact.stat().st_mode & 0o777 == 0o600
+    # every folder the backup made is owner-only, not just the last one
+    for folder in (tmp_path / "backups", artifact.parent):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
     # no scratch database left behind
     assert scratch_databases(postgres_admin_url) <= before
     # --create makes the database (a hostile name, quoted), then it is restored into

@@ -58,6 +58,18 @@ def _failed(action: str, where: Path, exc: OSError) -> TaskFailed:
     return TaskFailed(f"cannot {action} {where}: {exc.strerror or exc}")
 
 
+def _make_folders(folder: Path) -> None:
+    """Create ``folder`` and every missing folder above it, each mode 0700 (``mkdir -p``
+    gives only the last one the mode)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another backup made it meanwhile
+            each.mkdir(mode=0o700)
+
+
 class LocalStorage:
     """A folder; files mode 0600 in folders mode 0700."""
 
@@ -76,7 +88,7 @@ class LocalStorage:
         final = self._path(name)
         partial = final.with_name(f".{final.name}.partial")
         try:
-            final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _make_folders(final.parent)
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         except OSError as exc:
             raise _failed("write to", final.parent, exc) from None
