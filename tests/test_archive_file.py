@@ -72,3 +72,41 @@ def test_parquet_parts_of_uncommitted_batches_are_removed(tmp_path: Path) -> Non
         ".wkindex", "part-000001.parquet", "part-000002.parquet"]
     got = duckdb.sql(f"SELECT id, v FROM read_parquet('{path}/*.parquet') ORDER BY id").fetchall()
     assert got == [(i, f"row {i}") for i in range(1, 21)]
+
+
+def test_only_the_last_unmarked_batch_is_asked_about(tmp_path: Path) -> None:
+    """A batch is written only after the one before it committed, so only the last can be
+    uncommitted; one with a commit mark is never asked about, whatever its key says now."""
+    path = tmp_path / "a.jsonl.gz"
+    arc = ArchiveFile(path)
+    arc.open(lambda k: True)
+    asked: list[object] = []
+    for first in (1, 11, 21):
+        arc.append(rows(first, 10), first, first + 9)
+        arc.mark_committed()
+    assert ArchiveFile(path).open(lambda k: asked.append(k) or False) == 0  # all marked
+    assert asked == [] and keys_in(path) == list(range(1, 31))
+    arc = ArchiveFile(path)
+    arc.open(lambda k: True)
+    arc.append(rows(31, 10), 31, 40)  # no mark: a crash before or after its DELETE committed
+    assert ArchiveFile(path).open(lambda k: asked.append(k) or False) == 10
+    assert asked == [31] and keys_in(path) == list(range(1, 31))
+    assert oct(os.stat(arc.index).st_mode & 0o777) == "0o600"
+
+
+def test_a_damaged_index_line_before_the_last_is_refused(tmp_path: Path) -> None:
+    import pytest
+
+    from wellkept.errors import TaskFailed
+
+    path = tmp_path / "a.jsonl.gz"
+    arc = ArchiveFile(path)
+    arc.open(lambda k: True)
+    for first in (1, 11):
+        arc.append(rows(first, 10), first, first + 9)
+    lines = arc.index.read_text().splitlines()
+    arc.index.write_text("\n".join(["{garbage", *lines[1:]]) + "\n")
+    size = path.stat().st_size
+    with pytest.raises(TaskFailed, match="damaged at line 1"):
+        ArchiveFile(path).open(lambda k: True)
+    assert path.stat().st_size == size

@@ -9,11 +9,16 @@ Each batch is appended to the file as one gzip member (`.jsonl.gz`: one JSON obj
 it (byte range, first and last key, row count) is appended to a sidecar index, also fsynced.
 Only then does the batch's DELETE commit.
 
-A crash can therefore leave batches at the end of the file whose DELETE never committed. Batches
-commit in order, so those form a suffix of the index, and a batch committed exactly when its
-first key is gone from the source table. Before writing, `open` walks the index backwards,
-truncates the file and the index after the last committed batch, and drops any bytes past the
-last indexed one: no row is archived twice, and no deleted row is missing from the archive.
+Once the DELETE has committed, the batch's index line is followed by a commit mark (also
+fsynced). A crash can therefore leave at most one batch whose DELETE never committed: the last
+one, unmarked (the next batch is only written after the one before it committed). Before
+writing, `open` looks at that batch alone: when its first key still exists in the source its
+DELETE did not commit, and it is taken back out of the file and the index; any bytes past the
+last indexed batch (a batch written but never indexed, so never deleted) go too. A marked batch
+is never taken back out, even when a new row comes to use its first key (SQLite gives a new row
+the largest rowid + 1). An archive whose index is missing or damaged, or that is shorter than
+its index says, is refused rather than trimmed: its data cannot be checked against the source.
+No row is archived twice, and no deleted row is missing from the archive.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import gzip
 import io
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -35,6 +41,9 @@ from uuid import UUID
 from wellkept.errors import TaskFailed
 
 SUFFIXES = {".jsonl.gz": "jsonl", ".csv.gz": "csv", ".parquet": "parquet"}
+#: a Parquet archive's part files, and the names a part has while it is being written
+_PART = re.compile(r"part-(\d{6})\.parquet")
+_STAGING = re.compile(r"\.part-\d{6}\.parquet\.(tmp|jsonl)")
 
 
 def file_format(name: str) -> str | None:
@@ -60,6 +69,21 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+def encode_key(value: Any) -> Any:
+    """A batch's key as JSON that gives the same key back (``decode_key``): bytes become
+    ``{"base64": …}`` (a BINARY/bytea key must be looked up as bytes, not as text)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"base64": base64.b64encode(bytes(value)).decode()}
+    return plain(value)
+
+
+def decode_key(value: Any) -> Any:
+    """The key ``encode_key`` wrote."""
+    if isinstance(value, dict) and set(value) == {"base64"}:
+        return base64.b64decode(value["base64"])
+    return value
+
+
 def _csv_value(value: Any) -> Any:
     flat = plain(value)
     return json.dumps(flat, ensure_ascii=False) if isinstance(flat, dict | list) else flat
@@ -72,6 +96,22 @@ class Entry:
     first_key: Any
     last_key: Any
     rows: int
+    #: its DELETE committed (a commit mark follows its line in the index)
+    committed: bool = False
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a file's creation or renaming in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _private(path: Path, flags: int) -> int:
+    """Open ``path`` (created mode 0600: an index names the archived rows' keys)."""
+    return os.open(path, flags | os.O_CREAT, 0o600)
 
 
 class ArchiveFile:
@@ -90,41 +130,86 @@ class ArchiveFile:
         """Reconcile with the source after a possible crash; return the rows dropped.
 
         ``committed(first_key)`` says whether a batch's DELETE committed (its first key is
-        gone from the source)."""
+        gone from the source). Only the last batch can be uncommitted, and only when no commit
+        mark follows it; it is the only one asked about."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.entries = self._read_index()
+        size = self._size()
+        entries = self._read_index()
+        if entries is None:
+            if size:
+                raise TaskFailed(
+                    f"archive {self.path} has no index ({self.index.name}), so what it holds "
+                    "cannot be checked against the source; refusing to write to it (restore "
+                    "the index, or move the archive away to start a new one)")
+            entries = []
         dropped = 0
-        while self.entries and not committed(self.entries[-1].first_key):
-            dropped += self.entries.pop().rows
-        end = self.entries[-1].end if self.entries else 0
-        if self.path.exists() and self.path.stat().st_size != end:
+        if entries and not entries[-1].committed \
+                and not committed(decode_key(entries[-1].first_key)):
+            dropped = entries.pop().rows  # written, but its DELETE never committed
+        for entry in entries:
+            entry.committed = True
+        end = entries[-1].end if entries else 0
+        if size < end:
+            raise TaskFailed(
+                f"archive {self.path} is shorter ({size} bytes) than its index records "
+                f"({end} bytes): it was truncated or replaced, and rows it should hold may be "
+                "gone; refusing to write to it (restore it, or move it and its index "
+                f"{self.index.name} away to start a new archive)")
+        if size > end:  # a batch written but never indexed, so never deleted
             with self.path.open("r+b") as fh:
                 fh.truncate(end)
                 os.fsync(fh.fileno())
+        self.entries = entries
         self._write_index()
         return dropped
+
+    def pending(self) -> bool:
+        """Whether a crash may have left something here that ``open`` would take out: a last
+        batch with no commit mark, or bytes past the last indexed batch. An archive with no
+        index is not one of ours to touch (False)."""
+        try:
+            entries = self._read_index()
+        except TaskFailed:
+            return True  # let open() say what is wrong
+        if entries is None:
+            return False
+        return bool(entries and not entries[-1].committed) or \
+            self._size() > (entries[-1].end if entries else 0)
 
     def append(self, rows: list[dict[str, Any]], first_key: Any, last_key: Any) -> int:
         """Append one batch durably (data, then index); return the file's new size."""
         payload = self._encode(rows, header=not self.entries and self._size() == 0)
         start = self._size()
         # archived rows are data: readable by the owner only, like backups
-        with os.fdopen(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
-                       "ab") as fh:
+        with os.fdopen(_private(self.path, os.O_WRONLY | os.O_APPEND), "ab") as fh:
             fh.write(gzip.compress(payload, compresslevel=6))
             fh.flush()
             os.fsync(fh.fileno())
             end = fh.tell()
-        self._record(Entry(start, end, plain(first_key), plain(last_key), len(rows)))
+        if start == 0:
+            _fsync_dir(self.path.parent)
+        self._record(Entry(start, end, encode_key(first_key), encode_key(last_key), len(rows)))
         return end
+
+    def mark_committed(self) -> None:
+        """Record that the last batch's DELETE committed: from now on no crash, and no new
+        row taking its first key, can make a later ``open`` take it back out."""
+        if self.entries and not self.entries[-1].committed:
+            self._index_line({"committed": self.entries[-1].end})
+            self.entries[-1].committed = True
 
     def _record(self, entry: Entry) -> None:
         """Append the batch's line to the index, durably, once its data is durable."""
-        with self.index.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry.__dict__) + "\n")
+        line = {k: v for k, v in entry.__dict__.items() if k != "committed"}
+        self._index_line(line)
+        self.entries.append(entry)
+
+    def _index_line(self, item: dict[str, Any]) -> None:
+        with os.fdopen(_private(self.index, os.O_WRONLY | os.O_APPEND), "a",
+                       encoding="utf-8") as fh:
+            fh.write(json.dumps(item) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        self.entries.append(entry)
 
     def _size(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0
@@ -140,25 +225,37 @@ class ArchiveFile:
         writer.writerows({k: _csv_value(v) for k, v in r.items()} for r in rows)
         return out.getvalue().encode()
 
-    def _read_index(self) -> list[Entry]:
+    def _read_index(self) -> list[Entry] | None:
+        """The index's batches, with their commit marks; None when there is no index. A torn
+        last line (a crash while it was written) is left out; a damaged line before it makes
+        the archive unusable (TaskFailed)."""
         if not self.index.exists():
-            return []
-        entries = []
-        for line in self.index.read_text(encoding="utf-8").splitlines():
+            return None
+        entries: list[Entry] = []
+        lines = self.index.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
             try:
-                entries.append(Entry(**json.loads(line)))
+                item = json.loads(line)
+                if isinstance(item, dict) and set(item) == {"committed"}:
+                    if entries and entries[-1].end == item["committed"]:
+                        entries[-1].committed = True
+                    continue
+                entries.append(Entry(**item))
             except (ValueError, TypeError):
-                break  # a torn last line: the batch it described is not trusted
-        size = self._size()
-        return [e for e in entries if e.end <= size]
+                if number == len(lines):
+                    break  # a torn last line: the batch it described was never deleted
+                raise TaskFailed(f"the index {self.index} of archive {self.path} is damaged "
+                                 f"at line {number}; refusing to write to the archive") from None
+        return entries
 
     def _write_index(self) -> None:
         tmp = self.index.with_name(self.index.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
+        with os.fdopen(_private(tmp, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(e.__dict__) + "\n" for e in self.entries)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.index)
+        _fsync_dir(self.index.parent)
 
 
 class ParquetArchive(ArchiveFile):
@@ -171,28 +268,58 @@ class ParquetArchive(ArchiveFile):
     def _size(self) -> int:
         return len(self.entries)
 
+    def _parts(self) -> dict[int, Path]:
+        return {int(m[1]): p for p in self.path.iterdir()
+                if (m := _PART.fullmatch(p.name))} if self.path.is_dir() else {}
+
     def open(self, committed: Callable[[Any], bool]) -> int:
         self.path.mkdir(parents=True, exist_ok=True)
-        self.entries = self._read_index()
+        parts = self._parts()
+        entries = self._read_index()
+        if entries is None:
+            if parts:
+                raise TaskFailed(
+                    f"archive {self.path} has no index ({self.index.name}), so its parts "
+                    "cannot be checked against the source; refusing to write to it (restore "
+                    "the index, or move the folder away to start a new archive)")
+            entries = []
         dropped = 0
-        while self.entries and not committed(self.entries[-1].first_key):
-            dropped += self.entries.pop().rows
-        keep = {self._part(e.start) for e in self.entries}
-        for part in self.path.iterdir():  # uncommitted, orphaned or half-written parts
-            if part.name != self.index.name and part.name not in keep:
+        if entries and not entries[-1].committed \
+                and not committed(decode_key(entries[-1].first_key)):
+            dropped = entries.pop().rows  # written, but its DELETE never committed
+        for entry in entries:
+            entry.committed = True
+        missing = [self._part(e.start) for e in entries if e.start not in parts]
+        if missing:
+            raise TaskFailed(
+                f"archive {self.path} lacks part(s) its index records ({', '.join(missing[:3])}"
+                f"{', …' if len(missing) > 3 else ''}): rows it should hold may be gone; "
+                "refusing to write to it (restore them, or move the folder away to start a "
+                "new archive)")
+        last = entries[-1].start if entries else 0
+        for number, part in parts.items():  # parts of batches never committed
+            if number > last:
                 part.unlink()
+        for part in self.path.iterdir():  # half-written ones
+            if _STAGING.fullmatch(part.name):
+                part.unlink()
+        self.entries = entries
         self._write_index()
         return dropped
 
-    def _read_index(self) -> list[Entry]:
-        entries = []
-        if self.index.exists():
-            for line in self.index.read_text(encoding="utf-8").splitlines():
-                try:
-                    entries.append(Entry(**json.loads(line)))
-                except (ValueError, TypeError):
-                    break
-        return [e for e in entries if (self.path / self._part(e.start)).exists()]
+    def pending(self) -> bool:
+        if not self.path.is_dir():
+            return False
+        try:
+            entries = self._read_index()
+        except TaskFailed:
+            return True
+        if entries is None:
+            return False
+        last = entries[-1].start if entries else 0
+        return bool(entries and not entries[-1].committed) or \
+            any(n > last for n in self._parts()) or \
+            any(_STAGING.fullmatch(p.name) for p in self.path.iterdir())
 
     @staticmethod
     def _part(number: int) -> str:
@@ -223,7 +350,9 @@ class ParquetArchive(ArchiveFile):
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, final)
-        self._record(Entry(number, number, plain(first_key), plain(last_key), len(rows)))
+        _fsync_dir(self.path)
+        self._record(Entry(number, number, encode_key(first_key), encode_key(last_key),
+                           len(rows)))
         return number
 
 

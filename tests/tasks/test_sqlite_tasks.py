@@ -625,3 +625,62 @@ def test_cleanup_pauses_while_replicas_lag(tmp_path: Path) -> None:
     assert lagging.CALLS[:3] == [30.0, 12.0, 2.0]
     assert r.details["timings_seconds"]["replica_wait"] >= 1.9  # two 1 s pauses
     assert one(db, "SELECT count(*) FROM events") == 10
+
+
+# --- archive files: reconciliation never takes committed batches back out --------------------
+
+
+def archived_ids(path: Path) -> list[int]:
+    import gzip
+    import json
+
+    with gzip.open(path, "rt") as fh:
+        return [json.loads(line)["id"] for line in fh]
+
+
+def test_a_key_used_again_does_not_take_archived_batches_back_out(tmp_path: Path) -> None:
+    """SQLite gives a new row the largest rowid + 1, so after a cleanup that deleted the
+    newest rows their keys come back. The next run must not read "first key exists" as
+    "that batch never committed": those rows are deleted and the archive is their only copy."""
+    db = make_app_db(tmp_path / "app.sqlite3", old=1000, fresh=0)
+    rule = {**cleanup(batch_size=300), "mode": "archive", "archive_to": "archive/ev.jsonl.gz"}
+    r = run_task(tmp_path, rule)
+    assert r.status == "completed" and r.metrics["rows_archived"] == 1000, r.message
+    assert one(db, "SELECT count(*) FROM events") == 0
+    sql(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) "
+            "INSERT INTO events (kind, body, created_at) SELECT 'fresh', 'y', ? FROM n", ts(NOW))
+    assert one(db, "SELECT min(id) || '-' || max(id) FROM events") == "1-1000"
+    again = run_task(tmp_path, rule)
+    assert again.status == "completed", again.message
+    assert again.details["archive_rows_dropped"] == 0
+    assert archived_ids(tmp_path / "archive" / "ev.jsonl.gz") == list(range(1, 1001))
+
+
+@pytest.mark.parametrize("suffix", [".jsonl.gz", ".parquet"])
+def test_an_archive_whose_index_is_lost_is_refused_not_emptied(tmp_path: Path,
+                                                               suffix: str) -> None:
+    db = make_app_db(tmp_path / "app.sqlite3", old=200, fresh=10)
+    rule = {**cleanup(batch_size=100), "mode": "archive", "archive_to": f"archive/ev{suffix}"}
+    assert run_task(tmp_path, rule).metrics["rows_archived"] == 200
+    path = tmp_path / "archive" / f"ev{suffix}"
+    index = path / ".wkindex" if suffix == ".parquet" else path.with_name(f".{path.name}.wkindex")
+    index.unlink()  # e.g. copied without its hidden sidecar
+    before = sorted((p.name, p.stat().st_size) for p in path.parent.rglob("*"))
+    sql(db, "UPDATE events SET created_at = ? WHERE id > 205", ts(NOW - timedelta(days=99)))
+    r = run_task(tmp_path, rule)
+    assert r.status == "failed" and "index" in r.message, r.message
+    assert sorted((p.name, p.stat().st_size) for p in path.parent.rglob("*")) == before
+    assert one(db, "SELECT count(*) FROM events") == 10  # nothing deleted, so nothing unarchived
+
+
+def test_an_archive_shorter_than_its_index_is_refused(tmp_path: Path) -> None:
+    db = make_app_db(tmp_path / "app.sqlite3", old=200, fresh=10)
+    rule = {**cleanup(batch_size=100), "mode": "archive", "archive_to": "archive/ev.jsonl.gz"}
+    assert run_task(tmp_path, rule).metrics["rows_archived"] == 200
+    path = tmp_path / "archive" / "ev.jsonl.gz"
+    with path.open("r+b") as fh:  # the second batch's rows are gone from the file
+        fh.truncate(path.stat().st_size - 10)
+    sql(db, "UPDATE events SET created_at = ? WHERE id > 200", ts(NOW - timedelta(days=99)))
+    r = run_task(tmp_path, rule)
+    assert r.status == "failed" and "shorter" in r.message, r.message
+    assert one(db, "SELECT count(*) FROM events") == 10

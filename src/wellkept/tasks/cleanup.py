@@ -281,6 +281,7 @@ class Cleanup(Task):
         started = time.monotonic()
         stopped_by = None
         sink = None
+        archive: ArchiveFile | None = None
         offset = {"archive_offset": 0}
         if archive_path is not None:
             archive = self._open_archive(ctx, rule, archive_path, details)
@@ -316,6 +317,8 @@ class Cleanup(Task):
                 break
             if batch.last_key is None:
                 break
+            if archive is not None:  # committed: no later run may take it back out
+                archive.mark_committed()
             deleted += batch.deleted
             archived += batch.archived
             batches += 1
