@@ -684,3 +684,37 @@ def test_an_archive_shorter_than_its_index_is_refused(tmp_path: Path) -> None:
     r = run_task(tmp_path, rule)
     assert r.status == "failed" and "shorter" in r.message, r.message
     assert one(db, "SELECT count(*) FROM events") == 10
+
+
+def test_a_batch_left_in_another_days_file_is_taken_back_out(tmp_path: Path) -> None:
+    """A run killed in its first batch (no checkpoint yet) or one whose first batch failed,
+    under another {date} or {time}: its file holds a batch whose delete never committed. The
+    next run is no resume, yet it must take that batch out, or those rows end up archived
+    twice (there, and in its own file)."""
+    from wellkept.archive_file import ArchiveFile
+
+    db = make_app_db(tmp_path / "app.sqlite3", old=500, fresh=10)
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    left = ArchiveFile(folder / "ev-2001-01-01.jsonl.gz")  # written, then the run was killed
+    left.open(lambda k: True)
+    head = [dict(zip(("id", "kind", "body", "created_at"), r, strict=True))
+            for r in sql(db, "SELECT * FROM events ORDER BY id LIMIT 100")]
+    left.append(head, 1, 100)
+    done = ArchiveFile(folder / "ev-2001-01-02.jsonl.gz")  # a finished day, not to be touched
+    done.open(lambda k: True)
+    done.append([{"id": -1}], -1, -1)
+    done.mark_committed()
+    untouched = sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*2001-01-02*"))
+    (folder / "ev-2001-01-03.jsonl.gz").write_bytes(b"not ours")  # no index: not ours
+    rule = {**cleanup(batch_size=200), "mode": "archive",
+            "archive_to": "archive/ev-{date}.jsonl.gz"}
+    r = run_task(tmp_path, rule)
+    assert r.status == "completed" and r.metrics["rows_archived"] == 500, r.message
+    assert r.details["archive_rows_dropped"] == 100
+    assert archived_ids(folder / "ev-2001-01-01.jsonl.gz") == []
+    today = Path(r.details["archive_file"])
+    assert sorted(archived_ids(today)) == list(range(1, 501))
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*2001-01-02*")) \
+        == untouched
+    assert (folder / "ev-2001-01-03.jsonl.gz").read_bytes() == b"not ours"

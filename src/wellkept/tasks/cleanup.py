@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -246,19 +247,41 @@ class Cleanup(Task):
                                    table=p.table, target=ctx.target_name)
         return ctx.resolve_path(name)
 
+    def _archive_siblings(self, ctx: RunContext) -> list[Path]:
+        """The files this rule's `archive_to` names on other days (or at other times)."""
+        p: Any = self.params
+        marks = {"date": "\x01", "time": "\x02"}
+        template = p.archive_to.format(date=marks["date"], time=marks["time"], table=p.table,
+                                       target=ctx.target_name)
+        if not any(m in template for m in marks.values()):
+            return []
+        digits = {"date": "[0-9]" * 4 + "-" + "[0-9]" * 2 + "-" + "[0-9]" * 2,
+                  "time": "[0-9]" * 6}
+        pattern = glob.escape(str(ctx.resolve_path(template)))
+        for token, mark in marks.items():
+            pattern = pattern.replace(mark, digits[token])
+        return [Path(found) for found in glob.glob(pattern)]
+
     def _open_archive(self, ctx: RunContext, rule: PurgeRule, path: Path,
                       details: dict[str, Any]) -> ArchiveFile:
         """Reconcile the archive files a crash may have left ahead of the source: the one
-        the interrupted run wrote (its name may carry another date) and today's."""
+        the interrupted run wrote, every file of this rule's name with another {date} or
+        {time} whose last batch is not marked committed (a run killed in its first batch
+        has no checkpoint to name its file), and today's."""
         connector: Any = ctx.connector
 
         def committed(key: Any) -> bool:
             return not connector.key_exists(rule, key)
 
         previous = (ctx.resumed_from or {}).get("data", {}).get("archive_file")
+        others = set(self._archive_siblings(ctx))
+        if previous and Path(previous).exists():
+            others.add(Path(previous))
         dropped = 0
-        if previous and Path(previous) != path and Path(previous).exists():
-            dropped += open_archive(Path(previous)).open(committed)
+        for other in sorted(others - {path}):
+            earlier = open_archive(other)
+            if earlier.pending():
+                dropped += earlier.open(committed)
         archive = open_archive(path)
         dropped += archive.open(committed)
         details["archive_rows_dropped"] = dropped  # written, never deleted: taken back out
