@@ -208,3 +208,53 @@ def test_span_walk_resumes_from_its_checkpoint(my: Any, run: Any) -> None:
     total = first.metrics["rows_deleted"] + second.metrics["rows_deleted"]
     assert total == 3000 + len(range(3001, 9001, 7)) + 4000 - len(fresh)
     assert {r[0] for r in q(my, "SELECT id FROM events")} == fresh
+
+
+def test_a_binary_key_resumes_and_reconciles_as_bytes(my: Any, run: Any, mysql_db: str,
+                                                       tmp_path: Path) -> None:
+    """A BINARY(16) key (a UUID stored compactly) is bytes: the archive index and the
+    checkpoint must give the same bytes back, not their text, or an uncommitted batch looks
+    committed (its rows get archived twice) and a resumed run starts at the wrong key."""
+    import base64
+    import gzip
+
+    from wellkept.archive_file import ArchiveFile
+
+    q(my, "CREATE TABLE bin_ev (id BINARY(16) PRIMARY KEY, body VARCHAR(20), "
+          "created_at DATETIME(6) NOT NULL)")
+    old = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=100)
+    with my.cursor() as cur:
+        cur.executemany("INSERT INTO bin_ev VALUES (UNHEX(MD5(%s)), %s, %s)",
+                        [(str(i), f"old{i}", old) for i in range(300)])
+        cur.executemany("INSERT INTO bin_ev VALUES (UNHEX(MD5(%s)), 'fresh', NOW())",
+                        [(f"f{i}",) for i in range(5)])
+    keys = [r[0] for r in q(my, "SELECT id FROM bin_ev WHERE body <> 'fresh' ORDER BY id")]
+    path = tmp_path / "bin.jsonl.gz"
+    left = ArchiveFile(path)  # a run killed after writing its first batch, before the delete
+    left.open(lambda k: True)
+    head = q(my, "SELECT id, body, created_at FROM bin_ev ORDER BY id LIMIT 50")
+    left.append([{"id": i, "body": b, "created_at": c} for i, b, c in head], keys[0], keys[49])
+    holder = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
+                             database=urlsplit(mysql_db).path.lstrip("/"))
+    with holder.cursor() as cur:  # a lock the third batch waits for
+        cur.execute("SELECT id FROM bin_ev WHERE id = %s FOR UPDATE", (keys[50],))
+    rule = {"table": "bin_ev", "date_column": "created_at", "retention": "30d",
+            "target_batch_seconds": 0, "batch_size": 20, "mode": "archive",
+            "archive_to": str(path)}
+    try:
+        first = run(dict(rule))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert first.status is RunStatus.PARTIAL_FAILURE, first.message
+    assert first.details["archive_rows_dropped"] == 50  # taken back out: never deleted
+    assert first.metrics["rows_deleted"] == 40
+    assert keys[39] < b"b'"  # the checkpoint's key, whose text would skip keys up to b"b'"
+    second = run(dict(rule))
+    assert second.status is RunStatus.COMPLETED, second.message
+    assert second.details["recovery"]["strategy"] == "resume"
+    assert second.metrics["rows_deleted"] == 260  # from the checkpoint's key on
+    assert q(my, "SELECT body FROM bin_ev") == [("fresh",)] * 5
+    with gzip.open(path, "rt") as fh:
+        ids = [json.loads(line)["id"] for line in fh]
+    assert sorted(ids) == sorted("base64:" + base64.b64encode(k).decode() for k in keys)

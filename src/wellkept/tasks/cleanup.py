@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from wellkept.archive_file import ArchiveFile, file_format, open_archive
+from wellkept.archive_file import ArchiveFile, decode_key, encode_key, file_format, open_archive
 from wellkept.connector import Condition, Purgeable, PurgeEstimate, PurgeRule
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
@@ -298,7 +298,7 @@ class Cleanup(Task):
         last: Any = None
         if ctx.resumed_from and ctx.resumed_from["data"].get("last_key") is not None:
             # the previous run was interrupted: rows up to its last committed batch are gone
-            last = ctx.resumed_from["data"]["last_key"]
+            last = decode_key(ctx.resumed_from["data"]["last_key"])
         timings = {"select": 0.0, "delete": 0.0, "commit": 0.0, "sleep": 0.0}
         longest = 0.0
         started = time.monotonic()
@@ -354,7 +354,7 @@ class Cleanup(Task):
             size = next_batch_size(size, took, p.target_batch_seconds)
             # an estimate may fall short of what is really there: never past 99% early
             percent = min(99.0, 100.0 * deleted / matched) if matched else 99.0
-            point = {"last_key": _plain(last), "rows_deleted": deleted,
+            point = {"last_key": _key(last), "rows_deleted": deleted,
                      "rows_archived": archived, "batches": batches}
             if archive_path is not None:
                 point["archive_file"] = str(archive_path)
@@ -373,7 +373,7 @@ class Cleanup(Task):
                 t0 = time.monotonic()
                 ctx.cancelled_wait(pause)
                 timings["sleep"] += time.monotonic() - t0
-        details.update({"batches": batches, "last_key": _plain(last),
+        details.update({"batches": batches, "last_key": _key(last),
                         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
                         "longest_batch_seconds": round(longest, 4),
                         "batch_sizes": {"first": sizes[0] if sizes else size,
@@ -450,6 +450,14 @@ def _archive_phrase(details: dict[str, Any], p: Any) -> str:
     if p.mode != "archive":
         return ""
     return f"archive to {details.get('archive_file', p.archive_to)} and "
+
+
+def _key(value: Any) -> Any:
+    """A key or cursor for the checkpoint: a binary key as ``{"base64": …}``, which
+    ``decode_key`` turns back into the same bytes (its text would resume at another key)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return encode_key(value)
+    return _plain(value)
 
 
 def _plain(value: Any) -> Any:
