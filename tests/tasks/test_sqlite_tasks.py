@@ -718,3 +718,32 @@ def test_a_batch_left_in_another_days_file_is_taken_back_out(tmp_path: Path) -> 
     assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*2001-01-02*")) \
         == untouched
     assert (folder / "ev-2001-01-03.jsonl.gz").read_bytes() == b"not ours"
+
+
+def test_a_full_archive_disk_after_some_batches_is_a_partial_failure(tmp_path: Path) -> None:
+    """An I/O error writing the archive (here: no space left) fails the batch it hit, which
+    is rolled back; the batches before it stay deleted and archived, and the run says so
+    (partial_failure with their counts), like any other batch failure. With room again, the
+    next run resumes and the archive holds every deleted row once."""
+    db = make_app_db(tmp_path / "app.sqlite3", old=3000, fresh=10)
+    sql(db, "UPDATE events SET body = hex(randomblob(200))")  # barely compressible
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
+                             capture_output=True, text=True)
+    assert mounted.returncode == 0, f"this test needs root to mount a tmpfs: {mounted.stderr}"
+    try:
+        rule = {**cleanup(batch_size=200), "mode": "archive",
+                "archive_to": str(small / "ev.jsonl.gz")}
+        r = run_task(tmp_path, rule)
+        assert r.status == "partial_failure", (r.status, r.message)
+        assert "No space left" in r.message and not any("Traceback" in e for e in r.errors)
+        assert 0 < r.metrics["rows_deleted"] == r.metrics["rows_archived"] < 3000
+        assert one(db, "SELECT count(*) FROM events") == 3010 - r.metrics["rows_deleted"]
+        subprocess.run(["mount", "-o", "remount,size=4m", str(small)], check=True)
+        again = run_task(tmp_path, rule)
+        assert again.status == "completed", again.message
+        assert again.details["recovery"]["strategy"] == "resume"
+        assert sorted(archived_ids(small / "ev.jsonl.gz")) == list(range(1, 3001))
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

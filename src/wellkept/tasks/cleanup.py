@@ -14,7 +14,7 @@ from wellkept.archive_file import ArchiveFile, decode_key, encode_key, file_form
 from wellkept.connector import Condition, Purgeable, PurgeEstimate, PurgeRule
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
-from wellkept.errors import ConnectorError, StopRequested, TaskError
+from wellkept.errors import ConnectorError, StopRequested, TaskError, TaskFailed
 from wellkept.records import Metrics, TaskResult, utcnow
 from wellkept.task import Task, TaskParams
 from wellkept.types import RunStatus
@@ -307,10 +307,17 @@ class Cleanup(Task):
         archive: ArchiveFile | None = None
         offset = {"archive_offset": 0}
         if archive_path is not None:
-            archive = self._open_archive(ctx, rule, archive_path, details)
+            try:
+                archive = self._open_archive(ctx, rule, archive_path, details)
+            except OSError as exc:
+                raise TaskFailed(_io_error(archive_path, exc)) from None
 
             def sink(rows: list[dict[str, Any]], first: Any, last_key: Any) -> None:
-                offset["archive_offset"] = archive.append(rows, first, last_key)
+                assert archive is not None
+                try:
+                    offset["archive_offset"] = archive.append(rows, first, last_key)
+                except OSError as exc:  # e.g. the disk is full: this batch is rolled back
+                    raise TaskFailed(_io_error(archive.path, exc)) from None
         error: str | None = None
         while True:
             if ctx.cancelled:
@@ -341,7 +348,10 @@ class Cleanup(Task):
             if batch.last_key is None:
                 break
             if archive is not None:  # committed: no later run may take it back out
-                archive.mark_committed()
+                try:
+                    archive.mark_committed()
+                except OSError as exc:  # the batch is done; the next run checks it by key
+                    error = _io_error(archive.path, exc)
             deleted += batch.deleted
             archived += batch.archived
             batches += 1
@@ -363,6 +373,8 @@ class Cleanup(Task):
                 ctx.checkpoint("batch", min(percent, 100.0), point)
             except StopRequested:  # a shutdown: stop here, where recovery resumes
                 stopped_by = "stop"
+                break
+            if error:
                 break
             rate = deleted / max(time.monotonic() - started, 1e-6)
             about = "" if estimate.exact else "about "
@@ -444,6 +456,10 @@ def next_batch_size(size: int, took: float, target: float) -> int:
     growth = 4.0 if took < target / 4 else 2.0
     factor = min(growth, max(0.5, target / took))
     return max(MIN_BATCH, min(MAX_BATCH, int(size * factor)))
+
+
+def _io_error(path: Path, exc: OSError) -> str:
+    return f"writing the archive {path}: {exc.strerror or exc}"
 
 
 def _archive_phrase(details: dict[str, Any], p: Any) -> str:
