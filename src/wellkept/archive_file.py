@@ -264,6 +264,8 @@ class ParquetArchive(ArchiveFile):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.index = path / ".wkindex"
+        #: column -> DuckDB type, the same for every part
+        self.schema: dict[str, str] | None = None
 
     def _size(self) -> int:
         return len(self.entries)
@@ -325,6 +327,23 @@ class ParquetArchive(ArchiveFile):
     def _part(number: int) -> str:
         return f"part-{number:06d}.parquet"
 
+    def _types(self, con: Any, rows: list[dict[str, Any]]) -> dict[str, str]:
+        """Every part's column types: those of the archive's first part (readers take a
+        dataset's schema from its first file), else decided from this batch's values; a
+        column with only NULLs so far is text. Never guessed from text (a note that reads
+        like a date stays text)."""
+        if self.schema is None:
+            self.schema = {}
+            if self.entries:
+                first = self.path / self._part(self.entries[0].start)
+                for name, kind, *_ in con.execute(
+                        "DESCRIBE SELECT * FROM read_parquet(?)", [str(first)]).fetchall():
+                    self.schema[name] = "VARCHAR" if kind in ("NULL", '"NULL"') else kind
+        for name in dict.fromkeys(k for r in rows for k in r):
+            if name not in self.schema:
+                self.schema[name] = _duckdb_type([r.get(name) for r in rows])
+        return self.schema
+
     def append(self, rows: list[dict[str, Any]], first_key: Any, last_key: Any) -> int:
         from wellkept.connectors._drivers import require
 
@@ -333,18 +352,22 @@ class ParquetArchive(ArchiveFile):
         final = self.path / self._part(number)
         staging = self.path / f".{final.name}.jsonl"
         tmp = self.path / f".{final.name}.tmp"
-        staging.write_text("".join(json.dumps({k: plain(v) for k, v in r.items()},
-                                              ensure_ascii=False) + "\n" for r in rows),
-                           encoding="utf-8")
+        con = duckdb.connect()
         try:
-            con = duckdb.connect()
-            try:
-                con.execute("COPY (SELECT * FROM read_json_auto(?)) TO '"
-                            + str(tmp).replace("'", "''") + "' (FORMAT parquet)",
-                            [str(staging)])
-            finally:
-                con.close()
+            types = self._types(con, rows)
+            staging.write_text("".join(
+                json.dumps({k: _parquet_value(r.get(k), t) for k, t in types.items()},
+                           ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+            columns = ", ".join(f"{_sql_text(k)}: {_sql_text(t)}" for k, t in types.items())
+            con.execute("COPY (SELECT * FROM read_json(?, format = 'newline_delimited', "
+                        f"columns = {{{columns}}})) TO {_sql_text(str(tmp))} (FORMAT parquet)",
+                        [str(staging)])
+        except duckdb.Error as exc:  # e.g. a value that does not fit its column's type
+            tmp.unlink(missing_ok=True)
+            raise TaskFailed(f"writing {final.name} of the archive {self.path}: "
+                             f"{str(exc).splitlines()[0]}") from None
         finally:
+            con.close()
             staging.unlink(missing_ok=True)
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
@@ -354,6 +377,41 @@ class ParquetArchive(ArchiveFile):
         self._record(Entry(number, number, encode_key(first_key), encode_key(last_key),
                            len(rows)))
         return number
+
+
+def _duckdb_type(values: list[Any]) -> str:
+    """The Parquet column type for a column's values (by their Python types)."""
+    present = [v for v in values if v is not None]
+    kinds = {type(v) for v in present}
+    if not kinds:
+        return "VARCHAR"
+    if kinds == {bool}:
+        return "BOOLEAN"
+    if kinds == {int}:
+        return "BIGINT" if all(-(2 ** 63) <= v < 2 ** 63 for v in present) else "VARCHAR"
+    if kinds <= {int, float}:
+        return "DOUBLE"
+    if all(issubclass(k, datetime) for k in kinds):
+        aware = {v.tzinfo is not None for v in present}
+        return {frozenset({True}): "TIMESTAMPTZ", frozenset({False}): "TIMESTAMP"}.get(
+            frozenset(aware), "VARCHAR")
+    if kinds == {date}:
+        return "DATE"
+    if all(issubclass(k, dict | list | tuple) for k in kinds):
+        return "JSON"
+    return "VARCHAR"
+
+
+def _parquet_value(value: Any, kind: str) -> Any:
+    """A value as the staging JSON line carries it for a column of type ``kind``."""
+    flat = plain(value)
+    if kind == "VARCHAR" and flat is not None and not isinstance(flat, str):
+        return json.dumps(flat, ensure_ascii=False)
+    return flat
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def open_archive(path: Path) -> ArchiveFile:

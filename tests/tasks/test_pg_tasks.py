@@ -751,3 +751,35 @@ def test_cleanup_checks_and_quotes_hostile_names(pg: Any, run: Any) -> None:
                   "retention": "1d"})
     assert record.status is RunStatus.COMPLETED, record.message
     assert pg.execute('SELECT "we ird" FROM "odd; ""name"""').fetchall() == [(2,)]
+
+
+def test_a_parquet_archive_is_one_dataset_whatever_each_batch_holds(pg: Any, run: Any,
+                                                                    tmp_path: Path) -> None:
+    """Each part of a Parquet archive has the same column types: a nullable column that is
+    NULL throughout the first batch, text that looks like dates, json of varying shapes.
+    Types guessed batch by batch made parts DuckDB could not read as one dataset, and text
+    came back as dates."""
+    import duckdb
+
+    pg.execute("CREATE TABLE docs (id int PRIMARY KEY, at timestamptz NOT NULL, note text, "
+               "meta jsonb, day date, n numeric)")
+    pg.execute("""INSERT INTO docs SELECT g, now() - interval '40 days',
+                    CASE WHEN g <= 100 THEN NULL WHEN g <= 200 THEN '2024-01-0' || (g % 9 + 1)
+                         ELSE 'free text ' || g END,
+                    CASE WHEN g <= 100 THEN jsonb_build_object('a', g)
+                         WHEN g <= 200 THEN jsonb_build_object('a', 'x', 'b', true)
+                         ELSE jsonb_build_array(1, g) END,
+                    date '2020-01-01' + g, g / 4.0
+                  FROM generate_series(1, 300) g""")
+    expected = {r[0]: r for r in pg.execute("SELECT id, note, meta, day, n::text FROM docs")}
+    record = run({"kind": "cleanup", "table": "docs", "date_column": "at", "retention": "30d",
+                  "mode": "archive", "archive_to": str(tmp_path / "docs.parquet"),
+                  "batch_size": 100, "target_batch_seconds": 0})
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert record.metrics["batches"] == 3
+    got = duckdb.sql(f"SELECT id, note, meta::VARCHAR, day, n, \"at\" FROM "
+                     f"read_parquet('{tmp_path}/docs.parquet/*.parquet')").fetchall()
+    assert len(got) == 300
+    for id_, note, meta, day, n, at in got:
+        assert (id_, note, json.loads(meta), day, n) == expected[id_]
+        assert at.tzinfo is not None
