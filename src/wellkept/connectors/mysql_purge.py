@@ -149,17 +149,21 @@ def _archive_sql(archive: str, table: str, column: str, key: str, extra: str,
             f"WHERE {key} BETWEEN %s AND %s AND {column} < %s{extra}")
 
 
-def _ensure_archive(cur: Any, archive: str, table: str, columns: list[str]) -> None:
+def _ensure_archive(cur: Any, archive: str, table: str, columns: list[str]) -> list[str]:
     """Create the archive like the source when missing; an existing one needs every column.
-    (CREATE TABLE commits implicitly in MySQL, so this runs before the batch's transaction.)"""
+    (CREATE TABLE commits implicitly in MySQL, so this runs before the batch's transaction.)
+    Returns the columns to copy: the archive's generated columns (LIKE keeps them generated)
+    take no value, and compute the same one from the others."""
     cur.execute(f"CREATE TABLE IF NOT EXISTS {archive} LIKE {table}")
-    cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
-                "DATABASE() AND TABLE_NAME = %s", (archive.strip("`").replace("``", "`"),))
-    have = {r[0].lower() for r in cur.fetchall()}
+    cur.execute("SELECT COLUMN_NAME, COALESCE(GENERATION_EXPRESSION, '') <> '' FROM "
+                "information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+                (archive.strip("`").replace("``", "`"),))
+    have = {r[0].lower(): bool(r[1]) for r in cur.fetchall()}
     missing = [c for c in columns if c.lower() not in have]
     if missing:
         raise TaskFailed(f"archive table {archive} lacks column(s) of the source: "
                          + ", ".join(missing))
+    return [c for c in columns if not have[c.lower()]]
 
 
 def key_exists(conn: Any, rule: PurgeRule, key: Any) -> bool:
@@ -299,7 +303,7 @@ def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
     archive = quote(rule.archive_table) if rule.archive_table else None
     if archive is not None:
         with conn.cursor() as cur:
-            _ensure_archive(cur, archive, table, columns)
+            columns = _ensure_archive(cur, archive, table, columns)
     t0 = time.perf_counter()
     conn.begin()
     try:
