@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -274,3 +275,46 @@ def test_archive_table_of_a_table_with_generated_columns(my: Any, run: Any) -> N
     assert set(q(my, "SELECT id, body, created_at, twice, label FROM events_archive")) \
         == expected
     assert q(my, "SELECT count(*) FROM events")[0][0] == 10
+
+
+def test_a_killed_session_mid_batch_is_a_lost_connection(my: Any, run: Any,
+                                                           mysql_db: str) -> None:
+    """KILL of wellkept's session inside a batch: the batch is rolled back by the server, the
+    run is a partial_failure that says the connection was lost (the rollback on the dead
+    connection must not hide that behind PyMySQL's bare \"(0, '')\"), and the next run
+    finishes the job."""
+    fill(my, old=60, fresh=5)
+    q(my, "CREATE TRIGGER slow BEFORE DELETE ON events FOR EACH ROW SET @x = SLEEP(0.02)")
+    name = urlsplit(mysql_db).path.lstrip("/")
+    killed = threading.Event()
+
+    def killer() -> None:
+        watcher = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
+                                  autocommit=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed.is_set():
+            with watcher.cursor() as cur:
+                cur.execute("SELECT (SELECT count(*) FROM `" + name + "`.events), id FROM "
+                            "information_schema.PROCESSLIST WHERE DB = %s AND INFO LIKE "
+                            "'SET @x = SLEEP%%'", (name,))  # its DELETE's trigger
+                row = cur.fetchone()
+                if row and row[0] <= 45:  # a batch committed, the next one is deleting
+                    cur.execute(f"KILL {int(row[1])}")
+                    killed.set()
+            time.sleep(0.01)
+        watcher.close()
+
+    t = threading.Thread(target=killer)
+    t.start()
+    first = run({**RULE, "batch_size": 10, "mode": "archive", "archive_to": "events_archive"})
+    t.join()
+    assert killed.is_set(), first.message
+    assert first.status is RunStatus.PARTIAL_FAILURE, first.message
+    assert "lost the connection" in first.message and "(0, '')" not in first.message
+    archived = q(my, "SELECT count(*) FROM events_archive")[0][0]
+    left = q(my, "SELECT count(*) FROM events")[0][0]
+    assert archived == first.metrics["rows_deleted"] == 65 - left
+    second = run({**RULE, "batch_size": 10, "mode": "archive", "archive_to": "events_archive"})
+    assert second.status is RunStatus.COMPLETED, second.message
+    assert q(my, "SELECT count(*) FROM events_archive")[0][0] == 60
+    assert q(my, "SELECT count(*) FROM events")[0][0] == 5

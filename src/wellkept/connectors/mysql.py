@@ -139,6 +139,11 @@ class MySQLConnector(Connector):
                 raise ConnectionFailed(f"{prefix}lost the connection to {self.address()}: "
                                        f"{redact(str(exc))}") from None
             raise TaskFailed(f"{prefix}{redact(str(exc))}") from None
+        except pymysql.err.InterfaceError as exc:  # used after the connection was lost
+            self.close()
+            raise ConnectionFailed(f"{prefix}lost the connection to {self.address()}"
+                                   + (f": {redact(str(exc))}" if exc.args[1:2] != ("",) else "")
+                                   ) from None
         except pymysql.MySQLError as exc:
             raise TaskFailed(f"{prefix}{redact(str(exc))}") from None
 

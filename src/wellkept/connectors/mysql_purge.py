@@ -12,6 +12,7 @@ matching keys. Times compare in UTC: the session's time_zone is +00:00.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC
 from typing import Any
@@ -45,6 +46,16 @@ ORDER BY s.INDEX_NAME = 'PRIMARY' DESC LIMIT 1
 
 def quote(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
+
+
+def _rollback(conn: Any) -> None:
+    """Roll a failed batch back. When the connection itself was lost (killed, dropped), the
+    server has rolled it back already, and the error to report is the one that lost it, not
+    the rollback's own on the dead connection (PyMySQL's bare \"(0, '')\")."""
+    import pymysql
+
+    with contextlib.suppress(pymysql.err.Error):
+        conn.rollback()
 
 
 def _one(conn: Any, sql: str, args: tuple[Any, ...]) -> Any:
@@ -201,7 +212,7 @@ def _batch_to_sink(conn: Any, rule: PurgeRule, after: Any, limit: int,
         t3 = time.perf_counter()
         conn.commit()
     except BaseException:
-        conn.rollback()
+        _rollback(conn)
         raise
     return sunk_batch(keys, deleted, (t0, t1, t2, t3), time.perf_counter())
 
@@ -266,7 +277,7 @@ def _span_batch(conn: Any, plan: Plan, cutoff: Any, cursor: dict[str, Any],
         t1 = time.perf_counter()
         conn.commit()
     except BaseException:
-        conn.rollback()
+        _rollback(conn)
         raise
     t2 = time.perf_counter()
     following = stop
@@ -333,7 +344,7 @@ def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
         t3 = time.perf_counter()
         conn.commit()
     except BaseException:
-        conn.rollback()
+        _rollback(conn)
         raise
     timings = {"select": t1 - t0, "delete": t3 - t2, "commit": time.perf_counter() - t3}
     if archive is not None:
