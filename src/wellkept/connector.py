@@ -583,7 +583,10 @@ def render_conditions(rule: PurgeRule, columns: dict[str, str], quote: Callable[
             parts.append(f"{quote(real)} {cond.op.upper()} {mark}")
             params.append(cond.value)
     if rule.unsafe_where:
-        parts.append(f"({rule.unsafe_where})")
+        # drivers whose placeholder is %s (psycopg, PyMySQL) read every % of the statement:
+        # the condition's own (LIKE 'x%') is doubled so that it reaches the server as written
+        raw = rule.unsafe_where.replace("%", "%%") if mark == "%s" else rule.unsafe_where
+        parts.append(f"({raw})")
     return "".join(f" AND {p}" for p in parts), params
 
 

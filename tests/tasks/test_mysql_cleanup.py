@@ -318,3 +318,15 @@ def test_a_killed_session_mid_batch_is_a_lost_connection(my: Any, run: Any,
     assert second.status is RunStatus.COMPLETED, second.message
     assert q(my, "SELECT count(*) FROM events_archive")[0][0] == 60
     assert q(my, "SELECT count(*) FROM events")[0][0] == 5
+
+
+def test_unsafe_where_may_hold_a_percent_sign(my: Any, run: Any) -> None:
+    """PyMySQL formats the statement with %: the raw condition's own % (LIKE 'x%') must
+    reach the server as written, not be taken for a placeholder."""
+    fill(my, old=100, fresh=10)
+    q(my, "UPDATE events SET body = 'old-keep' WHERE id <= 30")
+    done = run({**RULE, "unsafe_where": "body LIKE 'old%' AND body NOT LIKE '%keep'"})
+    assert done.status is RunStatus.COMPLETED, done.message
+    assert done.metrics["rows_deleted"] == 70
+    assert q(my, "SELECT body, count(*) FROM events GROUP BY body ORDER BY body") == [
+        ("fresh", 10), ("old-keep", 30)]

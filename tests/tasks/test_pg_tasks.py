@@ -783,3 +783,15 @@ def test_a_parquet_archive_is_one_dataset_whatever_each_batch_holds(pg: Any, run
     for id_, note, meta, day, n, at in got:
         assert (id_, note, json.loads(meta), day, n) == expected[id_]
         assert at.tzinfo is not None
+
+
+def test_unsafe_where_may_hold_a_percent_sign_on_postgres(pg: Any, run: Any) -> None:
+    pg.execute("CREATE TABLE tickets (id int PRIMARY KEY, at timestamptz NOT NULL, s text)")
+    pg.execute("INSERT INTO tickets SELECT g, now() - interval '40 days', "
+               "CASE WHEN g % 2 = 0 THEN 'closed' ELSE 'open' END FROM generate_series(1, 100) g")
+    rule = {"kind": "cleanup", "table": "tickets", "date_column": "at", "retention": "30d",
+            "unsafe_where": "s LIKE 'clos%'"}
+    assert run(dict(rule), dry_run=True).metrics["rows_matched"] == 50
+    record = run(dict(rule))
+    assert record.status is RunStatus.COMPLETED, record.message
+    assert pg.execute("SELECT s, count(*) FROM tickets GROUP BY s").fetchall() == [("open", 50)]
