@@ -747,3 +747,20 @@ def test_a_full_archive_disk_after_some_batches_is_a_partial_failure(tmp_path: P
         assert sorted(archived_ids(small / "ev.jsonl.gz")) == list(range(1, 3001))
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+@pytest.mark.parametrize("render", [
+    lambda t: str(t.timestamp()),       # Unix time, but stored as text
+    lambda t: t.strftime("%d/%m/%Y"),   # a local date format
+])
+def test_cleanup_refuses_text_that_is_not_an_iso_date(tmp_path: Path, render: Any) -> None:
+    """Text is compared as text: only ISO 8601 sorts like time. Unix seconds stored as text
+    ('1793186453.6' < '2026-…') matched every row, fresh ones too, and dd/mm/yyyy matched
+    rows by their day of the month."""
+    db = script(tmp_path / "app.sqlite3", "CREATE TABLE hits (id INTEGER PRIMARY KEY, at TEXT);",
+                {"hits": [(i, render(NOW - timedelta(days=40 if i <= 50 else 0, hours=i)))
+                          for i in range(1, 101)]})
+    for dry_run in (True, False):
+        r = run_task(tmp_path, cleanup("hits", "at"), dry_run=dry_run)
+        assert_clean_failure(r, "not an ISO 8601")
+    assert one(db, "SELECT count(*) FROM hits") == 100

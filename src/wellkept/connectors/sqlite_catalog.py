@@ -15,6 +15,10 @@ from typing import Any
 from wellkept.errors import TaskFailed
 
 ROWID_ALIASES = ("rowid", "_rowid_", "oid")
+#: text a date column may hold: ISO 8601, a date alone or with a time (T or a space), with
+#: optional fractions of a second and a UTC offset
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
+                      r"(Z|[+-]\d{2}(:?\d{2})?)?)?")
 
 
 def quote(identifier: str) -> str:
@@ -142,6 +146,14 @@ class Catalog:
         sample = self.conn.execute(
             f"SELECT {quote(real_column)} FROM {quote(real_table)} "
             f"WHERE {quote(real_column)} IS NOT NULL LIMIT 1").fetchone()
+        if sample and not isinstance(sample[0], int | float) and \
+                not ISO_TIME.fullmatch(str(sample[0])):
+            # compared as text, only ISO 8601 sorts like time: Unix seconds stored as text,
+            # or 28/10/2026, would match rows by their digits, fresh ones too
+            raise TaskFailed(
+                f"column {real_column!r} of {real_table!r} holds {str(sample[0])[:40]!r}, "
+                "not an ISO 8601 date or time (YYYY-MM-DD[ HH:MM:SS]) nor a Unix time "
+                "number; cleanup cannot compare it with the cutoff, refusing")
         return PurgePlan(table=quote(real_table), column=quote(real_column), key=key,
                          key_label=label,
                          time_format=TimeFormat.detect(sample[0] if sample else None),
