@@ -112,7 +112,7 @@ def _archive_ident(rule: PurgeRule, table: dict[str, Any]) -> Any:
 
 
 def _batch_sql(table: Any, column: Any, key: Any, extra: Any, columns: list[str],
-               archive: Any, first: bool) -> Any:
+               archive: Any, first: bool, overriding: bool = False) -> Any:
     """One statement per batch: delete the next keys (and, archiving, copy the deleted rows
     to the archive table in the same statement, so both commit or neither does)."""
     from psycopg import sql
@@ -128,13 +128,23 @@ def _batch_sql(table: Any, column: Any, key: Any, extra: Any, columns: list[str]
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     return sql.SQL(
         "WITH d AS (DELETE FROM {t} WHERE {k} = ANY(ARRAY({select})) RETURNING *), "
-        "a AS (INSERT INTO {a} ({cols}) SELECT {cols} FROM d RETURNING 1) "
+        "a AS (INSERT INTO {a} ({cols}){o} SELECT {cols} FROM d RETURNING 1) "
         "SELECT {k}, (SELECT count(*) FROM a) FROM d").format(
-        t=table, k=key, select=select, a=archive, cols=cols)
+        t=table, k=key, select=select, a=archive, cols=cols, o=_overriding(overriding))
 
 
-def _ensure_archive(conn: Any, archive: Any, table: Any, columns: list[str]) -> None:
-    """Create the archive like the source when missing; an existing one needs every column."""
+def _overriding(overriding: bool) -> Any:
+    from psycopg import sql
+
+    return sql.SQL(" OVERRIDING SYSTEM VALUE" if overriding else "")
+
+
+def _ensure_archive(conn: Any, archive: Any, table: Any,
+                    columns: list[str]) -> tuple[list[str], bool]:
+    """Create the archive like the source when missing; an existing one needs every column.
+    Returns the columns to copy and whether the copy must override an identity column: an
+    archive made with LIKE … INCLUDING ALL keeps GENERATED ALWAYS identities, which take a
+    value only so, and generated columns, which take none (they compute the same one)."""
     from psycopg import sql
 
     name = archive.as_string(conn)
@@ -142,14 +152,17 @@ def _ensure_archive(conn: Any, archive: Any, table: Any, columns: list[str]) -> 
     if exists is None:
         conn.execute(sql.SQL("CREATE TABLE {a} (LIKE {t} INCLUDING DEFAULTS INCLUDING "
                              "CONSTRAINTS INCLUDING INDEXES)").format(a=archive, t=table))
-        return
-    have = {r[0] for r in conn.execute(
-        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
-        "AND NOT attisdropped", (name,)).fetchall()}
+        return columns, False
+    have = {r[0]: (r[1], r[2]) for r in conn.execute(
+        "SELECT attname, attgenerated <> '', attidentity = 'a' FROM pg_attribute "
+        "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+        (name,)).fetchall()}
     missing = [c for c in columns if c not in have]
     if missing:
         raise TaskFailed(f"archive table {name} lacks column(s) of the source: "
                          + ", ".join(missing))
+    copied = [c for c in columns if not have[c][0]]
+    return copied, any(have[c][1] for c in copied)
 
 
 def key_exists(conn: Any, rule: PurgeRule, key: Any) -> bool:
@@ -238,13 +251,14 @@ def _page_batch(conn: Any, table: Any, info: dict[str, Any], where: Any,
                 t=table, p=pages, w=where), (*bounds, *args)).rowcount
             archived = 0
         else:
-            _ensure_archive(conn, archive, table, columns)
-            cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            copied, overriding = _ensure_archive(conn, archive, table, columns)
+            cols = sql.SQL(", ").join(sql.Identifier(c) for c in copied)
             deleted, archived = conn.execute(sql.SQL(
                 "WITH d AS (DELETE FROM {t} WHERE {p}{w} RETURNING *), "
-                "a AS (INSERT INTO {a} ({cols}) SELECT {cols} FROM d RETURNING 1) "
+                "a AS (INSERT INTO {a} ({cols}){o} SELECT {cols} FROM d RETURNING 1) "
                 "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM a)").format(
-                t=table, p=pages, w=where, a=archive, cols=cols), (*bounds, *args)).fetchone()
+                t=table, p=pages, w=where, a=archive, cols=cols, o=_overriding(overriding)),
+                (*bounds, *args)).fetchone()
             if archived != deleted:  # rolls the batch back
                 raise TaskFailed(f"the archive got {archived} rows but {deleted} were deleted")
         t1 = time.perf_counter()
@@ -271,13 +285,15 @@ def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
     if isinstance(after, dict):
         return _page_batch(conn, table, info, where, where_args, after, limit, archive,
                            columns)
-    delete_sql = _batch_sql(table, column, key, extra, columns, archive, first=after is None)
     args = (rule.cutoff, *extra_args, limit) if after is None else \
         (after, rule.cutoff, *extra_args, limit)
     t0 = time.perf_counter()
     with conn.transaction():
+        copied, overriding = columns, False
         if archive is not None:
-            _ensure_archive(conn, archive, table, columns)
+            copied, overriding = _ensure_archive(conn, archive, table, columns)
+        delete_sql = _batch_sql(table, column, key, extra, copied, archive,
+                                first=after is None, overriding=overriding)
         rows = conn.execute(delete_sql, args).fetchall()
         archived = int(rows[0][1]) if rows and archive is not None else 0
         if archive is not None and archived != len(rows):  # rolls the batch back
