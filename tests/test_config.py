@@ -631,3 +631,16 @@ def test_byte_thresholds_take_sizes_as_users_write_them(kind: str, name: str) ->
     for wrong in ("lots", -1, "5 parsecs", 1.5):
         with pytest.raises(ValidationError, match="invalid size"):
             params(**{name: wrong})
+
+
+def test_an_archive_file_shared_by_several_targets_is_refused(write_config: WriteConfig) -> None:
+    """Rows of two databases in one file, each run's recovery checking the other's batches
+    against its own table: the file name must hold {target}."""
+    body = ('targets:\n  a: {url: "sqlite:///a.db"}\n  b: {url: "sqlite:///b.db"}\ntasks:\n'
+            "  t: {kind: cleanup, targets: [a, b], table: ev, date_column: ts, retention: 30d, "
+            "mode: archive, archive_to: %s}\n")
+    text = config_error(write_config(body % '"archive/ev-{date}.jsonl.gz"'))
+    assert "tasks.t.archive_to: the task runs on 2 targets, which would share this file; put " \
+           "{target} in its name, e.g. 'archive/{target}/ev-{date}.jsonl.gz'" in text, text
+    for fine in ('"archive/{target}-ev.csv.gz"', "ev_archive"):  # its own file; a table
+        assert load_config(write_config(body % fine), env={}).tasks["t"].targets == ["a", "b"]

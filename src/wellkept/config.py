@@ -698,6 +698,8 @@ def _resolve_tasks(raw: dict[str, Any], targets: set[str], registry: Registry,
             if named not in targets:
                 problems.append(f"{where}.{key}: unknown target {named!r}; defined targets: "
                                 + ", ".join(sorted(targets)))
+        for key, problem in params.target_problems(list(body.get("targets") or [])):
+            problems.append(f"{where}.{key}: {problem}")
         try:
             tasks[name] = TaskSettings.model_validate({**common, "name": name, "params": params})
         except ValidationError as exc:

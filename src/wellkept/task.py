@@ -53,6 +53,11 @@ class TaskParams(BaseModel):
         as (key path, target name) pairs; the config refuses unknown ones at load time."""
         return []
 
+    def target_problems(self, targets: list[str]) -> list[tuple[str, str]]:
+        """What is wrong with these parameters on the instance's several ``targets`` (one
+        file shared by all of them, say), as (key, problem) pairs; none by default."""
+        return []
+
 
 class Task(ABC):
     """Base class of every task kind."""

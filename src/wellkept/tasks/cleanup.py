@@ -141,9 +141,25 @@ class CleanupParams(TaskParams):
             raise ValueError("archive_to must differ from table")
         return self
 
+    def target_problems(self, targets: list[str]) -> list[tuple[str, str]]:
+        """An archive file shared by several targets would mix their rows, and each run's
+        recovery would check the other databases' batches against its own table."""
+        if len(set(targets)) > 1 and self.archive_to and file_format(self.archive_to) \
+                and "{target}" not in self.archive_to:
+            return [("archive_to", f"the task runs on {len(set(targets))} targets, which would "
+                     "share this file; put {target} in its name, e.g. "
+                     f"{_with_target(self.archive_to)!r}")]
+        return []
+
     @property
     def column(self) -> str:
         return self.date_column or self.soft_delete_column or ""
+
+
+def _with_target(name: str) -> str:
+    """``archive/ev-{date}.jsonl.gz`` -> ``archive/{target}/ev-{date}.jsonl.gz``."""
+    folder, _, base = name.rpartition("/")
+    return f"{folder}/{{target}}/{base}" if folder else f"{{target}}/{base}"
 
 
 class Cleanup(Task):
