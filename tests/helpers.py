@@ -120,3 +120,17 @@ def scratch_databases(url: str) -> set[str]:
     with psycopg.connect(url) as conn:
         return {r[0] for r in conn.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE 'wk\\_verify\\_%'")}
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A small tmpfs mounted on ``folder`` (created) for the block: a full disk (``size=256k``),
+    no inodes left (``nr_inodes=3``) or a read-only one (``ro``). Needs root, as CI has."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    assert mounted.returncode == 0, f"this test needs root to mount a tmpfs: {mounted.stderr}"
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)

@@ -39,6 +39,7 @@ from typing import Any
 from uuid import UUID
 
 from wellkept.errors import TaskFailed
+from wellkept.fs.sync import sync_folder
 
 SUFFIXES = {".jsonl.gz": "jsonl", ".csv.gz": "csv", ".parquet": "parquet"}
 #: a Parquet archive's part files, and the names a part has while it is being written
@@ -98,15 +99,6 @@ class Entry:
     rows: int
     #: its DELETE committed (a commit mark follows its line in the index)
     committed: bool = False
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a file's creation or renaming in ``folder`` durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _private(path: Path, flags: int) -> int:
@@ -187,7 +179,7 @@ class ArchiveFile:
             os.fsync(fh.fileno())
             end = fh.tell()
         if start == 0:
-            _fsync_dir(self.path.parent)
+            sync_folder(self.path.parent)
         self._record(Entry(start, end, encode_key(first_key), encode_key(last_key), len(rows)))
         return end
 
@@ -255,7 +247,7 @@ class ArchiveFile:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.index)
-        _fsync_dir(self.index.parent)
+        sync_folder(self.index.parent)
 
 
 class ParquetArchive(ArchiveFile):
@@ -373,7 +365,7 @@ class ParquetArchive(ArchiveFile):
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, final)
-        _fsync_dir(self.path)
+        sync_folder(self.path)
         self._record(Entry(number, number, encode_key(first_key), encode_key(last_key),
                            len(rows)))
         return number

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.helpers import run_cli, scratch_databases, wellkept_bin
+from tests.helpers import run_cli, scratch_databases, tmpfs, wellkept_bin
 
 
 def _json(result: Any) -> dict[str, Any]:
@@ -417,12 +417,7 @@ def test_a_dry_run_names_the_backups_the_real_run_prunes(
 def test_a_full_destination_fails_cleanly_and_leaves_nothing(
         postgres_db: str, write_config: Callable[..., Path], tmp_path: Path) -> None:
     _fill_pg(postgres_db, rows=200000)
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
-                             capture_output=True, text=True)
-    assert mounted.returncode == 0, f"this test needs root to mount a tmpfs: {mounted.stderr}"
-    try:
+    with tmpfs(tmp_path / "small", "size=256k") as small:
         cfg = _pg_config(write_config, postgres_db)
         cfg.write_text(cfg.read_text().replace("destination: backups/",
                                                f"destination: {small}"))
@@ -432,8 +427,6 @@ def test_a_full_destination_fails_cleanly_and_leaves_nothing(
         assert result["status"] == "failed"
         assert "No space left" in result["message"], result["message"]
         assert [p for p in small.rglob("*") if p.is_file()] == []
-    finally:
-        subprocess.run(["umount", str(small)], check=False)
 
 
 def test_a_destination_full_by_the_manifest_leaves_no_artifact(
@@ -441,12 +434,7 @@ def test_a_destination_full_by_the_manifest_leaves_no_artifact(
     """The artifact fits but the manifest does not (a tmpfs with inodes for the target's folder
     and one file only): the run fails and the orphaned artifact, which no manifest will ever
     name and no sweep would find, is deleted rather than left to keep the disk full."""
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,nr_inodes=3", "tmpfs",
-                              str(small)], capture_output=True, text=True)
-    assert mounted.returncode == 0, f"this test needs root to mount a tmpfs: {mounted.stderr}"
-    try:
+    with tmpfs(tmp_path / "small", "size=4m,nr_inodes=3") as small:
         cfg = write_config(f"""
             targets:
               app: {{url: "sqlite:///{app_db}"}}
@@ -460,20 +448,13 @@ def test_a_destination_full_by_the_manifest_leaves_no_artifact(
         assert "No space left" in result["message"], result["message"]
         assert [p for p in small.rglob("*") if p.is_file()] == []
         assert _json(run_cli("-c", str(cfg), "backups", "list", "-o", "json"))["backups"] == []
-    finally:
-        subprocess.run(["umount", str(small)], check=False)
 
 
 def test_a_read_only_destination_fails_cleanly(app_db: Path, write_config: Callable[..., Path],
                                                tmp_path: Path) -> None:
     """Root ignores file modes, so the folder is a read-only mount, as a remounted or
     write-protected volume would be."""
-    frozen = tmp_path / "frozen"
-    frozen.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(frozen)],
-                             capture_output=True, text=True)
-    assert mounted.returncode == 0, f"this test needs root to mount a tmpfs: {mounted.stderr}"
-    try:
+    with tmpfs(tmp_path / "frozen", "ro,size=1m") as frozen:
         cfg = write_config(f"""
             targets:
               app: {{url: "sqlite:///{app_db}"}}
@@ -487,5 +468,3 @@ def test_a_read_only_destination_fails_cleanly(app_db: Path, write_config: Calla
         assert "Read-only file system" in result["message"], result["message"]
         assert not any(frozen.rglob("*"))
         assert _json(run_cli("-c", str(cfg), "backups", "list", "-o", "json"))["backups"] == []
-    finally:
-        subprocess.run(["umount", str(frozen)], check=False)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import make_app_db, sql, ts
+from tests.helpers import make_app_db, sql, tmpfs, ts
 from wellkept.config import load_config
 from wellkept.connectors.sqlite_catalog import quote
 from wellkept.engine import Engine
@@ -727,12 +727,7 @@ def test_a_full_archive_disk_after_some_batches_is_a_partial_failure(tmp_path: P
     next run resumes and the archive holds every deleted row once."""
     db = make_app_db(tmp_path / "app.sqlite3", old=3000, fresh=10)
     sql(db, "UPDATE events SET body = hex(randomblob(200))")  # barely compressible
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
-                             capture_output=True, text=True)
-    assert mounted.returncode == 0, f"this test needs root to mount a tmpfs: {mounted.stderr}"
-    try:
+    with tmpfs(tmp_path / "small", "size=256k") as small:
         rule = {**cleanup(batch_size=200), "mode": "archive",
                 "archive_to": str(small / "ev.jsonl.gz")}
         r = run_task(tmp_path, rule)
@@ -745,8 +740,6 @@ def test_a_full_archive_disk_after_some_batches_is_a_partial_failure(tmp_path: P
         assert again.status == "completed", again.message
         assert again.details["recovery"]["strategy"] == "resume"
         assert sorted(archived_ids(small / "ev.jsonl.gz")) == list(range(1, 3001))
-    finally:
-        subprocess.run(["umount", str(small)], check=False)
 
 
 @pytest.mark.parametrize("render", [

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from wellkept.errors import TaskFailed
+from wellkept.fs.sync import sync_folder
 
 
 class Storage(Protocol):
@@ -98,7 +99,7 @@ class LocalStorage:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(partial, final)
-            _sync_dir(final.parent)
+            sync_folder(final.parent)
         except OSError as exc:
             _discard(partial)
             raise _failed("write", final, exc) from None
@@ -165,9 +166,3 @@ def _discard(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _sync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -17,6 +17,7 @@ from typing import Any
 
 from wellkept.connectors._drivers import require
 from wellkept.errors import TaskFailed
+from wellkept.fs.sync import sync_folder
 
 
 @dataclass(frozen=True)
@@ -121,11 +122,7 @@ class Merger:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o640)
         os.replace(tmp, final)
-        fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_folder(final.parent)
         return final.stat().st_size
 
 
