@@ -33,6 +33,8 @@ from wellkept.errors import LockBusy
 POLL_SECONDS = 0.1
 #: how often the session holding an advisory lock is checked
 PROBE_SECONDS = 2.0
+#: how long leaving a lock waits for a probe in progress (it hangs 10 s at most: tcp_user_timeout)
+STOP_WAIT = 15.0
 #: the server drops a silent client's session (and its locks) after about 10 + 5 x 3 s; the
 #: client gives up on an unanswered probe after 10 s, so it learns first
 _SERVER_KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5",
@@ -149,6 +151,10 @@ def _try_lock(conn: sa.Connection, key: int) -> bool:
     return bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
 
 
+def _probe(conn: sa.Connection) -> None:
+    conn.execute(sa.text("SELECT 1"))
+
+
 def _close(conn: sa.Connection) -> None:
     with contextlib.suppress(Exception):
         conn.close()
@@ -175,13 +181,13 @@ class _Guard:
         """Stop watching; returns the session that holds the lock now, or None when the lock
         was lost or a probe still hangs (closing that session releases the lock)."""
         self._stop.set()
-        self._thread.join(PROBE_SECONDS + 15)  # a probe hangs 10 s at most (tcp_user_timeout)
+        self._thread.join(PROBE_SECONDS + STOP_WAIT)
         return None if self._thread.is_alive() else self.conn
 
     def _watch(self) -> None:
         while self.conn is not None and not self._stop.wait(PROBE_SECONDS):
             try:
-                self.conn.execute(sa.text("SELECT 1"))
+                _probe(self.conn)
             except sa.exc.DBAPIError as exc:
                 self._retake(_first_line(exc.orig))
 
