@@ -6,6 +6,7 @@ import multiprocessing
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -248,3 +249,36 @@ def test_a_lock_taken_by_another_while_its_session_was_gone_is_reported_lost(
                              "pid = pg_backend_pid() AND granted").fetchone()
         assert held == (1,)
     store.close()
+
+
+def test_a_lock_taken_again_as_its_run_ended_is_released(
+        postgres_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run ends while the guard, after its session dropped, is still taking the lock again
+    on a store slow to answer: when it gets it, it must let it go, not keep it for good."""
+    import psycopg
+
+    monkeypatch.setattr(locks, "PROBE_SECONDS", 0.2)
+    monkeypatch.setattr(locks, "STOP_WAIT", 0.2)
+    real, slow = locks._session, threading.Event()
+
+    def session(engine: sa.Engine, label: str) -> sa.Connection:
+        if slow.is_set():
+            time.sleep(1.5)
+        return real(engine, label)
+
+    monkeypatch.setattr(locks, "_session", session)
+    store, other = HistoryStore(postgres_db), HistoryStore(postgres_db)
+    lost: list[str] = []
+    with store.lock("target:g", 1, {"run_id": "abcd1234"}, on_lost=lost.append):
+        first = _lock_session(postgres_db, "abcd1234")
+        slow.set()
+        with psycopg.connect(postgres_db, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (first,))
+        time.sleep(0.6)  # the guard noticed, and waits for a new session
+    time.sleep(2.5)  # it got one, and the lock, after the run had left
+    assert _lock_session(postgres_db, "abcd1234") is None
+    with other.lock("target:g", 1, {}):
+        pass
+    assert lost == []
+    store.close()
+    other.close()

@@ -112,7 +112,6 @@ def advisory_lock(engine: sa.Engine, name: str, wait: float, holder: dict[str, A
     label = (f"{str(holder.get('run_id', ''))[:8]} {holder.get('pid', '')} "
              f"{str(holder.get('host', ''))[:16]} {str(holder.get('task', ''))[:20]}")[:49]
     conn = _session(engine, label)
-    held: sa.Connection | None = conn  # the session holding the lock at the end, if any
     try:
         deadline = time.monotonic() + wait
         while not _try_lock(conn, key):
@@ -120,17 +119,19 @@ def advisory_lock(engine: sa.Engine, name: str, wait: float, holder: dict[str, A
                 raise LockBusy(name, _pg_holder(conn, key))
             time.sleep(POLL_SECONDS)
         guard = _Guard(engine, conn, key, label, name, on_lost) if on_lost else None
-        try:
-            yield
-        finally:
-            if guard is not None:
-                held = guard.stop()
-            if held is not None:
-                with contextlib.suppress(sa.exc.DBAPIError):
-                    held.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    except LockBusy:
+        _close(conn)
+        raise
+    except BaseException:  # the lock may have been granted: end the session, which frees it
+        _drop(conn)
+        raise
+    try:
+        yield
     finally:
-        if held is not None:  # else the guard closed it, or closes it once its probe returns
-            _close(held)
+        # None: the lock was lost, or the guard releases it once the call it is in returns
+        held = guard.stop() if guard is not None else conn
+        if held is not None:
+            _release(held, key)
 
 
 def _session(engine: sa.Engine, label: str) -> sa.Connection:
@@ -155,6 +156,24 @@ def _probe(conn: sa.Connection) -> None:
     conn.execute(sa.text("SELECT 1"))
 
 
+def _release(conn: sa.Connection, key: int) -> None:
+    """Unlock and give the session back; a session that could not unlock is closed for good
+    (the server frees its locks), never pooled still holding the lock."""
+    try:
+        conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    except Exception:
+        _drop(conn)
+    else:
+        _close(conn)
+
+
+def _drop(conn: sa.Connection) -> None:
+    """Close the session itself, not just give it back to the pool."""
+    with contextlib.suppress(Exception):
+        conn.invalidate()
+    _close(conn)
+
+
 def _close(conn: sa.Connection) -> None:
     with contextlib.suppress(Exception):
         conn.close()
@@ -165,7 +184,9 @@ class _Guard:
 
     A probe that fails means the session is gone, and the lock with it. The guard then opens a
     new session and takes the lock again; if another process holds it by then, it calls
-    ``on_lost`` once and stops watching."""
+    ``on_lost`` once and stops watching. The session that holds the lock belongs to the guard
+    until ``stop`` returns it; if the guard's thread is still in a call then, the thread
+    releases it when that call returns."""
 
     def __init__(self, engine: sa.Engine, conn: sa.Connection, key: int, label: str,
                  name: str, on_lost: Lost) -> None:
@@ -173,30 +194,43 @@ class _Guard:
         self.conn: sa.Connection | None = conn
         self.name, self.on_lost = name, on_lost
         self._stop = threading.Event()
+        self._mutex = threading.Lock()
+        self._done = self._abandoned = False
         self._thread = threading.Thread(target=self._watch, daemon=True,
                                         name=f"wellkept-lock-{label[:8]}")
         self._thread.start()
 
     def stop(self) -> sa.Connection | None:
         """Stop watching; returns the session that holds the lock now, or None when the lock
-        was lost or a probe still hangs (closing that session releases the lock)."""
+        was lost or the thread is still in a call (it then releases the lock itself)."""
         self._stop.set()
         self._thread.join(PROBE_SECONDS + STOP_WAIT)
-        return None if self._thread.is_alive() else self.conn
+        with self._mutex:
+            if self._done:
+                return self.conn
+            self._abandoned = True
+            return None
 
     def _watch(self) -> None:
-        while self.conn is not None and not self._stop.wait(PROBE_SECONDS):
-            try:
-                _probe(self.conn)
-            except sa.exc.DBAPIError as exc:
-                self._retake(_first_line(exc.orig))
+        try:
+            while self.conn is not None and not self._stop.wait(PROBE_SECONDS):
+                try:
+                    _probe(self.conn)
+                except sa.exc.DBAPIError as exc:
+                    self._retake(_first_line(exc.orig))
+        finally:
+            with self._mutex:
+                self._done = True
+                left, self.conn = (self.conn, None) if self._abandoned else (None, self.conn)
+            if left is not None:
+                _release(left, self.key)
 
     def _retake(self, dropped: str) -> None:
         """Take the lock again on a new session, trying until the store answers. While it
         does not, no other process can take the lock either; the run's lease decides how long
         the run may go on without its store."""
         assert self.conn is not None
-        _close(self.conn)
+        _drop(self.conn)
         self.conn = None
         log.warning("lock %s: its store session dropped (%s); taking it again", self.name,
                     dropped)
@@ -215,6 +249,8 @@ class _Guard:
                 self._stop.wait(PROBE_SECONDS)
                 continue
             _close(conn)
+            if self._stop.is_set():  # the run is over: nothing to stop
+                return
             reason = f"the store session holding it dropped ({dropped}), and {holder} holds it now"
             log.error("lock %s lost: %s", self.name, reason)
             self.on_lost(reason)
