@@ -251,6 +251,10 @@ def test_a_lock_taken_by_another_while_its_session_was_gone_is_reported_lost(
     store.close()
 
 
+def _dropped() -> sa.exc.OperationalError:
+    return sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+
 def test_a_lock_taken_again_as_its_run_ended_is_released(
         postgres_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The run ends while the guard, after its session dropped, is still taking the lock again
@@ -282,3 +286,69 @@ def test_a_lock_taken_again_as_its_run_ended_is_released(
     assert lost == []
     store.close()
     other.close()
+
+
+def test_a_lock_still_held_by_its_own_dropped_session_is_not_lost(
+        postgres_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client gave up on its session (a network cut) before the server did: the old
+    session, still alive on the server, holds the lock. That is no other process: the run
+    goes on, and the lock is taken again once the old session is gone."""
+    monkeypatch.setattr(locks, "PROBE_SECONDS", 0.2)
+    real_probe, real_close = locks._probe, locks._close
+    state = {"probe": 0}
+    kept: list[sa.Connection] = []
+
+    def probe(conn: sa.Connection) -> None:
+        state["probe"] += 1
+        if state["probe"] == 2:
+            raise _dropped()
+        real_probe(conn)
+
+    def close(conn: sa.Connection) -> None:
+        if not kept and threading.current_thread().name.startswith("wellkept-lock"):
+            # the dropped session: the server does not know yet
+            kept.append(conn)
+            return
+        real_close(conn)
+
+    monkeypatch.setattr(locks, "_probe", probe)
+    monkeypatch.setattr(locks, "_close", close)
+    monkeypatch.setattr(locks, "_drop", close, raising=False)
+    store = HistoryStore(postgres_db)
+    lost: list[str] = []
+    with store.lock("target:g", 1, {"run_id": "abcd1234"}, on_lost=lost.append):
+        first = _lock_session(postgres_db, "abcd1234")
+        assert wait_for(lambda: bool(kept), 10)
+        assert wait_for(lambda: _lock_session(postgres_db, "abcd1234") not in (None, first), 10)
+        assert lost == []
+    assert _lock_session(postgres_db, "abcd1234") is None
+    real_close(kept[0])
+    store.close()
+
+
+def test_a_store_error_of_any_kind_while_taking_a_lock_again_is_retried(
+        postgres_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new session may fail with more than a DBAPI error (the pool's timeout when every
+    connection is in use): the guard tries again, it does not die and leave the run unlocked."""
+    import psycopg
+
+    monkeypatch.setattr(locks, "PROBE_SECONDS", 0.2)
+    real, failing = locks._session, threading.Event()
+
+    def session(engine: sa.Engine, label: str) -> sa.Connection:
+        if failing.is_set():
+            failing.clear()
+            raise sa.exc.TimeoutError("QueuePool limit of size 2 overflow 10 reached")
+        return real(engine, label)
+
+    monkeypatch.setattr(locks, "_session", session)
+    store = HistoryStore(postgres_db)
+    lost: list[str] = []
+    with store.lock("target:g", 1, {"run_id": "abcd1234"}, on_lost=lost.append):
+        first = _lock_session(postgres_db, "abcd1234")
+        failing.set()
+        with psycopg.connect(postgres_db, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (first,))
+        assert wait_for(lambda: _lock_session(postgres_db, "abcd1234") not in (None, first), 10)
+    assert lost == []
+    store.close()

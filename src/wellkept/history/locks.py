@@ -156,6 +156,17 @@ def _probe(conn: sa.Connection) -> None:
     conn.execute(sa.text("SELECT 1"))
 
 
+Backend = tuple[int, Any]  # a server process, told from a later one that reuses its pid
+
+
+def _backend(conn: sa.Connection) -> Backend | None:
+    with contextlib.suppress(Exception):
+        row = conn.execute(sa.text("SELECT pid, backend_start FROM pg_stat_activity "
+                                   "WHERE pid = pg_backend_pid()")).first()
+        return (int(row[0]), row[1]) if row else None
+    return None
+
+
 def _release(conn: sa.Connection, key: int) -> None:
     """Unlock and give the session back; a session that could not unlock is closed for good
     (the server frees its locks), never pooled still holding the lock."""
@@ -192,6 +203,7 @@ class _Guard:
                  name: str, on_lost: Lost) -> None:
         self.engine, self.key, self.label = engine, key, label
         self.conn: sa.Connection | None = conn
+        self.backend = _backend(conn)  # the server's process of the session holding the lock
         self.name, self.on_lost = name, on_lost
         self._stop = threading.Event()
         self._mutex = threading.Lock()
@@ -216,8 +228,9 @@ class _Guard:
             while self.conn is not None and not self._stop.wait(PROBE_SECONDS):
                 try:
                     _probe(self.conn)
-                except sa.exc.DBAPIError as exc:
-                    self._retake(_first_line(exc.orig))
+                except Exception as exc:
+                    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+                    self._retake(_first_line(orig))
         finally:
             with self._mutex:
                 self._done = True
@@ -231,7 +244,7 @@ class _Guard:
         the run may go on without its store."""
         assert self.conn is not None
         _drop(self.conn)
-        self.conn = None
+        self.conn, old = None, self.backend
         log.warning("lock %s: its store session dropped (%s); taking it again", self.name,
                     dropped)
         while not self._stop.is_set():
@@ -240,12 +253,25 @@ class _Guard:
                 conn = _session(self.engine, self.label)
                 if _try_lock(conn, self.key):
                     log.warning("lock %s: taken again", self.name)
-                    self.conn = conn
+                    self.conn, self.backend = conn, _backend(conn)
                     return
-                holder = _pg_holder(conn, self.key)
-            except sa.exc.DBAPIError:
-                if conn is not None:
+                backend = _holder_backend(conn, self.key)
+                if backend is None or backend == old:
+                    # let go meanwhile, or still held by the dropped session, which the server
+                    # has not seen end (a network cut): no other process has it; end that
+                    # session rather than wait for the server's keepalives
+                    if backend is not None:
+                        conn.execute(sa.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE pid = :p AND backend_start = :s"),
+                            {"p": backend[0], "s": backend[1]})
                     _close(conn)
+                    self._stop.wait(POLL_SECONDS)
+                    continue
+                holder = _pg_holder(conn, self.key)
+            except Exception:
+                if conn is not None:
+                    _drop(conn)
                 self._stop.wait(PROBE_SECONDS)
                 continue
             _close(conn)
@@ -260,6 +286,15 @@ class _Guard:
 def _first_line(error: BaseException | None) -> str:
     text = str(error).strip() if error is not None else ""
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def _holder_backend(conn: sa.Connection, key: int) -> Backend | None:
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    row = conn.execute(sa.text(
+        "SELECT a.pid, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo "
+        "AND l.objsubid = 1"), {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}).first()
+    return (int(row[0]), row[1]) if row else None
 
 
 def _pg_holder(conn: sa.Connection, key: int) -> str:
