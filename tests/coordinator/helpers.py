@@ -22,8 +22,14 @@ recovery: {lease: 3s}
 
 
 def write(folder: Path, body: str, name: str = "wellkept.yml") -> Path:
+    """The config ``body`` on top of BASE; a top-level key the body sets replaces BASE's (a key
+    written twice is a config error)."""
+    body = textwrap.dedent(body)
+    own = {line.split(":", 1)[0] for line in body.splitlines() if line[:1].isalpha()}
+    base = "".join(line for line in BASE.splitlines(keepends=True)
+                   if line.split(":", 1)[0] not in own)
     path = folder / name
-    path.write_text(BASE + textwrap.dedent(body), encoding="utf-8")
+    path.write_text(base + body, encoding="utf-8")
     return path
 
 
