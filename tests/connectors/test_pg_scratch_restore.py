@@ -175,3 +175,22 @@ def test_a_restore_test_drops_the_scratch_databases_a_crash_left(
     finally:
         execute(postgres_admin_url,
                 *(f"DROP DATABASE IF EXISTS {n} WITH (FORCE)" for n in (stale, busy, fresh)))
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    # a Unix socket, the database in the path: the URL keeps its "//" (an empty host)
+    ("postgresql:///app?host=/run/postgresql", {"host": "/run/postgresql", "dbname": "other"}),
+    ("postgres://u:p@db.example:5433/app?sslmode=require",
+     {"host": "db.example", "port": "5433", "user": "u", "password": "p", "sslmode": "require",
+      "dbname": "other"}),
+    ("postgresql://u@/app?host=/run/postgresql", {"host": "/run/postgresql", "user": "u",
+                                                   "dbname": "other"}),
+])
+def test_with_database_names_another_database_on_the_same_server(
+        url: str, expected: dict[str, str]) -> None:
+    """What scratch restores and ``restore --create`` connect through: libpq must read it."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    assert conninfo_to_dict(pg_dump.with_database(url, "other")) == expected
+    hostile = conninfo_to_dict(pg_dump.with_database(url, HOSTILE + "/x?y#z"))
+    assert hostile["dbname"] == HOSTILE + "/x?y#z"

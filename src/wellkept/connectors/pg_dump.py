@@ -51,11 +51,14 @@ def libpq(url: str) -> tuple[str, dict[str, str]]:
 
 
 def with_database(url: str, name: str) -> str:
-    """The same URL (user, password, host, options) naming another database."""
-    from urllib.parse import quote, urlsplit, urlunsplit
+    """The same URL (user, password, host, options) naming another database. Not through
+    urlunsplit: it drops the ``//`` of an empty host (``postgresql:///app?host=/run/postgresql``,
+    a Unix socket), which libpq then refuses as no URL at all."""
+    from urllib.parse import quote, urlsplit
 
     u = urlsplit(url)
-    return urlunsplit((u.scheme, u.netloc, "/" + quote(name), u.query, u.fragment))
+    return (f"{u.scheme}://{u.netloc}/{quote(name, safe='')}" + (f"?{u.query}" if u.query else "")
+            + (f"#{u.fragment}" if u.fragment else ""))
 
 
 def database_of(url: str) -> str:
