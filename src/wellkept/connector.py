@@ -66,6 +66,13 @@ class Connector(ABC):
 
         raise UsageError(f"--create does not apply to {cls.name} targets")
 
+    @classmethod
+    def drop_created_database(cls, url: str, settings: Any) -> None:
+        """Undo ``create_database`` after the restore into it failed, so that the same
+        ``restore --create`` can be run again. Only ever called on what ``create_database``
+        made in the same command. Nothing to undo by default (``create_database`` refuses)."""
+        return None
+
     def identity(self) -> str:
         """What two targets share when they are the same database (the per-target lock key).
 

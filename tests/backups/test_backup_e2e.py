@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -468,3 +469,53 @@ def test_a_read_only_destination_fails_cleanly(app_db: Path, write_config: Calla
         assert "Read-only file system" in result["message"], result["message"]
         assert not any(frozen.rglob("*"))
         assert _json(run_cli("-c", str(cfg), "backups", "list", "-o", "json"))["backups"] == []
+
+
+def test_a_restore_that_fails_after_create_leaves_no_database_behind(
+        postgres_db: str, postgres_admin_url: str, write_config: Callable[..., Path],
+        tmp_path: Path) -> None:
+    """--create made the database, then the restore failed (here: the artifact cannot be
+    decrypted with the identity at hand): the new database is dropped, so the same command
+    can be run again once the cause is fixed."""
+    pyrage = pytest.importorskip("pyrage")  # an installed extra in the dev set
+    _fill_pg(postgres_db, rows=100)
+    identity = pyrage.x25519.Identity.generate()
+    key_file = tmp_path / "age.key"
+    key_file.write_text(str(identity) + "\n")
+    cfg = _pg_config(write_config, postgres_db).parent / "enc.yml"
+    cfg.write_text(textwrap.dedent(f"""\
+        targets:
+          db: {{url: "{postgres_db}"}}
+        tasks:
+          nightly:
+            kind: backup
+            target: db
+            destination: backups/
+            verify: checksum
+            encrypt_to: "{identity.to_public()}"
+            age_identity_file: age.key
+        """), encoding="utf-8")
+    done = run_cli("-c", str(cfg), "backup", "db")
+    assert done.returncode == 0, done.stdout + done.stderr
+    entry = _latest(cfg)
+    key_file.write_text(str(pyrage.x25519.Identity.generate()) + "\n")  # not the right one
+    name = postgres_db.rsplit("/", 1)[1] + "_copy"
+    into = postgres_admin_url.rsplit("/", 1)[0] + "/" + name
+
+    def exists() -> bool:
+        with psycopg.connect(postgres_admin_url) as conn:
+            return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                (name,)).fetchone() is not None
+
+    try:
+        failed = run_cli("-c", str(cfg), "restore", entry["id"], "--into", into, "--create")
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "No matching keys" in failed.stderr, failed.stderr
+        assert not exists(), "the database --create made was left behind"
+        key_file.write_text(str(identity) + "\n")
+        again = run_cli("-c", str(cfg), "restore", entry["id"], "--into", into, "--create")
+        assert again.returncode == 0, again.stdout + again.stderr
+    finally:
+        with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))

@@ -1,15 +1,16 @@
 """``wellkept restore``: load a catalogued backup into a database, then check it.
 
 The destination is any URL a connector understands (same engine as the backup). With
-``--create`` it is created first (a server database must not exist yet, nor a file). A
-database that is not empty is refused unless the user says ``--yes`` (then the engine replaces
-what is there: PostgreSQL drops the dumped objects first). The artifact's size and sha256 are
-checked before anything is written. After the restore the row counts per table are compared
-with the manifest.
+``--create`` it is created first (a server database must not exist yet, nor a file), and
+removed again if the restore fails. A database that is not empty is refused unless the user
+says ``--yes`` (then the engine replaces what is there: PostgreSQL drops the dumped objects
+first). The artifact's size and sha256 are checked before anything is written. After the
+restore the row counts per table are compared with the manifest.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import time
@@ -28,12 +29,13 @@ from wellkept.errors import TaskFailed, UsageError
 from wellkept.history.store import HistoryStore
 from wellkept.redact import redact
 
+log = logging.getLogger(__name__)
+
 
 def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: bool, jobs: int,
                    create: bool = False,
                    progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
     from wellkept.registry import Registry
-    from wellkept.tasks.backup import connect_url
 
     entry = catalog.get(HistoryStore(settings.state), backup_id)
     if entry is None:
@@ -59,13 +61,45 @@ def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: boo
         _check_before_restoring(entry, storage, say)
         say(f"creating {redact(url)} …")
         cls.create_database(url, TargetSettings(url=url))
+    try:
+        found, seconds, described = _restore(entry, storage, url, keys, replace=replace,
+                                             jobs=jobs, checked=create, say=say)
+    except BaseException:
+        if create:  # what this command made goes, so that it can be run again as it is
+            say(f"the restore failed: removing {redact(url)}, which --create made …")
+            try:
+                cls.drop_created_database(url, TargetSettings(url=url))
+            except Exception as exc:
+                log.warning("could not remove %s, which --create made: %s", redact(url),
+                            redact(str(exc)))
+        raise
+    problems = compare_counts(m.counts, found)
+    passed = not problems or not m.counts_exact
+    message = f"restored {m.id} into {redact(url)} in {seconds:.1f}s: {described}"
+    if problems:
+        message += ("; counts differ from the manifest: " if m.counts_exact else
+                    "; counts differ (taken outside the dump's snapshot): ") + \
+            "; ".join(problems[:10])
+    else:
+        message += ", matching the manifest"
+    return {"backup_id": m.id, "into": redact(url), "passed": passed, "seconds": round(seconds, 3),
+            "counts": found, "problems": problems, "message": message}
+
+
+def _restore(entry: Entry, storage: Storage, url: str, keys: Any, *, replace: bool, jobs: int,
+             checked: bool, say: Callable[[str], Any]) -> tuple[dict[str, int], float, str]:
+    """Restore into ``url``; the counts found after, the seconds it took, and those counts in
+    words."""
+    from wellkept.tasks.backup import connect_url
+
+    m = entry.manifest
     dest = connect_url(url, TargetSettings(url=url), "restore")
     try:
         assert isinstance(dest, Dumpable)
         if not dest.is_empty() and not replace:
             raise UsageError(f"{redact(url)} is not empty; restoring would overwrite it. "
                              "Add --yes to restore over it")
-        if not create:
+        if not checked:
             _check_before_restoring(entry, storage, say)
         workdir = Path(tempfile.mkdtemp(prefix="wellkept-restore-"))
         say(f"restoring {m.id} ({m.format}, {m.raw_bytes:,} bytes) into {redact(url)} …")
@@ -77,20 +111,9 @@ def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: boo
             shutil.rmtree(workdir, ignore_errors=True)
         seconds = time.monotonic() - started
         found = dest.content_counts()
+        return found, seconds, dest.describe_counts(found)
     finally:
         dest.close()
-    problems = compare_counts(m.counts, found)
-    passed = not problems or not m.counts_exact
-    message = (f"restored {m.id} into {redact(url)} in {seconds:.1f}s: "
-               f"{dest.describe_counts(found)}")
-    if problems:
-        message += ("; counts differ from the manifest: " if m.counts_exact else
-                    "; counts differ (taken outside the dump's snapshot): ") + \
-            "; ".join(problems[:10])
-    else:
-        message += ", matching the manifest"
-    return {"backup_id": m.id, "into": redact(url), "passed": passed, "seconds": round(seconds, 3),
-            "counts": found, "problems": problems, "message": message}
 
 
 def _check_before_restoring(entry: Entry, storage: Storage, say: Callable[[str], Any]) -> None:

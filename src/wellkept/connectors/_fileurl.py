@@ -35,6 +35,14 @@ def refuse_existing(url: str) -> None:
         raise UsageError(f"{path} exists already; leave out --create to restore into it")
 
 
+def remove_created(url: str, sidecars: tuple[str, ...]) -> None:
+    """Undo a failed ``restore --create`` into a file database: the file (which did not
+    exist before) and the engine's files beside it (``-wal``, ``-journal``…)."""
+    path = path_of(url)
+    for name in (path.name, *(path.name + s for s in sidecars)):
+        (path.parent / name).unlink(missing_ok=True)
+
+
 def path_of(url: str) -> Path:
     """The path a resolved URL names (without its query string)."""
     return Path(url.split(":///", 1)[1].split("?", 1)[0]) if ":///" in url else Path()

@@ -45,6 +45,10 @@ class DuckDBConnector(Connector):
         """The restore makes the file; it must not exist yet."""
         _fileurl.refuse_existing(url)
 
+    @classmethod
+    def drop_created_database(cls, url: str, settings: Any) -> None:
+        _fileurl.remove_created(url, (".wal",))
+
     @property
     def path(self) -> Path:
         return _fileurl.path_of(self.settings.url)

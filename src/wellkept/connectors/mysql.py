@@ -342,6 +342,19 @@ class MySQLConnector(Connector):
         finally:
             server.close()
 
+    @classmethod
+    def drop_created_database(cls, url: str, settings: Any) -> None:
+        from wellkept.connectors import mysql_dump
+
+        name = mysql_dump.target(url).database
+        server = cls("restore", settings.model_copy(
+            update={"url": mysql_dump.with_database(url, "")}))
+        try:
+            with server.errors("dropping the database"), server.conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS {mysql_dump.quote(name)}")
+        finally:
+            server.close()
+
     @contextlib.contextmanager
     def scratch(self) -> Iterator[str]:
         from wellkept.connectors import mysql_dump

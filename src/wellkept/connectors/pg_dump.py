@@ -80,6 +80,12 @@ def create_database(conn: Any, name: str) -> None:
     conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
 
 
+def drop_database(conn: Any, name: str) -> None:
+    from psycopg import sql
+
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
 def counts(conn: Any) -> dict[str, int]:
     from psycopg import sql
 

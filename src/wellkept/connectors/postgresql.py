@@ -346,6 +346,18 @@ class PostgresConnector(Connector):
         finally:
             server.close()
 
+    @classmethod
+    def drop_created_database(cls, url: str, settings: Any) -> None:
+        from wellkept.connectors import pg_dump
+
+        server = cls("restore", settings.model_copy(
+            update={"url": pg_dump.with_database(url, "postgres")}))
+        try:
+            with server.errors("dropping the database"):
+                pg_dump.drop_database(server.conn, pg_dump.database_of(url))
+        finally:
+            server.close()
+
     @contextlib.contextmanager
     def scratch(self) -> Iterator[str]:
         from wellkept.connectors import pg_dump

@@ -63,6 +63,10 @@ class SQLiteConnector(Connector):
         """The restore makes the file; it must not exist yet."""
         _fileurl.refuse_existing(url)
 
+    @classmethod
+    def drop_created_database(cls, url: str, settings: Any) -> None:
+        _fileurl.remove_created(url, ("-journal", "-wal", "-shm"))
+
     @property
     def path(self) -> Path:
         return _fileurl.path_of(self.settings.url)
