@@ -194,3 +194,20 @@ def test_with_database_names_another_database_on_the_same_server(
     assert conninfo_to_dict(pg_dump.with_database(url, "other")) == expected
     hostile = conninfo_to_dict(pg_dump.with_database(url, HOSTILE + "/x?y#z"))
     assert hostile["dbname"] == HOSTILE + "/x?y#z"
+
+
+def test_a_dbname_in_the_query_string_is_the_database_libpq_connects_to() -> None:
+    """libpq reads ?dbname= over the path: restore --create must create (and refuse) the
+    database the restore then connects to, and another database of the server is reached
+    whatever the query string names."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from wellkept.errors import UsageError
+
+    url = "postgresql://u@h/a?dbname=b&sslmode=require"
+    assert pg_dump.database_of(url) == "b"
+    assert conninfo_to_dict(pg_dump.with_database(url, "other")) == {
+        "user": "u", "host": "h", "dbname": "other", "sslmode": "require"}
+    assert pg_dump.database_of("postgresql://h?dbname=x%20y") == "x y"
+    with pytest.raises(UsageError, match="names no database"):
+        pg_dump.database_of("postgresql://h/?sslmode=require")

@@ -53,22 +53,32 @@ def libpq(url: str) -> tuple[str, dict[str, str]]:
 def with_database(url: str, name: str) -> str:
     """The same URL (user, password, host, options) naming another database. Not through
     urlunsplit: it drops the ``//`` of an empty host (``postgresql:///app?host=/run/postgresql``,
-    a Unix socket), which libpq then refuses as no URL at all."""
-    from urllib.parse import quote, urlsplit
+    a Unix socket), which libpq then refuses as no URL at all. A ``dbname`` in the query string
+    goes: libpq would read it over the path."""
+    from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
     u = urlsplit(url)
-    return (f"{u.scheme}://{u.netloc}/{quote(name, safe='')}" + (f"?{u.query}" if u.query else "")
+    query = urlencode([(k, v) for k, v in parse_qsl(u.query, keep_blank_values=True)
+                       if k != "dbname"], quote_via=quote)
+    return (f"{u.scheme}://{u.netloc}/{quote(name, safe='')}" + (f"?{query}" if query else "")
             + (f"#{u.fragment}" if u.fragment else ""))
 
 
 def database_of(url: str) -> str:
-    """The database a URL's path names (``restore --create`` needs it there)."""
-    from urllib.parse import unquote, urlsplit
+    """The database a URL names, read as libpq reads it (``?dbname=`` over the path);
+    ``restore --create`` needs it named."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
 
-    name = unquote(urlsplit(url).path.lstrip("/"))
+    try:
+        name = conninfo_to_dict(url.replace("postgres://", "postgresql://", 1)).get("dbname")
+    except psycopg.ProgrammingError as exc:
+        from wellkept.redact import redact
+
+        raise UsageError(f"--into: {redact(str(exc))}") from None
     if not name:
         raise UsageError("--create: the URL names no database (postgresql://host/NAME)")
-    return name
+    return str(name)
 
 
 def create_database(conn: Any, name: str) -> None:
