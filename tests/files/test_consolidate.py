@@ -205,3 +205,20 @@ def test_csv_values_are_kept_as_written(tmp_path: Path,
     lines = (folder / "fills-2026-09.csv").read_text().splitlines()
     assert lines == ["id,zip,px,at", day1[3], day2[1], day1[1], day2[2]]  # px sorted as text
     assert sorted(p.name for p in folder.iterdir()) == ["fills-2026-09.csv"]
+
+
+def test_a_dry_run_with_a_failing_month_is_the_partial_failure_the_run_would_be(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    """One month cannot be read, the other would merge: the dry run says what the run would
+    end as (a partial failure, not failed)."""
+    folder = tmp_path / "data" / "prices"
+    month_data(folder)
+    (folder / "prices-20261102.parquet").write_bytes(b"PAR1 damaged in transit")
+    cfg = config(write_config)
+    preview = wk(cfg, "monthly", "--dry-run")
+    assert preview["status"] == "partial_failure", preview
+    months = {m["month"]: m for m in preview["details"]["months"]}
+    assert months["2026-10"]["status"] == "would merge"
+    assert months["2026-11"]["status"] == "failed"
+    assert preview["metrics"]["months"] == 0 and preview["metrics"]["files_matched"] == 3
+    assert wk(cfg, "monthly")["status"] == "partial_failure"

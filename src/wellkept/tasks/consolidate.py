@@ -151,7 +151,9 @@ class Consolidate(Task):
         metrics: Metrics = dict(counts)
         details = {"path": str(folder), "months": rows, "ignored": ignored[:50]}
         message = self._message(ctx, counts, rows)
-        return _files.result(message, metrics, details, errors, some_done=bool(counts["months"]),
+        # a dry run ends as the run would: a partial failure when some month would merge
+        some = bool(counts["months"]) or any(r.get("status") == "would merge" for r in rows)
+        return _files.result(message, metrics, details, errors, some_done=some,
                              noun="month", tail=" failed (sources kept)")
 
     def _months(self, folder: Path, p: ConsolidateParams
