@@ -81,7 +81,7 @@ def test_merge_drops_duplicates_and_proves_counts(tmp_path: Path,
             m["bytes_written"]) == (0, 0, 0, 0, 0), m
     assert preview["message"] == ("would merge 5 daily files into 2 monthly files: 46 rows "
                                   "read, 6 duplicates to drop, 40 to write"), preview["message"]
-    assert not (folder / "monthly").exists() or not any((folder / "monthly").iterdir())
+    assert not (folder / "monthly").exists()  # a dry run makes nothing
     assert all((folder / n).exists() for n in files)
     result = wk(cfg, "monthly")
     assert result["status"] == "completed", result
@@ -210,7 +210,7 @@ def test_csv_values_are_kept_as_written(tmp_path: Path,
 def test_a_dry_run_with_a_failing_month_is_the_partial_failure_the_run_would_be(
         tmp_path: Path, write_config: Callable[[str], Path]) -> None:
     """One month cannot be read, the other would merge: the dry run says what the run would
-    end as (a partial failure, not failed)."""
+    end as (a partial failure, not failed), and makes nothing, not even the output folder."""
     folder = tmp_path / "data" / "prices"
     month_data(folder)
     (folder / "prices-20261102.parquet").write_bytes(b"PAR1 damaged in transit")
@@ -221,4 +221,5 @@ def test_a_dry_run_with_a_failing_month_is_the_partial_failure_the_run_would_be(
     assert months["2026-10"]["status"] == "would merge"
     assert months["2026-11"]["status"] == "failed"
     assert preview["metrics"]["months"] == 0 and preview["metrics"]["files_matched"] == 3
+    assert not (folder / "monthly").exists()
     assert wk(cfg, "monthly")["status"] == "partial_failure"

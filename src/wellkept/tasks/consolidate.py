@@ -184,7 +184,8 @@ class Consolidate(Task):
                month: date, files: list[Path], fmt: str, row: dict[str, Any],
                counts: dict[str, int]) -> None:
         final = folder / naming.month_name(p.output, month, p.month_format)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        if not ctx.dry_run:  # a dry run makes nothing, not even the output's folder
+            final.parent.mkdir(parents=True, exist_ok=True)
         inputs = [*files, final] if final.exists() else list(files)
         columns = merger.columns(inputs)
         unknown = [c for c in p.order_by if c not in columns]
