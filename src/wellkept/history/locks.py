@@ -288,21 +288,24 @@ def _first_line(error: BaseException | None) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _holder_backend(conn: sa.Connection, key: int) -> Backend | None:
+def _holder_row(conn: sa.Connection, key: int) -> Any:
+    """The session holding the advisory lock ``key``: pid, backend_start, application_name."""
     unsigned = key & 0xFFFFFFFFFFFFFFFF
-    row = conn.execute(sa.text(
-        "SELECT a.pid, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo "
-        "AND l.objsubid = 1"), {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}).first()
+    return conn.execute(sa.text(
+        "SELECT a.pid, a.backend_start, a.application_name FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+        "AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1"),
+        {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}).first()
+
+
+def _holder_backend(conn: sa.Connection, key: int) -> Backend | None:
+    row = _holder_row(conn, key)
     return (int(row[0]), row[1]) if row else None
 
 
 def _pg_holder(conn: sa.Connection, key: int) -> str:
-    unsigned = key & 0xFFFFFFFFFFFFFFFF
-    row = conn.execute(sa.text(
-        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo "
-        "AND l.objsubid = 1"), {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF}).first()
+    row = _holder_row(conn, key)
+    row = (row[2],) if row else None
     if not row or not str(row[0]).startswith("wellkept lock "):
         return "another run"
     run_id, pid, host, task = (str(row[0])[len("wellkept lock "):].split(" ", 3) + [""] * 4)[:4]
