@@ -352,3 +352,21 @@ def test_a_store_error_of_any_kind_while_taking_a_lock_again_is_retried(
         assert wait_for(lambda: _lock_session(postgres_db, "abcd1234") not in (None, first), 10)
     assert lost == []
     store.close()
+
+
+def test_many_locks_at_once_leave_the_store_its_connections(postgres_db: str) -> None:
+    """Each running mutating task holds its lock's session for the whole run: twenty of them
+    (more than the store's pool holds) must not starve each other or the store's queries."""
+    import contextlib
+
+    store = HistoryStore(postgres_db)
+    t0 = time.monotonic()
+    with contextlib.ExitStack() as held:
+        for i in range(20):
+            held.enter_context(store.lock(f"target:many-{i}", 1, {"run_id": f"r{i:07d}"},
+                                          on_lost=lambda _reason: None))
+        assert store.list_runs(limit=1) == []
+    assert time.monotonic() - t0 < 20
+    with store.lock("target:many-0", 1, {}):  # all released
+        pass
+    store.close()

@@ -41,6 +41,7 @@ class HistoryStore:
     def __init__(self, url: str) -> None:
         self.url = engine_url(url)
         self._engine: sa.Engine | None = None
+        self._lock_engine: sa.Engine | None = None
         self._migrated = False
         # threads of one process (timeouts, the API) share a store: set it up once
         self._setup = threading.Lock()
@@ -94,8 +95,11 @@ class HistoryStore:
                 cur.close()
 
             return engine
+        return self._create_pg_engine(pool_pre_ping=True, pool_size=2)
+
+    def _create_pg_engine(self, **pooling: Any) -> sa.Engine:
         try:
-            return sa.create_engine(self.url, pool_pre_ping=True, pool_size=2,
+            return sa.create_engine(self.url, **pooling,
                                     connect_args={"connect_timeout": 10,
                                                   "application_name": "wellkept-state",
                                                   **locks.CLIENT_KEEPALIVES})
@@ -189,11 +193,16 @@ class HistoryStore:
             path = self.sqlite_path
             assert path is not None
             return locks.file_lock(path.parent / "locks", name, wait, holder, cancelled)
-        if self._engine is None:
-            self._engine = self._create_engine()
-        return locks.advisory_lock(self._engine, name, wait, holder, cancelled, on_lost)
+        if self._lock_engine is None:
+            # a session of its own per lock, held for a whole run: unpooled, so that many runs
+            # at once never exhaust the pool the store's short queries share
+            self._lock_engine = self._create_pg_engine(poolclass=sa.pool.NullPool)
+        return locks.advisory_lock(self._lock_engine, name, wait, holder, cancelled, on_lost)
 
     def close(self) -> None:
+        if self._lock_engine is not None:
+            self._lock_engine.dispose()
+            self._lock_engine = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
