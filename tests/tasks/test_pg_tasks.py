@@ -239,14 +239,18 @@ def test_advise_and_apply_through_the_cli(pg: Any, postgres_db: str,
     assert dup[0]["evidence"] and dup[0]["reason"] and dup[0]["severity"]
     chosen = dup[0]["id"]
 
-    dry = run_cli("-c", str(cfg), "advise", "-t", "db", "--apply", chosen, "--dry-run")
+    dry = run_cli("-c", str(cfg), "advise", "-t", "db", "--apply", chosen, "--dry-run",
+                  "-o", "json")
     assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert json.loads(dry.stdout)["results"][0]["metrics"] == {"actions_planned": 1,
+                                                               "advice_applied": 0}
     indexes = lambda: {r[0] for r in pg.execute(  # noqa: E731
         "SELECT indexname FROM pg_indexes WHERE tablename = 't'").fetchall()}
     assert {"t_a", "t_a_copy"} <= indexes()
 
     applied = run_cli("-c", str(cfg), "advise", "-t", "db", "--apply", chosen, "-o", "json")
     assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert json.loads(applied.stdout)["results"][0]["metrics"]["advice_applied"] == 1
     assert len({"t_a", "t_a_copy"} & indexes()) == 1
     again = run_cli("-c", str(cfg), "advise", "-t", "db", "--apply", chosen)
     assert again.returncode == 1 and "no longer" in again.stdout

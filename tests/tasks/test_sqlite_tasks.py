@@ -116,7 +116,7 @@ def test_vacuum_below_min_free_percent_does_nothing_unless_forced(tmp_path: Path
     before = fingerprint(db)
     r = run_task(tmp_path, {"kind": "vacuum", "min_free_percent": 10})
     assert r.status == "completed" and "nothing to vacuum" in r.message
-    assert r.metrics["bytes_freed"] == 0
+    assert r.metrics["bytes_freed"] == 0 and r.metrics["tables_processed"] == 0
     assert fingerprint(db) == before and one(db, "PRAGMA freelist_count") == free
     before = db.stat().st_size
     r = run_task(tmp_path, {"kind": "vacuum", "force": True, "min_free_percent": 50})
@@ -125,6 +125,7 @@ def test_vacuum_below_min_free_percent_does_nothing_unless_forced(tmp_path: Path
     assert one(db, "PRAGMA freelist_count") == 0
     assert db.stat().st_size < before
     assert r.metrics["bytes_freed"] == before - db.stat().st_size
+    assert "tables_processed" not in r.metrics  # a whole-file VACUUM: no tables to count, not 0
 
 
 def test_vacuum_dry_run_changes_nothing_then_vacuum_frees_the_pages(tmp_path: Path) -> None:

@@ -22,8 +22,10 @@ def run_actions(ctx: RunContext, actions: list[Action],
     """Dry run: list the actions. Otherwise apply each, summing their metrics.
 
     ``counters`` are the kind's own metrics of work done (``tables_processed``,
-    ``bytes_freed``…): always reported, zero when nothing was done, and in a dry run, which
-    reports what it would do as ``actions_planned``."""
+    ``bytes_freed``…), reported as zero when nothing was done: in a dry run (which reports what
+    it would do as ``actions_planned``), with nothing to do, or when every action failed. A run
+    that did something reports what its actions measured (a counter they did not measure, as
+    a whole-file SQLite VACUUM has no tables, is left out rather than shown as 0)."""
     planned = [a.describe() for a in actions]
     zero: Metrics = dict.fromkeys(counters, 0)
     if not actions:
@@ -34,7 +36,7 @@ def run_actions(ctx: RunContext, actions: list[Action],
                           + "; ".join(a.statement for a in actions),
                           metrics={"actions_planned": len(actions), **zero},
                           details={"actions": planned})
-    totals: Metrics = dict(zero)
+    totals: Metrics = {}
     errors: list[str] = []
     done = 0
     for i, action in enumerate(actions):
@@ -54,6 +56,8 @@ def run_actions(ctx: RunContext, actions: list[Action],
         for name, value in measured.items():
             totals[name] = totals.get(name, 0) + value
     totals["actions_planned"] = len(actions)
+    if not done:
+        totals = {**zero, **totals}
     if errors and not done:
         status = RunStatus.FAILED
     elif errors:

@@ -82,5 +82,9 @@ class ApplyAdvice(Task):
         def describe(m: Metrics, done: int) -> str:
             return f"applied {plural(done, 'recommendation')}"
 
-        return run_actions(ctx, [a for a in actions if a is not None], describe,
-                           "nothing to apply", ("advice_applied",))
+        result = run_actions(ctx, [a for a in actions if a is not None], describe,
+                             "nothing to apply", ("advice_applied",))
+        if not ctx.dry_run:  # a recommendation is applied by its statement, whatever it is
+            result.metrics["advice_applied"] = \
+                int(result.metrics.get("actions_planned", 0)) - len(result.errors)
+        return result
