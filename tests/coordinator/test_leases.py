@@ -38,22 +38,30 @@ def test_a_run_that_never_heartbeat_falls_back_to_its_start_time() -> None:
     assert not state(lease_until=NOW + timedelta(seconds=1)).lease_expired(NOW, lease)
 
 
-def test_a_worker_that_cannot_renew_its_lease_stops_its_task(
-        plugin_dir: Path, private_pg: Any) -> None:
-    url, stop_server = private_pg.url, private_pg.stop
-    cfg = write(plugin_dir, f"""\
-        state: "{url}"
-        recovery: {{lease: 3s}}
-        tasks: {{hold: {{kind: tick, hold: 120}}}}
-        """)
+def _hold(plugin_dir: Path, state: str, lease: str, kind: str, hold: int
+          ) -> tuple[threading.Thread, dict[str, Any]]:
+    """A run of task `hold` (`kind` holding for `hold` seconds) in a thread, on the store
+    `state`; its record lands in the box under "record"."""
     from wellkept.config import load_config
     from wellkept.engine import Engine
 
+    cfg = write(plugin_dir, f"""\
+        state: "{state}"
+        recovery: {{lease: {lease}}}
+        tasks: {{hold: {{kind: {kind}, hold: {hold}}}}}
+        """)
     engine = Engine(load_config(cfg))
     box: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: box.setdefault(
         "record", engine.run_one(engine.resolve(["hold"])[0])))
     worker.start()
+    return worker, box
+
+
+def test_a_worker_that_cannot_renew_its_lease_stops_its_task(
+        plugin_dir: Path, private_pg: Any) -> None:
+    url, stop_server = private_pg.url, private_pg.stop
+    worker, box = _hold(plugin_dir, url, "3s", "tick", 120)
     assert wait_for(lambda: len(ledger(plugin_dir)) == 1, 30)   # the task is holding
     t0 = time.monotonic()
     stop_server()                                  # the state store goes away under the run
@@ -103,19 +111,7 @@ def test_a_run_whose_target_lock_went_to_another_process_stops(
     from wellkept.history import locks
 
     monkeypatch.setattr(locks, "PROBE_SECONDS", 0.5)
-    cfg = write(plugin_dir, f"""\
-        state: "{postgres_db}"
-        recovery: {{lease: 60s}}
-        tasks: {{hold: {{kind: exclusive, hold: 120}}}}
-        """)
-    from wellkept.config import load_config
-    from wellkept.engine import Engine
-
-    engine = Engine(load_config(cfg))
-    box: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: box.setdefault(
-        "record", engine.run_one(engine.resolve(["hold"])[0])))
-    worker.start()
+    worker, box = _hold(plugin_dir, postgres_db, "60s", "exclusive", 120)
     with psycopg.connect(postgres_db, autocommit=True) as rival:
         find = ("SELECT a.pid, (l.classid::int8 << 32) | l.objid::int8 FROM pg_stat_activity a "
                 "JOIN pg_locks l ON l.pid = a.pid WHERE l.locktype = 'advisory' AND l.granted "
@@ -143,19 +139,7 @@ def test_a_run_takes_its_target_lock_again_after_a_store_restart(
     from wellkept.history import locks
 
     monkeypatch.setattr(locks, "PROBE_SECONDS", 0.5)
-    cfg = write(plugin_dir, f"""\
-        state: "{private_pg.url}"
-        recovery: {{lease: 120s}}
-        tasks: {{hold: {{kind: exclusive, hold: 8}}}}
-        """)
-    from wellkept.config import load_config
-    from wellkept.engine import Engine
-
-    engine = Engine(load_config(cfg))
-    box: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: box.setdefault(
-        "record", engine.run_one(engine.resolve(["hold"])[0])))
-    worker.start()
+    worker, box = _hold(plugin_dir, private_pg.url, "120s", "exclusive", 8)
     find = ("SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
             "WHERE l.locktype = 'advisory' AND l.granted "
             "AND a.application_name LIKE 'wellkept lock % hold'")

@@ -32,6 +32,7 @@ from wellkept.connector import (
 )
 from wellkept.connectors import _process
 from wellkept.connectors._drivers import require
+from wellkept.connectors._server import on_server
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.records import Action, Metrics
 from wellkept.redact import redact
@@ -334,26 +335,20 @@ class MySQLConnector(Connector):
         from wellkept.connectors import mysql_dump
 
         name = mysql_dump.target(url).database
-        server = cls("restore", settings.model_copy(
-            update={"url": mysql_dump.with_database(url, "")}))
-        try:
-            with server.errors("creating the database"):
-                mysql_dump.create_database(server.conn, name)
-        finally:
-            server.close()
+        on_server(cls, settings, mysql_dump.with_database(url, ""), "creating the database",
+                  lambda conn: mysql_dump.create_database(conn, name))
 
     @classmethod
     def drop_created_database(cls, url: str, settings: Any) -> None:
         from wellkept.connectors import mysql_dump
 
         name = mysql_dump.target(url).database
-        server = cls("restore", settings.model_copy(
-            update={"url": mysql_dump.with_database(url, "")}))
-        try:
-            with server.errors("dropping the database"), server.conn.cursor() as cur:
+
+        def drop(conn: Any) -> None:
+            with conn.cursor() as cur:
                 cur.execute(f"DROP DATABASE IF EXISTS {mysql_dump.quote(name)}")
-        finally:
-            server.close()
+        on_server(cls, settings, mysql_dump.with_database(url, ""), "dropping the database",
+                  drop)
 
     @contextlib.contextmanager
     def scratch(self) -> Iterator[str]:

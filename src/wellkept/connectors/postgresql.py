@@ -42,6 +42,7 @@ from wellkept.connector import (
 )
 from wellkept.connectors import _process
 from wellkept.connectors._drivers import require
+from wellkept.connectors._server import on_server
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.records import Action, Metrics
 from wellkept.redact import redact
@@ -338,25 +339,16 @@ class PostgresConnector(Connector):
         from wellkept.connectors import pg_dump
 
         name = pg_dump.database_of(url)
-        server = cls("restore", settings.model_copy(
-            update={"url": pg_dump.with_database(url, "postgres")}))
-        try:
-            with server.errors("creating the database"):
-                pg_dump.create_database(server.conn, name)
-        finally:
-            server.close()
+        on_server(cls, settings, pg_dump.with_database(url, "postgres"),
+                  "creating the database", lambda conn: pg_dump.create_database(conn, name))
 
     @classmethod
     def drop_created_database(cls, url: str, settings: Any) -> None:
         from wellkept.connectors import pg_dump
 
-        server = cls("restore", settings.model_copy(
-            update={"url": pg_dump.with_database(url, "postgres")}))
-        try:
-            with server.errors("dropping the database"):
-                pg_dump.drop_database(server.conn, pg_dump.database_of(url))
-        finally:
-            server.close()
+        name = pg_dump.database_of(url)
+        on_server(cls, settings, pg_dump.with_database(url, "postgres"),
+                  "dropping the database", lambda conn: pg_dump.drop_database(conn, name))
 
     @contextlib.contextmanager
     def scratch(self) -> Iterator[str]:
