@@ -430,22 +430,30 @@ def test_a_full_destination_fails_cleanly_and_leaves_nothing(
         assert [p for p in small.rglob("*") if p.is_file()] == []
 
 
+def _failed_backup(app_db: Path, write_config: Callable[..., Path], destination: Path
+                   ) -> tuple[Path, dict[str, Any]]:
+    """A SQLite backup to ``destination`` through the CLI, which must fail (exit 1): its config
+    and the run's JSON result."""
+    cfg = write_config(f"""
+        targets:
+          app: {{url: "sqlite:///{app_db}"}}
+        tasks:
+          nightly: {{kind: backup, target: app, destination: "{destination}"}}
+        """)
+    done = run_cli("-c", str(cfg), "run", "nightly", "-o", "json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = _json(done)["results"][0]
+    assert result["status"] == "failed"
+    return cfg, result
+
+
 def test_a_destination_full_by_the_manifest_leaves_no_artifact(
         app_db: Path, write_config: Callable[..., Path], tmp_path: Path) -> None:
     """The artifact fits but the manifest does not (a tmpfs with inodes for the target's folder
     and one file only): the run fails and the orphaned artifact, which no manifest will ever
     name and no sweep would find, is deleted rather than left to keep the disk full."""
     with tmpfs(tmp_path / "small", "size=4m,nr_inodes=3") as small:
-        cfg = write_config(f"""
-            targets:
-              app: {{url: "sqlite:///{app_db}"}}
-            tasks:
-              nightly: {{kind: backup, target: app, destination: "{small}"}}
-            """)
-        done = run_cli("-c", str(cfg), "run", "nightly", "-o", "json")
-        assert done.returncode == 1
-        result = _json(done)["results"][0]
-        assert result["status"] == "failed"
+        cfg, result = _failed_backup(app_db, write_config, small)
         assert "No space left" in result["message"], result["message"]
         assert [p for p in small.rglob("*") if p.is_file()] == []
         assert _json(run_cli("-c", str(cfg), "backups", "list", "-o", "json"))["backups"] == []
@@ -456,16 +464,7 @@ def test_a_read_only_destination_fails_cleanly(app_db: Path, write_config: Calla
     """Root ignores file modes, so the folder is a read-only mount, as a remounted or
     write-protected volume would be."""
     with tmpfs(tmp_path / "frozen", "ro,size=1m") as frozen:
-        cfg = write_config(f"""
-            targets:
-              app: {{url: "sqlite:///{app_db}"}}
-            tasks:
-              nightly: {{kind: backup, target: app, destination: "{frozen}"}}
-            """)
-        done = run_cli("-c", str(cfg), "run", "nightly", "-o", "json")
-        assert done.returncode == 1
-        result = _json(done)["results"][0]
-        assert result["status"] == "failed"
+        cfg, result = _failed_backup(app_db, write_config, frozen)
         assert "Read-only file system" in result["message"], result["message"]
         assert not any(frozen.rglob("*"))
         assert _json(run_cli("-c", str(cfg), "backups", "list", "-o", "json"))["backups"] == []
