@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 from wellkept.records import Action, Metrics
+from wellkept.units import plural
 
 if TYPE_CHECKING:
     from wellkept.config import TargetSettings
@@ -107,7 +108,8 @@ class Connector(ABC):
 
     def describe_counts(self, counts: dict[str, int]) -> str:
         """What ``content_counts`` (of a Dumpable) found, in words for messages."""
-        return f"{len(counts)} tables, {sum(counts.values()):,} rows"
+        rows = sum(counts.values())
+        return f"{plural(len(counts), 'table')}, {rows:,} row{'' if rows == 1 else 's'}"
 
     def health(self) -> Ping:
         """A ping plus the cheap figures a health check judges (see ``Ping``); each engine adds

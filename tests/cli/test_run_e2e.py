@@ -189,10 +189,11 @@ def test_a_killed_run_releases_its_target(write_config: Callable[..., Path],
 
 def test_ctrl_c_says_it_was_interrupted_and_exits_130(write_config: Callable[..., Path],
                                                        tmp_path: Path) -> None:
-    """Typer turns a KeyboardInterrupt into a silent exit 130; the user is told."""
+    """Typer turns a KeyboardInterrupt into a silent exit 130; the user is told. The record
+    keeps what the run committed before it stopped, and the next run resumes from there."""
     import signal
 
-    make_app_db(tmp_path / "app.sqlite3", old=2000, fresh=10)
+    db = make_app_db(tmp_path / "app.sqlite3", old=2000, fresh=10)
     cfg = write_config(CONFIG.replace("batch_size: 500", "batch_size: 1\n    sleep: 50ms"))
     proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge-events"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -202,8 +203,50 @@ def test_ctrl_c_says_it_was_interrupted_and_exits_130(write_config: Callable[...
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "error: interrupted" in err, err
+    done = 2000 - counts(db).get("old", 0)
+    assert 0 < done < 2000
     history = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
-    assert history[0]["message"] == "interrupted (KeyboardInterrupt)"
+    stopped = history[0]
+    assert stopped["status"] == "partial_failure", (stopped["message"], stopped["errors"])
+    assert stopped["message"].startswith("interrupted (KeyboardInterrupt): deleted "), stopped
+    assert stopped["errors"][-1] == "interrupted (KeyboardInterrupt)"
+    assert stopped["metrics"]["rows_deleted"] == done
+    assert stopped["details"]["incomplete"] is True
+
+    write_config(CONFIG)  # at full pace now
+    again = json.loads(run_cli("-c", str(cfg), "run", "purge-events", "-o", "json").stdout)
+    record = again["results"][0]
+    assert record["status"] == "completed", record
+    assert record["details"]["resumed_from"]["run_id"] == stopped["run_id"]
+    assert record["metrics"]["rows_deleted"] == 2000 - done
+    assert counts(db) == {"fresh": 10}
+
+
+def test_ctrl_c_before_any_batch_records_a_failed_run(write_config: Callable[..., Path],
+                                                      tmp_path: Path) -> None:
+    """Interrupted before it committed anything, the run is failed, with nothing counted."""
+    import signal
+
+    db = make_app_db(tmp_path / "app.sqlite3", old=200, fresh=10)
+    # a lock held elsewhere keeps the first batch waiting
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        cfg = write_config(CONFIG)
+        proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge-events"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert proc.returncode == 130, err
+    history = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
+    assert history[0]["status"] == "failed", history[0]
+    assert history[0]["metrics"].get("rows_deleted", 0) == 0
+    assert counts(db) == {"old": 200, "fresh": 10}
 
 
 def test_a_killed_cleanup_resumes_from_its_checkpoint(write_config: Callable[..., Path],

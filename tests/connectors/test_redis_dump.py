@@ -207,3 +207,14 @@ def test_a_refused_command_is_a_task_failure() -> None:
         with pytest.raises(TaskFailed, match="cannot parse"):
             target.smoke('GET "unclosed')
         target.close()
+
+
+def test_counts_are_described_in_words_that_agree_with_the_number(tmp_path: Path) -> None:
+    from wellkept.connectors.sqlite import SQLiteConnector
+
+    redis_target = connector("redis://127.0.0.1:6379/15")
+    assert redis_target.describe_counts({"db0": 1}) == "1 database, 1 key"
+    assert redis_target.describe_counts({"db0": 1200, "db3": 34}) == "2 databases, 1,234 keys"
+    lite = SQLiteConnector("app", TargetSettings(url=f"sqlite:///{tmp_path / 'x.db'}"))
+    assert lite.describe_counts({"t": 1}) == "1 table, 1 row"
+    assert lite.describe_counts({"t": 0, "u": 0}) == "2 tables, 0 rows"

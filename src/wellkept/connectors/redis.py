@@ -22,6 +22,7 @@ from wellkept.connector import (
 from wellkept.connectors._drivers import require
 from wellkept.errors import ConnectionFailed, TaskFailed, Unavailable
 from wellkept.redact import redact
+from wellkept.units import plural
 
 
 class RedisConnector(Connector):
@@ -214,7 +215,8 @@ class RedisConnector(Connector):
             return redis_dump.keyspace(self.client)
 
     def describe_counts(self, counts: dict[str, int]) -> str:
-        return f"{len(counts)} databases, {sum(counts.values()):,} keys"
+        keys = sum(counts.values())
+        return f"{plural(len(counts), 'database')}, {keys:,} key{'' if keys == 1 else 's'}"
 
     def is_empty(self) -> bool:
         return not self.content_counts()

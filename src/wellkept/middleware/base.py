@@ -37,6 +37,9 @@ class Run:
     scheduled_for: datetime | None = None
     #: set when this run recovers an interrupted one (the coordinator, `wellkept recover`)
     recovery: RecoverySpec | None = None
+    #: what the task reported when Ctrl-C or SIGTERM interrupted it and it stopped in time
+    #: (its committed work, for the record); None when it did not stop within the grace
+    interrupted_result: TaskResult | None = None
     #: the record as the history middleware stored it
     record: RunRecord | None = None
     #: called with the final record once it is stored (recovery closes its attempt here)

@@ -45,9 +45,9 @@ class HistoryMiddleware(Middleware):
         try:
             result = call_next(run)
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: still close the record
-            interrupted = TaskResult(status=RunStatus.FAILED,
-                                     message=f"interrupted ({type(exc).__name__})",
-                                     errors=[f"interrupted ({type(exc).__name__})"])
+            interrupted = run.interrupted_result or TaskResult(
+                status=RunStatus.FAILED, message=f"interrupted ({type(exc).__name__})",
+                errors=[f"interrupted ({type(exc).__name__})"])
             run.record = record_of(run, interrupted)
             store.finish_run(run.record)
             self._finished(run)
