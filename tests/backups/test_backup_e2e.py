@@ -165,6 +165,18 @@ def test_a_damaged_backup_is_refused_before_the_restore_touches_the_database(
             assert conn.execute("SELECT count(*) FROM orders").fetchone() == (200000,)
             assert conn.execute('SELECT count(*) FROM "odd ""name"" ;drop"').fetchone() == (3,)
         assert finding in done.stderr and "nothing was restored" in done.stderr, done.stderr
+    # --create: a database that exists is refused before the artifact is read (exit 2, not
+    # the checksum's 1); a new one is made, then removed again when the check fails
+    exists = run_cli("-c", str(cfg), "restore", entry["id"], "--into", postgres_db, "--create")
+    assert exists.returncode == 2 and "exists already" in exists.stderr, exists.stderr
+    name = postgres_db.rsplit("/", 1)[1] + "_damaged"
+    into = postgres_db.rsplit("/", 1)[0] + "/" + name
+    created = run_cli("-c", str(cfg), "restore", entry["id"], "--into", into, "--create")
+    assert created.returncode == 1, created.stdout + created.stderr
+    assert "does not match its manifest" in created.stderr, created.stderr
+    with psycopg.connect(postgres_db) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                            (name,)).fetchone() is None, "--create left its database behind"
 
 
 def test_a_passing_cheaper_check_keeps_a_backups_restore_verification(

@@ -57,13 +57,14 @@ def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: boo
         identity = getattr(task.params, "age_identity_file", None) if task else None
         keys = encryption.load_identities(settings.base_dir / identity if identity else None)
     storage = open_storage(entry.storage, settings.base_dir)
-    if create:  # a damaged artifact must not leave a new, empty database behind
-        _check_before_restoring(entry, storage, say)
+    if create:
+        # first, as it is cheap: an existing database or a URL naming none is refused before
+        # the artifact is read; a damaged artifact then fails the restore, which removes it
         say(f"creating {redact(url)} …")
         cls.create_database(url, TargetSettings(url=url))
     try:
         found, seconds, described = _restore(entry, storage, url, keys, replace=replace,
-                                             jobs=jobs, checked=create, say=say)
+                                             jobs=jobs, say=say)
     except BaseException:
         if create:  # what this command made goes, so that it can be run again as it is
             say(f"the restore failed: removing {redact(url)}, which --create made …")
@@ -87,7 +88,7 @@ def restore_backup(settings: Settings, backup_id: str, url: str, *, replace: boo
 
 
 def _restore(entry: Entry, storage: Storage, url: str, keys: Any, *, replace: bool, jobs: int,
-             checked: bool, say: Callable[[str], Any]) -> tuple[dict[str, int], float, str]:
+             say: Callable[[str], Any]) -> tuple[dict[str, int], float, str]:
     """Restore into ``url``; the counts found after, the seconds it took, and those counts in
     words."""
     from wellkept.tasks.backup import connect_url
@@ -99,8 +100,7 @@ def _restore(entry: Entry, storage: Storage, url: str, keys: Any, *, replace: bo
         if not dest.is_empty() and not replace:
             raise UsageError(f"{redact(url)} is not empty; restoring would overwrite it. "
                              "Add --yes to restore over it")
-        if not checked:
-            _check_before_restoring(entry, storage, say)
+        _check_before_restoring(entry, storage, say)
         workdir = Path(tempfile.mkdtemp(prefix="wellkept-restore-"))
         say(f"restoring {m.id} ({m.format}, {m.raw_bytes:,} bytes) into {redact(url)} …")
         started = time.monotonic()
