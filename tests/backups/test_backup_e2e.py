@@ -336,12 +336,26 @@ def test_sqlite_backup_encrypted_with_age_round_trips(
     for (table,) in a.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
         q = f'SELECT * FROM "{table}" ORDER BY 1'
         assert a.execute(q).fetchall() == b.execute(q).fetchall(), table
-    # without the identity, verification cannot decrypt and says so
+    # without the identity, verification cannot decrypt and says so; that is no finding
+    # against the backup, which stays restore-verified in the catalog
     key_file.write_text("")
     failed = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", "readable",
                      "-o", "json")
     assert failed.returncode == 1
     assert "age_identity_file" in _json(failed)["results"][0]["message"]
+    key_file.unlink()
+    missing = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", "readable",
+                      "-o", "json")
+    assert missing.returncode == 1
+    assert "cannot read the age identity file" in _json(missing)["results"][0]["message"]
+    kept = _latest(cfg)
+    assert (kept["verify_tier"], kept["verify_status"]) == ("restore", "passed"), kept
+    # a key that does not open it is a finding: the backup cannot be restored with it
+    key_file.write_text(str(pyrage.x25519.Identity.generate()) + "\n")
+    wrong = run_cli("-c", str(cfg), "backups", "verify", entry["id"], "--tier", "readable",
+                    "-o", "json")
+    assert wrong.returncode == 1
+    assert _latest(cfg)["verify_status"] == "failed"
 
 
 def test_a_killed_backup_never_lists_as_complete(

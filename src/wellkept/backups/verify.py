@@ -88,12 +88,14 @@ def verify(entry: Entry, storage: Storage, tier: str, *, source: Connector,
     ``source`` is the backed-up target; the restore tier makes its scratch database through
     ``scratch`` (default: ``source``'s own server)."""
     m = entry.manifest
+    # raised, not a finding: with no identity (or an unreadable one) at hand the check cannot
+    # be made, which says nothing against the backup. A key that does not open it is one.
+    keys = identities() if m.encrypted and tier != "checksum" else None
     try:
         if tier == "checksum":
             with storage.reader(m.artifact) as fh:
                 check_stored(entry, *sha256_of(fh))
             return Verification(tier, True, f"sha256 and size match ({m.stored_bytes} bytes)")
-        keys = identities() if m.encrypted else None
         if tier == "readable":
             with storage.reader(m.artifact) as fh:
                 hashing = MeteredReader(fh, hashed=True)
