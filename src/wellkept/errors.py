@@ -111,6 +111,13 @@ class BrokerUnreachable(WellkeptError):
     """The Celery broker of ``executor.broker`` does not answer (exit code 1 at start)."""
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived while a one-shot command ran tasks in the foreground (the CLI raises it
+    in the main thread). Outside the tree on purpose: like KeyboardInterrupt it passes every
+    ``except Exception``, so the run is cancelled and recorded as interrupted, not as a task
+    error; the CLI then exits 143."""
+
+
 class LockBusy(WellkeptError):
     """Another holder kept a lock for longer than we were willing to wait."""
 

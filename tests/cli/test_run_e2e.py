@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -187,29 +188,41 @@ def test_a_killed_run_releases_its_target(write_config: Callable[..., Path],
     assert counts(tmp_path / "app.sqlite3") == {"fresh": 10}
 
 
-def test_ctrl_c_says_it_was_interrupted_and_exits_130(write_config: Callable[..., Path],
-                                                       tmp_path: Path) -> None:
-    """Typer turns a KeyboardInterrupt into a silent exit 130; the user is told. The record
-    keeps what the run committed before it stopped, and the next run resumes from there."""
-    import signal
+#: how Ctrl-C and SIGTERM end a `wellkept run`: the signal, the exit code, the error line and
+#: how the record names the interruption
+STOPS = [pytest.param(signal.SIGINT, 130, "error: interrupted", "KeyboardInterrupt", id="ctrl-c"),
+         pytest.param(signal.SIGTERM, 143, "error: terminated", "SIGTERM", id="sigterm")]
 
-    db = make_app_db(tmp_path / "app.sqlite3", old=2000, fresh=10)
-    cfg = write_config(CONFIG.replace("batch_size: 500", "batch_size: 1\n    sleep: 50ms"))
-    proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge-events"],
+
+def _start_run(cfg: Path) -> subprocess.Popen[str]:
+    # SIGINT back to its default: a suite started in the background would hand on SIG_IGN
+    return subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge-events"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+@pytest.mark.parametrize(("signum", "code", "said", "why"), STOPS)
+def test_ctrl_c_or_sigterm_records_what_was_done_and_the_next_run_resumes(
+        write_config: Callable[..., Path], tmp_path: Path, signum: signal.Signals, code: int,
+        said: str, why: str) -> None:
+    """Typer turns a KeyboardInterrupt into a silent exit 130, and SIGTERM (systemd, timeout,
+    Kubernetes) would kill the process at once; either way the user is told, the record keeps
+    what the run committed before it stopped, and the next run resumes from there."""
+    db = make_app_db(tmp_path / "app.sqlite3", old=2000, fresh=10)
+    cfg = write_config(CONFIG.replace("batch_size: 500", "batch_size: 1\n    sleep: 50ms"))
+    proc = _start_run(cfg)
     time.sleep(2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    assert "error: interrupted" in err, err
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] == said, err
     done = 2000 - counts(db).get("old", 0)
     assert 0 < done < 2000
     history = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
     stopped = history[0]
     assert stopped["status"] == "partial_failure", (stopped["message"], stopped["errors"])
-    assert stopped["message"].startswith("interrupted (KeyboardInterrupt): deleted "), stopped
-    assert stopped["errors"][-1] == "interrupted (KeyboardInterrupt)"
+    assert stopped["message"].startswith(f"interrupted ({why}): deleted "), stopped
+    assert stopped["errors"][-1] == f"interrupted ({why})"
     assert stopped["metrics"]["rows_deleted"] == done
     assert stopped["details"]["incomplete"] is True
 
@@ -222,29 +235,35 @@ def test_ctrl_c_says_it_was_interrupted_and_exits_130(write_config: Callable[...
     assert counts(db) == {"fresh": 10}
 
 
-def test_ctrl_c_before_any_batch_records_a_failed_run(write_config: Callable[..., Path],
-                                                      tmp_path: Path) -> None:
-    """Interrupted before it committed anything, the run is failed, with nothing counted."""
-    import signal
-
+@pytest.mark.parametrize(("signum", "code", "said", "why"), STOPS)
+def test_ctrl_c_or_sigterm_before_any_batch_records_a_failed_run(
+        write_config: Callable[..., Path], tmp_path: Path, signum: signal.Signals, code: int,
+        said: str, why: str) -> None:
+    """Interrupted before it committed anything, the run is failed, with nothing counted, and
+    it says so in the task's own words (it stopped within the grace)."""
     db = make_app_db(tmp_path / "app.sqlite3", old=200, fresh=10)
     # a lock held elsewhere keeps the first batch waiting
     blocker = sqlite3.connect(db, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
         cfg = write_config(CONFIG)
-        proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "purge-events"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        proc = _start_run(cfg)
         time.sleep(2)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
+        if signum == signal.SIGTERM:
+            # a supervisor that sends it again must not cut short the grace or the record:
+            # the run is still waiting for the lock (until lock_timeout) when it comes
+            time.sleep(0.5)
+            proc.send_signal(signum)
         _out, err = proc.communicate(timeout=30)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] == said, err
     history = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
     assert history[0]["status"] == "failed", history[0]
+    assert history[0]["message"].startswith(f"interrupted ({why}): "), history[0]
     assert history[0]["metrics"].get("rows_deleted", 0) == 0
     assert counts(db) == {"old": 200, "fresh": 10}
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from wellkept.cli.common import OutputOption, console, print_json, state_of
+from wellkept.cli.common import OutputOption, console, print_json, sigterm_interrupts, state_of
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +42,8 @@ def advise(
         requests = [engine.kind_request("apply_advice", targets[0], ids=list(apply))]
     else:
         requests = [engine.kind_request("advise", t) for t in targets]
-    batch = engine.run(requests, dry_run=dry_run)
+    with sigterm_interrupts():
+        batch = engine.run(requests, dry_run=dry_run)
     if fmt == "json":
         print_json(batch.to_json())
         raise typer.Exit(batch.exit_code)

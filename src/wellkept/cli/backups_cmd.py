@@ -6,7 +6,14 @@ from typing import Annotated, Any
 
 import typer
 
-from wellkept.cli.common import OutputOption, console, err_console, print_json, state_of
+from wellkept.cli.common import (
+    OutputOption,
+    console,
+    err_console,
+    print_json,
+    sigterm_interrupts,
+    state_of,
+)
 
 backups_app = typer.Typer(help="The backups catalog: list backups, verify one.",
                           no_args_is_help=True)
@@ -24,7 +31,9 @@ def _run_and_exit(ctx: typer.Context, requests: list[Any], fmt: str, dry_run: bo
     from wellkept.cli.render import print_batch
     from wellkept.engine import Engine
 
-    batch = Engine(state_of(ctx).settings()).run(requests, dry_run=dry_run)
+    engine = Engine(state_of(ctx).settings())
+    with sigterm_interrupts():
+        batch = engine.run(requests, dry_run=dry_run)
     print_batch(batch, fmt)
     raise typer.Exit(batch.exit_code)
 

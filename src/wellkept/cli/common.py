@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from wellkept.config import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: what a shell reports for a process that Ctrl-C or SIGTERM ended (128 + the signal)
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 OutputOption = Annotated[str | None, typer.Option(
     "--output", "-o", metavar="text|json", help="output format [default: text]")]
@@ -109,7 +111,7 @@ def print_json(data: Any) -> None:
 @contextlib.contextmanager
 def fail_on_errors() -> Iterator[None]:
     """Turn wellkept's errors into messages and exit codes (the CLI's only error edge)."""
-    from wellkept.errors import ConfigError, WellkeptError
+    from wellkept.errors import ConfigError, Terminated, WellkeptError
 
     try:
         yield
@@ -121,7 +123,42 @@ def fail_on_errors() -> Iterator[None]:
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
         error_line("interrupted")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        error_line("terminated")
+        sys.exit(EXIT_TERMINATED)
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While a command runs tasks in the foreground, SIGTERM (systemd stopping a unit,
+    ``timeout``, Kubernetes, a cron daemon) stops them the way Ctrl-C does: ``Terminated`` is
+    raised in the main thread, so the run is cancelled, its statement cancelled on the server,
+    the task gets its grace to stop at a checkpoint and the run is recorded. Otherwise SIGTERM
+    kills the process at once and its row stays ``running`` until a later run finds it dead.
+
+    Only the first SIGTERM counts: a repeated one must not cut short the grace or the write of
+    the record (SIGKILL still ends the process at once)."""
+    import signal
+    import threading
+
+    from wellkept.errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    seen = threading.Event()
+
+    def terminate(signum: int, frame: object) -> None:
+        if not seen.is_set():
+            seen.set()
+            raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def error_line(text: str) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wellkept.cli.common import OutputOption, err_console, state_of
+from wellkept.cli.common import OutputOption, err_console, sigterm_interrupts, state_of
 
 if TYPE_CHECKING:
     from wellkept.context import ProgressCallback
@@ -42,7 +42,8 @@ def run(
                               target=target)
     progress = _progress_reporter(fmt == "text" and not state.quiet)
     try:
-        batch = engine.run(requests, dry_run=dry_run, on_progress=progress)
+        with sigterm_interrupts():
+            batch = engine.run(requests, dry_run=dry_run, on_progress=progress)
     finally:
         _stop_progress()
     from wellkept.cli.render import print_batch

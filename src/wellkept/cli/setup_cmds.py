@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from wellkept.cli.common import OutputOption, console, err_console, print_json, state_of
+from wellkept.cli.common import (
+    OutputOption,
+    console,
+    err_console,
+    print_json,
+    sigterm_interrupts,
+    state_of,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +44,8 @@ def demo(
                        f"({built.size_bytes / 1e6:.1f} MB)")
         else:
             note.print(f"reusing {built.database} (use --reset to rebuild it)")
-    batch = run_demo(built)
+    with sigterm_interrupts():
+        batch = run_demo(built)
     if fmt == "json":
         print_json(batch.to_json())
         raise typer.Exit(batch.exit_code)

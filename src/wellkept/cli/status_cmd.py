@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from wellkept.cli.common import OutputOption, console, print_json, state_of
+from wellkept.cli.common import OutputOption, console, print_json, sigterm_interrupts, state_of
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -100,7 +100,8 @@ def schedule_trigger(
     if not coord["running"]:
         from wellkept.cli.render import print_batch
 
-        batch = engine.run(engine.resolve(schedule=name))
+        with sigterm_interrupts():
+            batch = engine.run(engine.resolve(schedule=name))
         print_batch(batch, fmt)
         raise typer.Exit(batch.exit_code)
     request_id = coordination.add_request(engine.store, "schedule", name, "manual",

@@ -46,6 +46,14 @@ class Run:
     on_finish: list[Callable[[RunRecord], None]] = field(default_factory=list)
 
 
+def interruption(exc: BaseException) -> str:
+    """How a run stopped by Ctrl-C or SIGTERM says so: ``interrupted (KeyboardInterrupt)``,
+    ``interrupted (SIGTERM)``."""
+    from wellkept.errors import Terminated
+
+    return f"interrupted ({'SIGTERM' if isinstance(exc, Terminated) else type(exc).__name__})"
+
+
 class Middleware:
     """Does nothing by default; subclasses wrap ``call_next``."""
 

@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 
-from wellkept.middleware.base import Middleware, Next, Run
+from wellkept.middleware.base import Middleware, Next, Run, interruption
 from wellkept.records import RunRecord, TaskResult, utcnow
 from wellkept.types import RunStatus
 
@@ -44,10 +44,10 @@ class HistoryMiddleware(Middleware):
                         deadline_at=run.started_at + run.timeout, priority=run.priority)
         try:
             result = call_next(run)
-        except BaseException as exc:  # KeyboardInterrupt, SystemExit: still close the record
+        except BaseException as exc:  # Ctrl-C, SIGTERM, SystemExit: still close the record
+            why = interruption(exc)
             interrupted = run.interrupted_result or TaskResult(
-                status=RunStatus.FAILED, message=f"interrupted ({type(exc).__name__})",
-                errors=[f"interrupted ({type(exc).__name__})"])
+                status=RunStatus.FAILED, message=why, errors=[why])
             run.record = record_of(run, interrupted)
             store.finish_run(run.record)
             self._finished(run)

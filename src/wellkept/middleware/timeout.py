@@ -12,7 +12,7 @@ import threading
 
 from wellkept.durations import format_duration
 from wellkept.errors import TaskTimeout
-from wellkept.middleware.base import Middleware, Next, Run
+from wellkept.middleware.base import Middleware, Next, Run, interruption
 from wellkept.records import TaskResult
 from wellkept.types import RunStatus
 
@@ -48,7 +48,7 @@ class TimeoutMiddleware(Middleware):
             if done.wait(self.grace_seconds) and isinstance(box.get("result"), TaskResult):
                 # it stopped at the cancellation and said what it had committed: keep that
                 run.interrupted_result = _cut_short(box["result"],  # type: ignore[arg-type]
-                                                    f"interrupted ({type(exc).__name__})")
+                                                    interruption(exc))
             raise
         if not done.is_set():
             reason = f"timed out after {format_duration(run.timeout)}"
