@@ -263,7 +263,9 @@ def test_ctrl_c_or_sigterm_before_any_batch_records_a_failed_run(
     assert err.strip().splitlines()[-1] == said, err
     history = json.loads(run_cli("-c", str(cfg), "history", "-o", "json").stdout)
     assert history[0]["status"] == "failed", history[0]
-    assert history[0]["message"].startswith(f"interrupted ({why}): "), history[0]
+    assert history[0]["message"] == (f"interrupted ({why}): stopped before its first batch "
+                                     "committed: nothing deleted from events; the rows older "
+                                     "than 30d are left for the next run"), history[0]
     assert history[0]["metrics"].get("rows_deleted", 0) == 0
     assert counts(db) == {"old": 200, "fresh": 10}
 

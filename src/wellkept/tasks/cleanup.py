@@ -427,6 +427,10 @@ class Cleanup(Task):
         if stopped_by == "max_runtime":
             message += f" (stopped at max_runtime {format_duration(p.max_runtime)}; " \
                        "the rest is left for the next run)"
+        elif stopped_by == "cancelled" and not deleted:
+            # not "nothing to delete": the rows are there, the run stopped before reaching them
+            message = (f"stopped before its first batch committed: nothing deleted from "
+                       f"{p.table}; the rows older than {age} are left for the next run")
         elif stopped_by == "cancelled":
             message += " before it was stopped; the rest is left for the next run"
         elif stopped_by == "stop":
