@@ -145,3 +145,38 @@ def test_stats(redis_prefix: tuple[str, Any], redis_url: str,
     assert m["used_memory_bytes"] > 0 and m["connected_clients"] >= 1 and m["keys"] >= 1
     assert 0 <= m["hit_rate_percent"] <= 100 and "evicted_keys" in m
     assert result["details"]["keyspace"]
+
+
+def test_an_interrupted_walk_records_the_keys_it_deleted(redis_prefix: tuple[str, Any],
+                                                         redis_url: str,
+                                                         write_config: Callable[[str], Path]
+                                                         ) -> None:
+    """SIGTERM (or Ctrl-C, or the time limit) between batches: the keys already deleted are
+    gone, so the record counts them (partial_failure, incomplete), not a failure with none."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.helpers import wellkept_bin
+
+    name, client = redis_prefix
+    client.mset({f"{name}:{i}": "x" for i in range(20_000)})
+    config = cfg(write_config, redis_url, f"""  walk: {{kind: cache_cleanup, target: cache,
+                   pattern: "{name}:*", batch_size: 100, pause: 50ms}}""")
+    proc = subprocess.Popen([wellkept_bin(), "-c", str(config), "run", "walk"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    gone = 20_000 - sum(1 for _ in client.scan_iter(match=f"{name}:*", count=1000))
+    assert 0 < gone < 20_000
+    stopped = json.loads(run_cli("-c", str(config), "history", "-o", "json").stdout)[0]
+    assert stopped["status"] == "partial_failure", stopped
+    assert stopped["message"].startswith(f"interrupted (SIGTERM): deleted {gone:,} "), stopped
+    assert stopped["metrics"]["keys_deleted"] == gone
+    assert stopped["details"]["incomplete"] is True
+
+    record = run(config, "walk")
+    assert record["status"] == "completed", record
+    assert not list(client.scan_iter(match=f"{name}:*", count=1000))

@@ -117,8 +117,15 @@ class CacheCleanup(Task):
         memory_before = conn.memory_used()
         ctx.issued(f"SCAN {cursor} MATCH {p.pattern} COUNT {p.batch_size}"
                    + (f" TYPE {p.effective_type}" if p.effective_type else ""))
+        first_batch, stopped = counts["batches"], False
         while True:
-            ctx.check_cancelled()
+            if ctx.cancelled:  # a time limit, Ctrl-C, SIGTERM: between batches
+                if counts["batches"] == first_batch:
+                    ctx.check_cancelled()  # nothing done yet: the run failed
+                # what the batches deleted is gone: say so (the record is then a partial
+                # failure, incomplete, and the next run goes on from the checkpoint)
+                stopped = True
+                break
             cursor, keys = conn.scan_keys(p.pattern, cursor, p.batch_size, p.effective_type)
             counts["keys_scanned"] += len(keys)
             chosen = keys
@@ -144,14 +151,18 @@ class CacheCleanup(Task):
                                        f"{counts['keys_matched']:,} matched")
             if done:
                 break
-            ctx.sleep(p.pause.total_seconds())
+            ctx.cancelled_wait(p.pause.total_seconds())
         memory_after = conn.memory_used()
         metrics: Metrics = {**counts, "memory_before_bytes": memory_before,
                             "memory_after_bytes": memory_after,
                             "bytes_freed": 0 if ctx.dry_run
                             else max(memory_before - memory_after, 0)}
-        return TaskResult(message=self._message(ctx, counts, memory_before, memory_after),
-                          metrics=metrics, details={"sample": sample, "pattern": p.pattern})
+        message = self._message(ctx, counts, memory_before, memory_after)
+        details: dict[str, Any] = {"sample": sample, "pattern": p.pattern}
+        if stopped:
+            message += "; stopped before the end of the walk, the rest is left for the next run"
+            details["stopped_by"] = "cancelled"
+        return TaskResult(message=message, metrics=metrics, details=details)
 
     def _message(self, ctx: RunContext, counts: dict[str, int], before: int,
                  after: int) -> str:
