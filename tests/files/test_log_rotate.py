@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.files.peers import layout, wk
-from tests.helpers import run_cli
+from tests.helpers import run_cli, wait_for, wellkept_bin
 from wellkept.history.store import HistoryStore
 from wellkept.rotation import state
 
@@ -136,3 +137,35 @@ def test_app_logs_preset_and_keys_that_override_it(tmp_path: Path,
         assert len(fh.read()) == 100 * 1024 * 1024 + 1
     assert wk(cfg, "low")["status"] == "completed"  # size given beside the preset wins
     assert (logs / "small.log.1.gz").exists()
+
+
+def test_a_run_killed_while_compressing_does_not_block_later_rotations(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    first = b"".join(b"line %d %s\n" % (i, os.urandom(8).hex().encode())
+                     for i in range(600_000))
+    (logs / "app.log").write_bytes(first)
+    cfg = write_config("""
+        tasks:
+          rot: {kind: log_rotate, paths: [logs/app.log], size: 1k, rotate: 3, compress: gzip,
+                compresslevel: 9}
+        """)
+    run = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "run", "rot"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: (logs / ".app.log.1.gz.wktmp").exists(), 60)
+    finally:
+        run.kill()
+        run.wait()
+    assert set(os.listdir(logs)) == {"app.log", "app.log.1", ".app.log.1.gz.wktmp"}
+    (logs / "app.log").write_text("second\n" * 300)
+    result = wk(cfg, "rot")
+    # the rotation the kill left uncompressed is compressed first, then shifted; the
+    # half-written temporary file is gone
+    assert result["status"] == "completed", result
+    assert layout(logs) == {"app.log": "", "app.log.1.gz": "second\n" * 300,
+                            "app.log.2.gz": first.decode()}
+    steps = result["details"]["logs"][0]["steps"]
+    assert steps[0] == {"op": "compress", "name": "app.log.1", "to": "app.log.1.gz",
+                        "bytes": len(first), "reason": "left uncompressed by an interrupted run"}

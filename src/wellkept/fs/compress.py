@@ -1,9 +1,10 @@
 """Compress a file in place, durably: ``name`` becomes ``name.gz`` (or ``.zst``).
 
-The compressed copy is written under a hidden temporary name in the same folder, with the
-source's mode, owner and times, fsynced, renamed into place and the folder fsynced; only then
-is the source removed, and only if it did not change meanwhile (a writer appending to it would
-otherwise lose what it wrote). Everything goes through the folder's descriptor.
+The compressed copy is written under a hidden temporary name in the same folder (one left by
+a run killed midway is replaced), with the source's mode, owner and times, fsynced, renamed
+into place and the folder fsynced; only then is the source removed, and only if it did not
+change meanwhile (a writer appending to it would otherwise lose what it wrote). Everything
+goes through the folder's descriptor.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def compress_at(dir_fd: int, name: str, method: Method, level: int | None = None
         with contextlib.suppress(FileNotFoundError):
             os.stat(final, dir_fd=dir_fd, follow_symlinks=False)
             raise TaskFailed(f"{final!r} already exists; {name!r} left uncompressed")
+        with contextlib.suppress(FileNotFoundError):  # left by a run killed mid-compression
+            os.unlink(tmp, dir_fd=dir_fd)
         out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
                          st.st_mode & 0o7777, dir_fd=dir_fd)
         try:

@@ -1,7 +1,8 @@
 """What rotating one log does, step by step, in logrotate's order: compress the previous
-rotation (delaycompress), remove rotations past ``maxage``, shift ``log.1 … log.N`` up and drop
-the one that falls off (or, with ``dateext``, drop the oldest dated ones past ``rotate``), move
-the log aside (rename and create a new one, or copy and truncate it), then compress it.
+rotation (delaycompress, or one an interrupted run left uncompressed), remove rotations past
+``maxage``, shift ``log.1 … log.N`` up and drop the one that falls off (or, with ``dateext``,
+drop the oldest dated ones past ``rotate``), move the log aside (rename and create a new one,
+or copy and truncate it), then compress it.
 
 The plan is computed from the folder's listing before anything is touched, so a dry run reports
 exactly the steps and bytes of a real run.
@@ -104,10 +105,15 @@ def build(log: str, size: int, sizes: dict[str, tuple[int, float]], opts: Option
     def delete(name: str, reason: str) -> None:
         plan.steps.append(Step("delete", name, bytes=present.pop(name)[0], reason=reason))
 
-    if opts.compress and opts.delaycompress:
+    if opts.compress:
+        # without delaycompress, a rotation left uncompressed was left by a run interrupted
+        # (or a disk that filled) before its compression: compress it now, or its name would
+        # block every later rotation
+        why = ("delaycompress: the previous rotation" if opts.delaycompress
+               else "left uncompressed by an interrupted run")
         for name in rotations():
             if not pattern.fullmatch(name).group("ext") and name + ext not in present:  # type: ignore[union-attr]
-                move("compress", name, name + ext, "delaycompress: the previous rotation")
+                move("compress", name, name + ext, why)
     if opts.maxage_seconds is not None:
         limit = now.timestamp() - opts.maxage_seconds
         for name in rotations():
