@@ -223,3 +223,26 @@ def test_a_dry_run_with_a_failing_month_is_the_partial_failure_the_run_would_be(
     assert preview["metrics"]["months"] == 0 and preview["metrics"]["files_matched"] == 3
     assert not (folder / "monthly").exists()
     assert wk(cfg, "monthly")["status"] == "partial_failure"
+
+
+def _csv(path: Path, rows: list[tuple[str, str]]) -> None:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "qty"])
+        writer.writerows(rows)
+
+
+def test_gzipped_csv_output(tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    _csv(folder / "t-2026-09-01.csv", [("a", "1"), ("b", "2")])
+    _csv(folder / "t-2026-09-02.csv", [("b", "2"), ("c", "3")])
+    cfg = write_config("""
+        tasks:
+          m: {kind: consolidate, path: d, pattern: "t-{date}.csv", output: "m/t-{month}.csv.gz"}
+        """)
+    result = wk(cfg, "m")
+    assert result["status"] == "completed", result
+    assert rows_of(folder / "m" / "t-2026-09.csv.gz") == [("a", 1), ("b", 2), ("c", 3)]
+    assert sorted(p.name for p in folder.rglob("*")) == ["m", "t-2026-09.csv.gz"]
+

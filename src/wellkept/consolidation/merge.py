@@ -35,14 +35,17 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _reader(fmt: str, files: list[Path]) -> str:
+def _reader(fmt: str, files: list[Path], *, gzip: bool = False) -> str:
     listed = "[" + ", ".join(_literal(str(f)) for f in files) + "]"
     if fmt == "parquet":
         return f"read_parquet({listed}, union_by_name = true)"
     # every CSV value is read as the text it is: DuckDB's type guessing would write 1.50 back
     # as 1.5, round long decimals to a double, cut nanoseconds and move time zones to UTC,
-    # and the sources are deleted afterwards
-    return f"read_csv({listed}, union_by_name = true, header = true, all_varchar = true)"
+    # and the sources are deleted afterwards. ``gzip``: a gzipped file whose name does not
+    # say so (the temporary output)
+    options = ", compression = 'gzip'" if gzip else ""
+    return (f"read_csv({listed}, union_by_name = true, header = true, all_varchar = true"
+            f"{options})")
 
 
 def file_format(name: str) -> str | None:
@@ -97,13 +100,13 @@ class Merger:
         tmp.unlink(missing_ok=True)
         source = _reader(self.fmt, files)
         order = (" ORDER BY " + ", ".join(_ident(c) for c in order_by)) if order_by else ""
+        gzipped = out_fmt == "csv" and final.name.lower().endswith(".gz")
         options = ("FORMAT parquet, COMPRESSION zstd" if out_fmt == "parquet" else
-                   "FORMAT csv, HEADER true" + (", COMPRESSION gzip"
-                                                if final.name.lower().endswith(".gz") else ""))
+                   "FORMAT csv, HEADER true" + (", COMPRESSION gzip" if gzipped else ""))
         try:
             self.con.execute(f"COPY (SELECT DISTINCT * FROM {source}{order}) TO "
                              f"{_literal(str(tmp))} ({options})")
-            written = _reader(out_fmt, [tmp])
+            written = _reader(out_fmt, [tmp], gzip=gzipped)
             out_rows = int(self.con.execute(f"SELECT count(*) FROM {written}").fetchone()[0])
             missing = int(self.con.execute(
                 f"SELECT count(*) FROM (SELECT * FROM {source} EXCEPT SELECT * FROM {written})"
