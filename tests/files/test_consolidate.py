@@ -246,3 +246,23 @@ def test_gzipped_csv_output(tmp_path: Path, write_config: Callable[[str], Path])
     assert rows_of(folder / "m" / "t-2026-09.csv.gz") == [("a", 1), ("b", 2), ("c", 3)]
     assert sorted(p.name for p in folder.rglob("*")) == ["m", "t-2026-09.csv.gz"]
 
+
+def test_names_with_wildcards_are_read_as_themselves(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    # DuckDB takes a path holding * ? [ as a glob: p-[a]-… would be read as p-a-… and then
+    # deleted unread
+    folder = tmp_path / "d"
+    folder.mkdir()
+    _csv(folder / "p-a-2026-09-01.csv", [("a", "1")])
+    _csv(folder / "p-[a]-2026-09-01.csv", [("b", "2")])
+    _csv(folder / "p-*-2026-09-02.csv", [("c", "3")])
+    _csv(folder / "p-?-2026-09-02.csv", [("d", "4")])
+    cfg = write_config("""
+        tasks:
+          m: {kind: consolidate, path: d, pattern: "p-*{date}.csv", output: "p-{month}.csv"}
+        """)
+    result = wk(cfg, "m")
+    assert result["status"] == "completed", result
+    assert rows_of(folder / "p-2026-09.csv") == [("a", 1), ("b", 2), ("c", 3), ("d", 4)]
+    assert [p.name for p in folder.iterdir()] == ["p-2026-09.csv"]
+

@@ -35,8 +35,18 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _path(path: Path) -> str:
+    """``path`` as a literal DuckDB's readers take as itself, not as a glob: a daily file
+    named ``p-[a]-2026-01-02.csv`` would otherwise be read as ``p-a-2026-01-02.csv`` (or not
+    at all) and then deleted. A one-character class escapes each wildcard."""
+    text = str(path)
+    if any(c in text for c in "*?["):
+        text = "".join(f"[{c}]" if c in "*?[" else c for c in text)
+    return _literal(text)
+
+
 def _reader(fmt: str, files: list[Path], *, gzip: bool = False) -> str:
-    listed = "[" + ", ".join(_literal(str(f)) for f in files) + "]"
+    listed = "[" + ", ".join(_path(f) for f in files) + "]"
     if fmt == "parquet":
         return f"read_parquet({listed}, union_by_name = true)"
     # every CSV value is read as the text it is: DuckDB's type guessing would write 1.50 back
