@@ -266,3 +266,21 @@ def test_names_with_wildcards_are_read_as_themselves(
     assert rows_of(folder / "p-2026-09.csv") == [("a", 1), ("b", 2), ("c", 3), ("d", 4)]
     assert [p.name for p in folder.iterdir()] == ["p-2026-09.csv"]
 
+
+def test_an_output_named_like_a_daily_file_is_never_deleted(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    # date_format %Y-%m makes sales-2026-09.csv both a daily file and the month's output:
+    # it was written, then deleted as its own source
+    folder = tmp_path / "d"
+    folder.mkdir()
+    _csv(folder / "sales-2026-09.csv", [("a", "1"), ("b", "2")])
+    cfg = write_config("""
+        tasks:
+          m: {kind: consolidate, path: d, pattern: "sales-{date}.csv", date_format: "%Y-%m",
+              output: "sales-{month}.csv"}
+        """)
+    result = wk(cfg, "m")
+    assert result["status"] == "completed", result
+    assert rows_of(folder / "sales-2026-09.csv") == [("a", 1), ("b", 2)]
+    assert result["details"]["ignored"] == [
+        "sales-2026-09.csv: a monthly output file, not a daily one"]

@@ -178,6 +178,16 @@ class Consolidate(Task):
             if month >= this_month and not p.include_current_month:
                 continue
             months[month].append(folder / name)
+        # a monthly file whose name the daily pattern also matches (date_format %Y-%m and
+        # output sales-{month}.csv) is an output, never a source: it would be deleted as one
+        # right after being written
+        outputs = {folder / naming.month_name(p.output, m, p.month_format) for m in months}
+        for month, files in list(months.items()):
+            ignored += [f"{f.name}: a monthly output file, not a daily one"
+                        for f in files if f in outputs]
+            months[month] = [f for f in files if f not in outputs]
+            if not months[month]:
+                del months[month]
         return months, ignored
 
     def _month(self, ctx: RunContext, p: ConsolidateParams, merger: Merger, folder: Path,
