@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.files.peers import layout, wk
-from tests.helpers import run_cli, wait_for, wellkept_bin
+from tests.helpers import run_cli, tmpfs, wait_for, wellkept_bin
 from wellkept.history.store import HistoryStore
 from wellkept.rotation import state
 
@@ -169,3 +169,27 @@ def test_a_run_killed_while_compressing_does_not_block_later_rotations(
     steps = result["details"]["logs"][0]["steps"]
     assert steps[0] == {"op": "compress", "name": "app.log.1", "to": "app.log.1.gz",
                         "bytes": len(first), "reason": "left uncompressed by an interrupted run"}
+
+
+def test_copytruncate_on_a_full_disk_keeps_every_line(tmp_path: Path,
+                                                      write_config: Callable[[str], Path]
+                                                      ) -> None:
+    lines = b"".join(b"line %06d\n" % i for i in range(60_000))  # 720,000 bytes
+    cfg = write_config("""
+        tasks:
+          rot: {kind: log_rotate, paths: [mnt/app.log], size: 1k, copytruncate: true}
+        """)
+    with tmpfs(tmp_path / "mnt", "size=2m") as mnt:
+        (mnt / "app.log").write_bytes(lines)
+        (mnt / "filler").write_bytes(b"\0" * 1_000_000)  # about 370k left: half a copy
+        result = wk(cfg, "rot")
+        # the copy was cut short by the full disk: the log is not truncated and no partial
+        # app.log.1 is left to pass for a rotation
+        assert result["status"] == "failed", result
+        assert "No space left on device" in result["errors"][0]
+        assert (mnt / "app.log").read_bytes() == lines
+        assert sorted(os.listdir(mnt)) == ["app.log", "filler"]
+        (mnt / "filler").unlink()
+        assert wk(cfg, "rot")["status"] == "completed"
+        assert (mnt / "app.log.1").read_bytes() == lines
+        assert (mnt / "app.log").stat().st_size == 0

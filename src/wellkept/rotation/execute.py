@@ -105,27 +105,43 @@ def _rename_create(dir_fd: int, log: str, target: str, create: Create | None) ->
 
 def _copy_truncate(dir_fd: int, log: str, target: str) -> float:
     """Copy the log to ``target`` until it stops growing, then truncate it; return how long
-    (ms) passed between the last read and the truncate: what was written then is lost."""
+    (ms) passed between the last read and the truncate: what was written then is lost. The
+    copy is on disk before the log is emptied; a copy that fails (a full disk) is removed
+    and the log is left whole."""
     src = os.open(log, os.O_RDWR | _NOFOLLOW, dir_fd=dir_fd)
     try:
         st = os.fstat(src)
         dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW,
                       st.st_mode & 0o7777, dir_fd=dir_fd)
+        truncated = False
         try:
             with contextlib.suppress(PermissionError):
                 os.fchown(dst, st.st_uid, st.st_gid)
-            while True:
-                chunk = os.read(src, CHUNK)
-                if not chunk:
-                    break
-                os.write(dst, chunk)
+            _copy(src, dst)
+            os.fsync(dst)
+            _copy(src, dst)  # what was appended during the fsync
             last_read = time.perf_counter()
             os.ftruncate(src, 0)
+            truncated = True
             window = (time.perf_counter() - last_read) * 1000
             os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
             os.fsync(dst)
+        except BaseException:
+            if not truncated:  # the log still holds every line: drop the partial copy
+                with contextlib.suppress(OSError):
+                    os.unlink(target, dir_fd=dir_fd)
+            raise
         finally:
             os.close(dst)
         return window
     finally:
         os.close(src)
+
+
+def _copy(src: int, dst: int) -> None:
+    """Copy from ``src``'s offset to its end. ``os.write`` may write less than it is given
+    (a disk filling up): the rest is written again, and so fails loudly, never dropped."""
+    while chunk := os.read(src, CHUNK):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst, view):]
