@@ -193,3 +193,29 @@ def test_copytruncate_on_a_full_disk_keeps_every_line(tmp_path: Path,
         assert wk(cfg, "rot")["status"] == "completed"
         assert (mnt / "app.log.1").read_bytes() == lines
         assert (mnt / "app.log").stat().st_size == 0
+
+
+def test_a_log_whose_name_is_not_utf8(tmp_path: Path,
+                                      write_config: Callable[[str], Path]) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "good.log").write_text("g" * 100)
+    bad = os.fsdecode(b"bad\xff.log")
+    (logs / bad).write_text("b" * 100)
+    cfg = write_config("""
+        tasks:
+          rot: {kind: log_rotate, paths: ["logs/*.log"], size: 10, rotate: 2}
+          daily: {kind: log_rotate, paths: ["logs/*.log"], interval: daily}
+        """)
+    # its path could not be stored as the state's key: the run crashed before rotating any log
+    result = wk(cfg, "rot")
+    assert result["status"] == "completed", result
+    assert (logs / "good.log.1").read_text() == "g" * 100
+    assert (logs / f"{bad}.1").read_text() == "b" * 100
+    store = HistoryStore(f"sqlite:///{tmp_path / '.wellkept' / 'state.db'}")
+    assert set(state.last_rotated(store, [str(logs / bad), str(logs / "good.log")])) == {
+        str(logs / bad), str(logs / "good.log")}
+    store.close()
+    assert wk(cfg, "daily")["status"] == "completed"
+    proc = run_cli("-c", str(cfg), "run", "rot")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
