@@ -281,3 +281,25 @@ def test_a_file_written_between_the_scan_and_the_action_is_left_alone(tmp_path: 
         assert skipped.entries == [{"path": str(path), "reason": "changed since the scan"}]
     assert counts["files_skipped"] == 2 and counts["files_processed"] == 0
     assert counts["bytes_freed"] == 0
+
+
+def test_a_tree_thousands_of_folders_deep_does_not_stop_the_cleanup(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    # anyone can make one in /tmp: it ended the walk with a RecursionError, nothing cleaned
+    root = tmp_path / "tmp"
+    aged(root / "old.txt", 10)
+    deep = root
+    for _ in range(1200):
+        deep = deep / "d"
+        deep.mkdir()
+    aged(deep / "deep.txt", 10)
+    cfg = write_config("""
+        tasks:
+          clean: {kind: file_cleanup, rules: [{path: tmp, age: 1d}]}
+        """)
+    result = wk(cfg, "clean")
+    assert result["status"] == "completed", result
+    assert not (root / "old.txt").exists()
+    assert (deep / "deep.txt").exists()
+    assert result["details"]["skipped_reasons"] == {
+        "more than 200 folders deep (not entered)": 1}

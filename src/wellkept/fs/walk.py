@@ -18,6 +18,10 @@ from pathlib import Path
 from wellkept.fs.globs import matches_any
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+#: folders nested deeper are not entered: each level holds a descriptor and a Python frame,
+#: so a tree thousands deep (anyone can make one in /tmp) would end the whole walk with a
+#: RecursionError or run out of descriptors
+MAX_DEPTH = 200
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,8 @@ def walk(root: Path, include: tuple[str, ...] = ("*",), exclude: tuple[str, ...]
     """Regular files below ``root`` matching ``include`` and no ``exclude`` (a matching folder
     is pruned whole). ``folders`` also yields folders, after their content (so a caller can
     remove the ones it emptied). Symlinks, sockets, FIFOs, devices and other filesystems are
-    recorded in ``skipped`` and never entered, and so are folders ``check`` refuses."""
+    recorded in ``skipped`` and never entered, and so are folders ``check`` refuses and
+    folders more than ``MAX_DEPTH`` deep."""
     skipped = skipped if skipped is not None else Skipped()
     try:
         top = os.lstat(root)
@@ -96,14 +101,14 @@ def walk(root: Path, include: tuple[str, ...] = ("*",), exclude: tuple[str, ...]
         return
     try:
         yield from _walk(fd, root, "", top.st_dev, include, exclude, recursive, skipped,
-                         folders, check)
+                         folders, check, 1)
     finally:
         os.close(fd)
 
 
 def _walk(fd: int, path: Path, rel: str, device: int, include: tuple[str, ...],
           exclude: tuple[str, ...], recursive: bool, skipped: Skipped,
-          folders: bool, check: FolderCheck | None) -> Iterator[Entry]:
+          folders: bool, check: FolderCheck | None, depth: int) -> Iterator[Entry]:
     with os.scandir(fd) as it:
         names = sorted(e.name for e in it)
     for name in names:
@@ -128,6 +133,9 @@ def _walk(fd: int, path: Path, rel: str, device: int, include: tuple[str, ...],
             if check is not None and (reason := check(st)):
                 skipped.add(child, reason)
                 continue
+            if depth >= MAX_DEPTH:
+                skipped.add(child, f"more than {MAX_DEPTH} folders deep (not entered)")
+                continue
             try:
                 sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:  # swapped for a symlink since the lstat, or unreadable
@@ -135,7 +143,7 @@ def _walk(fd: int, path: Path, rel: str, device: int, include: tuple[str, ...],
                 continue
             try:
                 yield from _walk(sub, child, child_rel, device, include, exclude, recursive,
-                                 skipped, folders, check)
+                                 skipped, folders, check, depth + 1)
                 if folders:
                     yield Entry(fd, name, child, child_rel, st)
             finally:
