@@ -297,9 +297,25 @@ def test_a_tree_thousands_of_folders_deep_does_not_stop_the_cleanup(
         tasks:
           clean: {kind: file_cleanup, rules: [{path: tmp, age: 1d}]}
         """)
-    result = wk(cfg, "clean")
-    assert result["status"] == "completed", result
-    assert not (root / "old.txt").exists()
-    assert (deep / "deep.txt").exists()
-    assert result["details"]["skipped_reasons"] == {
-        "more than 200 folders deep (not entered)": 1}
+    try:
+        result = wk(cfg, "clean")
+        assert result["status"] == "completed", result
+        assert not (root / "old.txt").exists()
+        assert (deep / "deep.txt").exists()
+        assert result["details"]["skipped_reasons"] == {
+            "more than 200 folders deep (not entered)": 1}
+    finally:
+        _remove_deep(root)
+
+
+def _remove_deep(root: Path) -> None:
+    """Remove a tree of nested ``d`` folders from the bottom up: shutil.rmtree (and so
+    pytest's own cleanup of tmp_path) recurses once per level and fails on it."""
+    levels = [root]
+    while (levels[-1] / "d").is_dir():
+        levels.append(levels[-1] / "d")
+    for level in reversed(levels):
+        for child in level.iterdir():
+            if not child.is_dir():
+                child.unlink()
+        level.rmdir()
