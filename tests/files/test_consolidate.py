@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -284,3 +285,40 @@ def test_an_output_named_like_a_daily_file_is_never_deleted(
     assert rows_of(folder / "sales-2026-09.csv") == [("a", 1), ("b", 2)]
     assert result["details"]["ignored"] == [
         "sales-2026-09.csv: a monthly output file, not a daily one"]
+
+
+def test_a_run_stopped_between_months_reports_the_months_it_merged(
+        tmp_path: Path, write_config: Callable[[str], Path], monkeypatch: Any) -> None:
+    """A time limit (or Ctrl-C, SIGTERM) stops the run between months: the record keeps
+    what was merged (a partial failure, incomplete), not a bare failure with no figures, and
+    the next run goes on with the rest."""
+    import time
+
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+    from wellkept.tasks.consolidate import Consolidate
+
+    folder = tmp_path / "data" / "prices"
+    month_data(folder)
+    cfg = config(write_config, "timeout: 1s")
+    merge_month = Consolidate._month
+
+    def slow_first(self: Consolidate, *args: Any) -> None:
+        merge_month(self, *args)
+        monkeypatch.setattr(Consolidate, "_month", merge_month)
+        time.sleep(1.5)  # the time limit passes after the first month
+
+    monkeypatch.setattr(Consolidate, "_month", slow_first)
+    engine = Engine(load_config(cfg))
+    record = engine.run_one(engine.resolve(["monthly"])[0])
+    assert str(record.status) == "partial_failure", record.message
+    assert record.message.startswith("timed out after 1s: merged 3 daily files")
+    assert "stopped before the last month" in record.message
+    assert record.details["incomplete"] is True and record.metrics["months"] == 1
+    assert (folder / "monthly" / "prices-2026-10.parquet").exists()
+    assert not (folder / "monthly" / "prices-2026-11.parquet").exists()
+    second = wk(cfg, "monthly")
+    assert second["status"] == "completed", second
+    assert second["details"]["resumed_from"]["run_id"] == record.run_id
+    assert second["metrics"]["months"] == 1
+    assert len(rows_of(folder / "monthly" / "prices-2026-11.parquet")) == 3

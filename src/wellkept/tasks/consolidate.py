@@ -123,9 +123,16 @@ class Consolidate(Task):
                   "bytes_freed": 0}
         rows: list[dict[str, Any]] = []
         errors: list[str] = []
+        stopped = False
         try:
             for month, files in sorted(months.items()):
-                ctx.check_cancelled()
+                if ctx.cancelled:  # a time limit, Ctrl-C, SIGTERM: between months
+                    if not counts["months"]:
+                        ctx.check_cancelled()  # nothing merged yet: the run failed
+                    # the merged months are done: say so (the record is then a partial
+                    # failure, incomplete, and the next run goes on from the checkpoint)
+                    stopped = True
+                    break
                 key = month.strftime("%Y-%m")
                 row: dict[str, Any] = {"month": key, "inputs": len(files)}
                 rows.append(row)
@@ -151,6 +158,9 @@ class Consolidate(Task):
         metrics: Metrics = dict(counts)
         details = {"path": str(folder), "months": rows, "ignored": ignored[:50]}
         message = self._message(ctx, counts, rows)
+        if stopped:
+            message += "; stopped before the last month, the rest is left for the next run"
+            details["stopped_by"] = "cancelled"
         # a dry run ends as the run would: a partial failure when some month would merge
         some = bool(counts["months"]) or any(r.get("status") == "would merge" for r in rows)
         return _files.result(message, metrics, details, errors, some_done=some,
