@@ -336,3 +336,46 @@ def test_dr_drill_tests_every_alert_channel(write_config: Callable[..., Path],
         assert code == 1 and check["status"] == "failed"
         assert f"127.0.0.1:{dead}" in check["message"]
         assert [c["delivered"] for c in check["channels"]] == [False, True]
+
+
+def test_a_backup_stopped_while_verifying_keeps_its_backup_and_is_verified_next_run(
+        write_config: Callable[..., Path], tmp_path: Path, monkeypatch: Any) -> None:
+    """A time limit (or Ctrl-C, SIGTERM) cuts the verification short: that says nothing
+    against the backup. It stays in the catalog unverified, not failed (which would take it
+    out of the recovery point), the run is a partial failure, and the next run verifies the
+    same backup instead of taking another."""
+    import time
+
+    from wellkept.backups.verify import Verification
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+    from wellkept.tasks import backup as backup_task
+
+    cfg = _sqlite_config(write_config, tmp_path, extra="""
+          slow: {kind: backup, target: app, destination: backups/, verify: restore,
+                 timeout: 1s}
+        """)
+
+    def stopped_restore(*args: Any, **kwargs: Any) -> Verification:
+        time.sleep(1.5)  # the restore is still loading when the limit passes; the
+        # interrupted loader fails it, as a real one would
+        return Verification("restore", False, "the restore was stopped")
+
+    monkeypatch.setattr(backup_task, "verify", stopped_restore)
+    engine = Engine(load_config(cfg))
+    record = engine.run_one(engine.resolve(["slow"])[0])
+    assert str(record.status) == "partial_failure", record.message
+    assert record.message.startswith("timed out after 1s: backed up "), record.message
+    assert "stopped before its verification ended" in record.message
+    assert record.details["incomplete"] is True
+    listed = json.loads(run_cli("-c", str(cfg), "backups", "list", "-o", "json").stdout)
+    (entry,) = listed["backups"]
+    assert entry["id"] == record.details["backup_id"] and entry["verify_status"] is None
+
+    monkeypatch.undo()
+    code, (again,) = _run(cfg, "slow")
+    assert code == 0 and again["status"] == "completed", again["message"]
+    assert again["details"]["resumed_backup"] == entry["id"]
+    listed = json.loads(run_cli("-c", str(cfg), "backups", "list", "-o", "json").stdout)
+    (entry,) = listed["backups"]
+    assert (entry["verify_tier"], entry["verify_status"]) == ("restore", "passed")

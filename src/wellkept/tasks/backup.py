@@ -20,7 +20,7 @@ from wellkept.config import TargetSettings
 from wellkept.connector import Connector, Dumpable, DumpOptions
 from wellkept.context import RunContext
 from wellkept.durations import Duration
-from wellkept.errors import TaskFailed
+from wellkept.errors import TaskFailed, TaskTimeout
 from wellkept.records import TaskResult, utcnow
 from wellkept.task import Task, TaskParams
 from wellkept.types import RunStatus
@@ -115,6 +115,10 @@ def verify_and_record(ctx: RunContext, entry: catalog.Entry, storage: Storage, t
         shutil.rmtree(workdir, ignore_errors=True)
         if scratch is not ctx.connector:
             scratch.close()
+    if not checked.passed and ctx.cancelled:
+        # stopped (a time limit, Ctrl-C, SIGTERM), not failed: the check was cut short, which
+        # says nothing against the backup, so its record stays as it was
+        ctx.check_cancelled()
     catalog.mark_verified(ctx.store, entry.id, checked.tier, checked.passed, checked.message,
                           checked.restore_seconds)
     return checked
@@ -225,6 +229,7 @@ class Backup(Task):
         if swept:
             details["swept_partials"] = swept
         workdir = Path(tempfile.mkdtemp(prefix="wellkept-backup-"))
+        stopped = False
         try:
             if resumed is None:
                 manifest = self._backup(ctx, storage, recipients, workdir, expected)
@@ -243,7 +248,12 @@ class Backup(Task):
                     resumed.verify_tier or p.verify, True, resumed.verify_message or "",
                     resumed.restore_seconds)
             else:
-                checked = self._verify(ctx, storage, manifest)
+                try:
+                    checked = self._verify(ctx, storage, manifest)
+                except TaskTimeout:
+                    if not ctx.cancelled:
+                        raise
+                    checked, stopped = None, True  # stored, and the next run verifies it
                 if checked is not None and checked.passed:
                     ctx.checkpoint("verified", VERIFIED_PERCENT, {"backup_id": manifest.id})
         finally:
@@ -255,6 +265,12 @@ class Backup(Task):
         if resumed is not None:
             message = (f"recovered backup {manifest.id} ({human_bytes(manifest.stored_bytes)}) "
                        "stored by the interrupted run")
+        if stopped:
+            # the middleware that cancelled the run makes this a partial failure, incomplete
+            details["stopped_by"] = "cancelled"
+            return TaskResult(message=f"{message}; stopped before its verification ended, "
+                                      "the next run verifies it", metrics=metrics,
+                              details=details)
         if checked is not None:
             details["verification"] = {"tier": checked.tier, "passed": checked.passed,
                                        "message": checked.message, **checked.details}
