@@ -319,3 +319,26 @@ def _remove_deep(root: Path) -> None:
             if not child.is_dir():
                 child.unlink()
         level.rmdir()
+
+
+@pytest.mark.parametrize("path", ["/", "/usr", "/var/log", "~", "link-to-root"])
+def test_a_rule_on_a_system_or_home_folder_is_refused_before_anything_is_touched(
+        tmp_path: Path, write_config: Callable[[str], Path], path: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # one slip in a rule (path: /, path: ~) would otherwise age out a whole system
+    home = tmp_path / "home"
+    aged(home / "notes.txt", 400)
+    monkeypatch.setenv("HOME", str(home))
+    (tmp_path / "link-to-root").symlink_to("/")
+    aged(tmp_path / "tmp" / "old.txt", 10)
+    cfg = write_config(f"""
+        tasks:
+          clean: {{kind: file_cleanup, rules: [{{path: tmp, age: 1d}},
+                                               {{path: "{path}", age: 365d}}]}}
+        """)
+    for dry in (True, False):
+        result = wk(cfg, "clean", *(["--dry-run"] if dry else []))
+        assert result["status"] == "failed", result
+        assert "is a system or home folder" in result["message"], result["message"]
+    assert (tmp_path / "tmp" / "old.txt").exists()  # the other rule did not run either
+    assert (home / "notes.txt").exists()

@@ -32,6 +32,25 @@ def resolve(ctx: RunContext, value: str) -> Path:
     return path
 
 
+#: folders a cleanup never takes as a rule's root: the whole system, its top-level folders
+#: and the main ones below ``/usr`` and ``/var``. A rule names a folder below them
+#: (``/var/log/app``, ``/srv/feeds``); ``/tmp`` and ``/var/tmp`` are fine as they are.
+SYSTEM_FOLDERS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media",
+    "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/usr", "/var",
+    "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/usr/share", "/var/lib", "/var/log",
+    "/var/spool"})
+
+
+def refuse_system_folder(path: Path) -> None:
+    """Raise when ``path`` is (or links to) a system folder or the user's home folder: one
+    slip in a rule (``path: /``, ``path: ~``) must not age out a whole system."""
+    real = os.path.realpath(path)
+    if real in SYSTEM_FOLDERS or real == os.path.realpath(os.path.expanduser("~")):
+        raise TaskFailed(f"{path} is a system or home folder: a rule must name a folder "
+                         "below it; nothing was cleaned")
+
+
 def split_glob(path: Path) -> tuple[Path, str | None]:
     """(folder, name pattern) when the last component is a glob, else (path, None). Globs in
     folder components are refused at load time (see ``check_file_glob``)."""

@@ -104,7 +104,9 @@ class FileCleanup(Task):
     Presets give common retention: `market_data` (90d), `logs` (30d), `temp` (7d).
 
     Paths are relative to the config file's folder on the implicit `host` target (the
-    default), or to a `files:///` target's folder, which they may not leave.
+    default), or to a `files:///` target's folder, which they may not leave. A rule whose
+    folder is `/`, a system folder such as `/usr`, `/var` or `/var/log`, or the home folder
+    fails the run before anything is touched: name a folder below it.
 
     Reports files matched, processed and skipped (with the reasons), and bytes freed. A dry
     run lists what it would delete or compress, with the bytes, and changes nothing.
@@ -121,6 +123,8 @@ class FileCleanup(Task):
         p = self.params
         assert isinstance(p, FileCleanupParams)
         roots = [_files.resolve(ctx, r.path) for r in p.rules]
+        for root in roots:  # all checked before any rule runs
+            _files.refuse_system_folder(root)
         busy = BusyFiles(roots)
         # *_matched: what was found (a dry run reports it); the rest: what was done (zero
         # in a dry run)
