@@ -342,3 +342,59 @@ def test_a_rule_on_a_system_or_home_folder_is_refused_before_anything_is_touched
         assert "is a system or home folder" in result["message"], result["message"]
     assert (tmp_path / "tmp" / "old.txt").exists()  # the other rule did not run either
     assert (home / "notes.txt").exists()
+
+
+def test_hard_linked_files_free_nothing_and_are_not_compressed(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    """Deleting one name of a file with another frees no space, and compressing it would
+    only add a compressed copy beside the data the other name keeps."""
+    aged(tmp_path / "drop" / "a.log", 10, "a" * 5000)
+    os.link(tmp_path / "drop" / "a.log", tmp_path / "kept-a.log")
+    aged(tmp_path / "drop" / "b.log", 10, "b" * 3000)
+    aged(tmp_path / "pack" / "c.log", 10, "c" * 8000)
+    os.link(tmp_path / "pack" / "c.log", tmp_path / "kept-c.log")
+    cfg = write_config("""
+        tasks:
+          clean: {kind: file_cleanup, rules: [{path: drop, age: 1d},
+                                              {path: pack, age: 1d, action: compress}]}
+        """)
+    result = wk(cfg, "clean")
+    assert result["status"] == "completed", result
+    assert result["metrics"]["files_deleted"] == 2
+    assert result["metrics"]["bytes_freed"] == 3000  # b.log only: a.log lives on
+    assert result["metrics"]["files_compressed"] == 0
+    assert (tmp_path / "pack" / "c.log").exists() and (tmp_path / "kept-a.log").exists()
+    assert result["details"]["skipped"] == [{
+        "path": str(tmp_path / "pack" / "c.log"),
+        "reason": "has 1 other hard link(s); compressing it would free nothing"}]
+
+
+def test_a_run_stopped_midway_reports_what_it_deleted(
+        tmp_path: Path, write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A time limit (or Ctrl-C, SIGTERM) stops the walk: the record keeps the files already
+    deleted (a partial failure), not a bare failure with no figures."""
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+    from wellkept.tasks.file_cleanup import FileCleanup
+
+    for i in range(12):
+        aged(tmp_path / "tmp" / f"old-{i:02}.txt", 10)
+    cfg = write_config("""
+        tasks:
+          clean: {kind: file_cleanup, timeout: 1s, rules: [{path: tmp, age: 1d}]}
+        """)
+    act = FileCleanup._act
+
+    def slow_act(*args: Any) -> None:
+        act(*args)
+        time.sleep(0.3)
+
+    monkeypatch.setattr(FileCleanup, "_act", staticmethod(slow_act))
+    engine = Engine(load_config(cfg))
+    record = engine.run_one(engine.resolve(["clean"])[0])
+    left = len(list((tmp_path / "tmp").iterdir()))
+    assert str(record.status) == "partial_failure", record.message
+    assert record.message.startswith("timed out after 1s: deleted "), record.message
+    assert "stopped before the end" in record.message
+    assert 0 < record.metrics["files_deleted"] == 12 - left < 12

@@ -108,8 +108,11 @@ class FileCleanup(Task):
     folder is `/`, a system folder such as `/usr`, `/var` or `/var/log`, or the home folder
     fails the run before anything is touched: name a folder below it.
 
-    Reports files matched, processed and skipped (with the reasons), and bytes freed. A dry
-    run lists what it would delete or compress, with the bytes, and changes nothing.
+    Reports files matched, processed and skipped (with the reasons), and bytes freed: a file
+    with other hard links frees nothing when one name goes, and is not compressed. A dry
+    run lists what it would delete or compress, with the bytes, and changes nothing. A run
+    stopped by its time limit, Ctrl-C or SIGTERM reports what it had deleted (a
+    `partial_failure`); the next run goes on with the rest.
     """
 
     kind = "file_cleanup"
@@ -135,31 +138,43 @@ class FileCleanup(Task):
         sample: list[dict[str, Any]] = []
         errors: list[str] = []
         per_rule = []
+        stopped = False
         for rule, root in zip(p.rules, roots, strict=True):
             before = dict(counts)
             if not os.path.lexists(root):
                 per_rule.append({"path": str(root), "missing": True})
                 continue
-            self._rule(ctx, rule, root, busy, counts, skipped, sample, errors)
+            stopped = self._rule(ctx, rule, root, busy, counts, skipped, sample, errors)
             per_rule.append({"path": str(root), "age": format_duration(rule.age),
                              "action": rule.action,
                              **{k: counts[k] - before[k] for k in counts}})
+            if stopped:
+                break
         metrics: Metrics = dict(counts)
         details: dict[str, Any] = {"rules": per_rule, "files": sample,
                                    "skipped": skipped.entries, "skipped_reasons": skipped.counts}
         message = self._message(ctx, counts, skipped)
+        if stopped:
+            # the middleware that cancelled the run makes this a partial failure
+            message += "; stopped before the end, the rest is left for the next run"
+            details["stopped_by"] = "cancelled"
         return _files.result(message, metrics, details, errors,
                              some_done=bool(counts["files_processed"]), cap=SAMPLE)
 
     def _rule(self, ctx: RunContext, rule: Rule, root: Path, busy: BusyFiles,
               counts: dict[str, int], skipped: Skipped, sample: list[dict[str, Any]],
-              errors: list[str]) -> None:
+              errors: list[str]) -> bool:
+        """Apply one rule; True when the run was cancelled (a time limit, Ctrl-C, SIGTERM)
+        after some work was done: what was deleted is reported, the rest left."""
         cutoff = time.time() - rule.age.total_seconds()
         last_progress = time.monotonic()
         for entry in walk(root, tuple(rule.include), tuple(rule.exclude),
                           recursive=rule.recursive, skipped=skipped,
                           folders=rule.remove_empty_dirs, check=busy.why):
-            ctx.check_cancelled()
+            if ctx.cancelled:
+                if not counts["files_processed"] and not counts["dirs_removed"]:
+                    ctx.check_cancelled()  # nothing done yet: the run failed
+                return True
             if stat.S_ISDIR(entry.st.st_mode):
                 if entry.st.st_mtime < cutoff:
                     self._remove_dir(ctx, entry, counts)
@@ -190,6 +205,7 @@ class FileCleanup(Task):
                 last_progress = time.monotonic()
                 ctx.progress(None, "cleaning", f"{counts['files_processed']:,} files, "
                                                f"{human_bytes(counts['bytes_freed'])} freed")
+        return False
 
     @staticmethod
     def _act(rule: Rule, entry: Entry, counts: dict[str, int], skipped: Skipped) -> None:
@@ -197,10 +213,16 @@ class FileCleanup(Task):
             counts["files_skipped"] += 1
             skipped.add(entry.path, "changed since the scan")
             return
+        shared = entry.st.st_nlink > 1  # another name keeps the data: nothing is freed
         if rule.action == "delete":
             os.unlink(entry.name, dir_fd=entry.dir_fd)
             counts["files_deleted"] += 1
-            counts["bytes_freed"] += entry.st.st_size
+            counts["bytes_freed"] += 0 if shared else entry.st.st_size
+        elif shared:  # the compressed copy would only add to what the other name keeps
+            counts["files_skipped"] += 1
+            skipped.add(entry.path, f"has {entry.st.st_nlink - 1} other hard link(s); "
+                                    "compressing it would free nothing")
+            return
         else:
             try:
                 done = compress_at(entry.dir_fd, entry.name, rule.compression,
@@ -232,7 +254,7 @@ class FileCleanup(Task):
 
     def _message(self, ctx: RunContext, counts: dict[str, int], skipped: Skipped) -> str:
         skipped_n = counts["files_skipped"]
-        tail = f"; {skipped_n} skipped (in use or changed)" if skipped_n else ""
+        tail = f"; {skipped_n} skipped (in use, changed or hard-linked)" if skipped_n else ""
         if ctx.dry_run:
             dirs = counts["dirs_matched"]
             return (f"would act on {plural(counts['files_matched'] - skipped_n, 'file')} "
