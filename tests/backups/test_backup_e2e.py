@@ -496,6 +496,55 @@ def test_a_read_only_destination_fails_cleanly(app_db: Path, write_config: Calla
         assert _json(run_cli("-c", str(cfg), "backups", "list", "-o", "json"))["backups"] == []
 
 
+def test_sigterm_during_a_restore_with_create_leaves_no_database_behind(
+        postgres_db: str, postgres_admin_url: str, write_config: Callable[..., Path]) -> None:
+    """SIGTERM (systemd stopping a unit, `timeout`) mid-restore is handled like Ctrl-C: the
+    database --create made is dropped and wellkept exits 143. Before, SIGTERM killed it at
+    once and left a half-restored database that the same command then refused (exit 2)."""
+    _fill_pg(postgres_db, rows=1_000_000)
+    cfg = _pg_config(write_config, postgres_db)
+    assert run_cli("-c", str(cfg), "backup", "db").returncode == 0
+    entry = _latest(cfg)
+    name = postgres_db.rsplit("/", 1)[1] + "_term"
+    into = postgres_admin_url.rsplit("/", 1)[0] + "/" + name
+
+    def restoring() -> bool:  # pg_restore has made the table and is loading it
+        try:
+            with psycopg.connect(into) as conn:
+                return conn.execute("SELECT to_regclass('orders') IS NOT NULL").fetchone() \
+                    == (True,)
+        except psycopg.OperationalError:
+            return False
+
+    def exists() -> bool:
+        with psycopg.connect(postgres_admin_url) as conn:
+            return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                (name,)).fetchone() is not None
+
+    proc = subprocess.Popen([wellkept_bin(), "-c", str(cfg), "restore", entry["id"], "--into",
+                             into, "--create"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not restoring() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the restore ended before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143, err
+        assert "error: terminated" in err, err
+        assert not exists(), "the database --create made was left behind"
+        again = run_cli("-c", str(cfg), "restore", entry["id"], "--into", into, "--create")
+        assert again.returncode == 0, again.stdout + again.stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+
 def test_a_restore_that_fails_after_create_leaves_no_database_behind(
         postgres_db: str, postgres_admin_url: str, write_config: Callable[..., Path],
         tmp_path: Path) -> None:

@@ -178,9 +178,11 @@ def restore(
     state = state_of(ctx)
     settings = state.settings()
     fmt = state.output_for(output)
-    report = restore_backup(settings, backup_id, into, replace=yes, jobs=jobs, create=create,
-                            progress=None if state.quiet or fmt == "json"
-                            else err_console().print)
+    # SIGTERM (systemd, `timeout`) stops it like Ctrl-C: what --create made is dropped again
+    with sigterm_interrupts():
+        report = restore_backup(settings, backup_id, into, replace=yes, jobs=jobs,
+                                create=create, progress=None if state.quiet or fmt == "json"
+                                else err_console().print)
     if fmt == "json":
         print_json(report)
     else:
