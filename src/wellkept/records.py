@@ -38,6 +38,15 @@ class TaskResult:
     incomplete: bool = False
 
 
+def stopped_early(message: str, metrics: Metrics, details: dict[str, Any]) -> TaskResult:
+    """What a task cancelled midway (a time limit, Ctrl-C, SIGTERM, a lost target lock) hands
+    back once it has done some of its work: a partial failure, incomplete, so the next run
+    carries on. Cancelled before it did anything, a task raises instead (``check_cancelled``)."""
+    details["stopped_by"] = "cancelled"
+    return TaskResult(status=RunStatus.PARTIAL_FAILURE, message=message, metrics=metrics,
+                      details=details, incomplete=True)
+
+
 @dataclass(frozen=True)
 class Action:
     """One maintenance statement a connector proposes: what, on which object, and why.

@@ -322,3 +322,28 @@ def test_a_run_stopped_between_months_reports_the_months_it_merged(
     assert second["details"]["resumed_from"]["run_id"] == record.run_id
     assert second["metrics"]["months"] == 1
     assert len(rows_of(folder / "monthly" / "prices-2026-11.parquet")) == 3
+
+
+def test_a_run_cancelled_from_elsewhere_is_a_partial_failure_too(
+        tmp_path: Path, write_config: Callable[[str], Path], monkeypatch: Any) -> None:
+    """A cancellation that no time limit made (the target lock lost to another process) ends
+    the same way: a partial failure, incomplete, never `completed` with months left."""
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+    from wellkept.tasks.consolidate import Consolidate
+
+    folder = tmp_path / "data" / "prices"
+    month_data(folder)
+    cfg = config(write_config)
+    merge_month = Consolidate._month
+
+    def then_lose_the_lock(self: Consolidate, ctx: Any, *args: Any) -> None:
+        merge_month(self, ctx, *args)
+        ctx.cancel("target lock lost: taken by another process")
+
+    monkeypatch.setattr(Consolidate, "_month", then_lose_the_lock)
+    engine = Engine(load_config(cfg))
+    record = engine.run_one(engine.resolve(["monthly"])[0])
+    assert str(record.status) == "partial_failure", record.message
+    assert record.details["incomplete"] is True and record.metrics["months"] == 1
+    assert record.details["stopped_by"] == "cancelled"

@@ -21,7 +21,7 @@ from wellkept.connector import Connector, Dumpable, DumpOptions
 from wellkept.context import RunContext
 from wellkept.durations import Duration
 from wellkept.errors import TaskFailed, TaskTimeout
-from wellkept.records import TaskResult, utcnow
+from wellkept.records import TaskResult, stopped_early, utcnow
 from wellkept.task import Task, TaskParams
 from wellkept.types import RunStatus
 from wellkept.units import human_bytes, plural
@@ -266,11 +266,8 @@ class Backup(Task):
             message = (f"recovered backup {manifest.id} ({human_bytes(manifest.stored_bytes)}) "
                        "stored by the interrupted run")
         if stopped:
-            # the middleware that cancelled the run makes this a partial failure, incomplete
-            details["stopped_by"] = "cancelled"
-            return TaskResult(message=f"{message}; stopped before its verification ended, "
-                                      "the next run verifies it", metrics=metrics,
-                              details=details)
+            return stopped_early(f"{message}; stopped before its verification ended, the next "
+                                 "run verifies it", metrics, details)
         if checked is not None:
             details["verification"] = {"tier": checked.tier, "passed": checked.passed,
                                        "message": checked.message, **checked.details}

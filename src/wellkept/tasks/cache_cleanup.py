@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from wellkept.connector import KeyCleanable, KeyFacts
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
-from wellkept.records import Metrics, TaskResult
+from wellkept.records import Metrics, TaskResult, stopped_early
 from wellkept.task import Task, TaskParams
 from wellkept.units import human_bytes
 
@@ -160,8 +160,8 @@ class CacheCleanup(Task):
         message = self._message(ctx, counts, memory_before, memory_after)
         details: dict[str, Any] = {"sample": sample, "pattern": p.pattern}
         if stopped:
-            message += "; stopped before the end of the walk, the rest is left for the next run"
-            details["stopped_by"] = "cancelled"
+            return stopped_early(f"{message}; stopped before the end of the walk, the rest is "
+                                 "left for the next run", metrics, details)
         return TaskResult(message=message, metrics=metrics, details=details)
 
     def _message(self, ctx: RunContext, counts: dict[str, int], before: int,

@@ -15,7 +15,7 @@ from wellkept.connector import Condition, Purgeable, PurgeEstimate, PurgeRule
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
 from wellkept.errors import ConnectorError, StopRequested, TaskError, TaskFailed
-from wellkept.records import Metrics, TaskResult, utcnow
+from wellkept.records import Metrics, TaskResult, stopped_early, utcnow
 from wellkept.task import Task, TaskParams
 from wellkept.types import RunStatus
 from wellkept.units import plural
@@ -427,19 +427,22 @@ class Cleanup(Task):
         if stopped_by == "max_runtime":
             message += f" (stopped at max_runtime {format_duration(p.max_runtime)}; " \
                        "the rest is left for the next run)"
-        elif stopped_by == "cancelled" and not deleted:
+        elif stopped_by == "cancelled" and not batches:
             # not "nothing to delete": the rows are there, the run stopped before reaching them
             message = (f"stopped before its first batch committed: nothing deleted from "
                        f"{p.table}; the rows older than {age} are left for the next run")
         elif stopped_by == "cancelled":
-            message += " before it was stopped; the rest is left for the next run"
+            return stopped_early(
+                f"{verb} {plural(deleted, 'row')} older than {age} from {p.table} in "
+                f"{plural(batches, 'batch')} before it was stopped; the rest is left for the "
+                "next run", metrics, details)
         elif stopped_by == "stop":
             return TaskResult(status=RunStatus.PARTIAL_FAILURE, incomplete=True,
                               message=f"{message}, then stopped at a checkpoint "
                                       f"({ctx.stop_reason}); recovery resumes from it",
                               metrics=metrics, details=details,
                               errors=[f"stopped: {ctx.stop_reason}"])
-        if stopped_by == "cancelled" and not deleted:
+        if stopped_by == "cancelled":  # before any batch committed
             return TaskResult(status=RunStatus.FAILED, message=message, metrics=metrics,
                               details=details, errors=["stopped before any batch committed"])
         if error:

@@ -18,7 +18,7 @@ from wellkept.consolidation.merge import Merger, file_format
 from wellkept.context import RunContext
 from wellkept.errors import TaskFailed
 from wellkept.fs.busy import BusyFiles
-from wellkept.records import Metrics, TaskResult, utcnow
+from wellkept.records import Metrics, TaskResult, stopped_early, utcnow
 from wellkept.task import Task, TaskParams
 from wellkept.tasks import _files
 from wellkept.units import human_bytes, plural
@@ -159,8 +159,8 @@ class Consolidate(Task):
         details = {"path": str(folder), "months": rows, "ignored": ignored[:50]}
         message = self._message(ctx, counts, rows)
         if stopped:
-            message += "; stopped before the last month, the rest is left for the next run"
-            details["stopped_by"] = "cancelled"
+            return stopped_early(f"{message}; stopped before the last month, the rest is left "
+                                 "for the next run", metrics, details)
         # a dry run ends as the run would: a partial failure when some month would merge
         some = bool(counts["months"]) or any(r.get("status") == "would merge" for r in rows)
         return _files.result(message, metrics, details, errors, some_done=some,

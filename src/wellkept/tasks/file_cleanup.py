@@ -19,7 +19,7 @@ from wellkept.fs.busy import BusyFiles
 from wellkept.fs.compress import compress_at
 from wellkept.fs.globs import check_pattern
 from wellkept.fs.walk import Entry, Skipped, walk
-from wellkept.records import Metrics, TaskResult
+from wellkept.records import Metrics, TaskResult, stopped_early
 from wellkept.task import Task, TaskParams
 from wellkept.tasks import _files
 from wellkept.units import human_bytes, plural
@@ -155,9 +155,8 @@ class FileCleanup(Task):
                                    "skipped": skipped.entries, "skipped_reasons": skipped.counts}
         message = self._message(ctx, counts, skipped)
         if stopped:
-            # the middleware that cancelled the run makes this a partial failure
-            message += "; stopped before the end, the rest is left for the next run"
-            details["stopped_by"] = "cancelled"
+            return stopped_early(f"{message}; stopped before the end, the rest is left for the "
+                                 "next run", metrics, details)
         return _files.result(message, metrics, details, errors,
                              some_done=bool(counts["files_processed"]), cap=SAMPLE)
 
