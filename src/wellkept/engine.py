@@ -250,6 +250,7 @@ class Engine:
                 on_progress: ProgressCallback | None = None) -> RunRecord:
         task, ctx = self.context_for(request, dry_run=dry_run, trigger=trigger,
                                      on_progress=on_progress)
+        ctx.connector.load_driver()  # process start-up, not the run's own time
         task_cls = type(task)
         policy = self.settings.recovery
         run = Run(task=task, ctx=ctx, started_at=utcnow(),

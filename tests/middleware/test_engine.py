@@ -175,3 +175,29 @@ def test_unrecordable_run_fails_cleanly(tmp_path: Path, engine: Engine) -> None:
     (record,) = engine.run(engine.resolve(["fine"])).results
     assert record.status is RunStatus.FAILED
     assert "state folder" in record.message
+
+
+def test_the_engines_driver_is_imported_before_the_runs_record_starts(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A process's first run on an engine must not count importing the driver (0.1-0.2 s for
+    psycopg) as its own time; a driver that cannot be imported is left to the run to report."""
+    import sys
+
+    from wellkept.connectors.sqlite import SQLiteConnector
+
+    (tmp_path / "wk_sample_driver.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "wk_sample_driver", raising=False)
+    monkeypatch.setattr(SQLiteConnector, "driver", "wk_sample_driver")
+    seen: list[bool] = []
+    start_run = HistoryStore.start_run
+
+    def spy(self: HistoryStore, *args: object, **kwargs: object) -> None:
+        seen.append("wk_sample_driver" in sys.modules)
+        start_run(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(HistoryStore, "start_run", spy)
+    assert str(engine.run(engine.resolve(["fine"])).status) == "completed"
+    assert seen == [True]
+    monkeypatch.setattr(SQLiteConnector, "driver", "wk_no_such_driver")
+    assert str(engine.run(engine.resolve(["fine"])).status) == "completed"

@@ -29,6 +29,7 @@ class DuckDBConnector(Connector):
     """DuckDB database files (``duckdb:///relative/path.duckdb``)."""
 
     name = "duckdb"
+    driver = "duckdb"
     summary = "DuckDB database files"
 
     def __init__(self, target_name: str, settings: Any) -> None:

@@ -42,6 +42,7 @@ class MySQLConnector(Connector):
     """MySQL and MariaDB servers (``mysql://user:password@host:3306/db``)."""
 
     name = "mysql"
+    driver = "pymysql"
     default_port = 3306
     summary = "MySQL 8 and MariaDB 10.5+, through PyMySQL"
 

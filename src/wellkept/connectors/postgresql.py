@@ -60,6 +60,7 @@ class PostgresConnector(Connector):
     """PostgreSQL servers (``postgresql://user:password@host:5432/db``)."""
 
     name = "postgresql"
+    driver = "psycopg"
     default_port = 5432
     summary = "PostgreSQL 12+, through psycopg 3"
 

@@ -29,6 +29,7 @@ class RedisConnector(Connector):
     """Redis servers (``redis://[:password@]host:6379/0``, ``rediss://`` for TLS)."""
 
     name = "redis"
+    driver = "redis"
     default_port = 6379
     summary = "Redis 6+, through redis-py"
 
