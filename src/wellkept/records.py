@@ -38,13 +38,22 @@ class TaskResult:
     incomplete: bool = False
 
 
-def stopped_early(message: str, metrics: Metrics, details: dict[str, Any]) -> TaskResult:
-    """What a task cancelled midway (a time limit, Ctrl-C, SIGTERM, a lost target lock) hands
-    back once it has done some of its work: a partial failure, incomplete, so the next run
-    carries on. Cancelled before it did anything, a task raises instead (``check_cancelled``)."""
-    details["stopped_by"] = "cancelled"
-    return TaskResult(status=RunStatus.PARTIAL_FAILURE, message=message, metrics=metrics,
-                      details=details, incomplete=True)
+def stopped_early(message: str, metrics: Metrics, details: dict[str, Any], *,
+                  at_checkpoint: str | None = None) -> TaskResult:
+    """What a task stopped midway hands back once it has done some of its work: a partial
+    failure, incomplete, so that the next run (or a recovery) carries on, with the figures of
+    what was done. Cancelled (a time limit, Ctrl-C, SIGTERM, a lost target lock) before it did
+    anything, a task raises instead (``check_cancelled``). ``at_checkpoint``: the reason a
+    shutdown gave when it asked the run to stop at its next checkpoint (``StopRequested``)."""
+    if at_checkpoint is None:
+        details["stopped_by"] = "cancelled"
+        return TaskResult(status=RunStatus.PARTIAL_FAILURE, message=message, metrics=metrics,
+                          details=details, incomplete=True)
+    details["stopped_by"] = "stop"
+    return TaskResult(status=RunStatus.PARTIAL_FAILURE, metrics=metrics, details=details,
+                      message=f"{message}, then stopped at a checkpoint ({at_checkpoint}); "
+                              "recovery resumes from it",
+                      errors=[f"stopped: {at_checkpoint}"], incomplete=True)
 
 
 @dataclass(frozen=True)

@@ -347,3 +347,30 @@ def test_a_run_cancelled_from_elsewhere_is_a_partial_failure_too(
     assert str(record.status) == "partial_failure", record.message
     assert record.details["incomplete"] is True and record.metrics["months"] == 1
     assert record.details["stopped_by"] == "cancelled"
+
+
+def test_a_shutdown_stops_it_at_a_checkpoint_with_the_months_merged(
+        tmp_path: Path, write_config: Callable[[str], Path], monkeypatch: Any) -> None:
+    """The coordinator shutting down asks the run to stop at its next checkpoint: the record
+    keeps the months merged, where it had no figures at all."""
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+    from wellkept.tasks.consolidate import Consolidate
+
+    folder = tmp_path / "data" / "prices"
+    month_data(folder)
+    cfg = config(write_config)
+    merge_month = Consolidate._month
+
+    def then_shut_down(self: Consolidate, ctx: Any, *args: Any) -> None:
+        merge_month(self, ctx, *args)
+        ctx.request_stop("the coordinator is shutting down")
+
+    monkeypatch.setattr(Consolidate, "_month", then_shut_down)
+    engine = Engine(load_config(cfg))
+    record = engine.run_one(engine.resolve(["monthly"])[0])
+    assert str(record.status) == "partial_failure", record.message
+    assert record.message.endswith("then stopped at a checkpoint (the coordinator is shutting "
+                                   "down); recovery resumes from it"), record.message
+    assert record.metrics["months"] == 1 and record.metrics["rows_written"] == 37
+    assert record.details["stopped_by"] == "stop" and record.details["incomplete"] is True

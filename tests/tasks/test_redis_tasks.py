@@ -180,3 +180,35 @@ def test_an_interrupted_walk_records_the_keys_it_deleted(redis_prefix: tuple[str
     record = run(config, "walk")
     assert record["status"] == "completed", record
     assert not list(client.scan_iter(match=f"{name}:*", count=1000))
+
+
+def test_a_shutdown_stops_the_walk_at_a_checkpoint_with_the_keys_it_deleted(
+        redis_prefix: tuple[str, Any], redis_url: str, write_config: Callable[[str], Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The coordinator shutting down asks the run to stop at its next checkpoint: the record
+    counts the keys already deleted, where it had no figures at all."""
+    from wellkept.config import load_config
+    from wellkept.context import RunContext
+    from wellkept.engine import Engine
+
+    name, client = redis_prefix
+    client.mset({f"{name}:{i}": "x" for i in range(3000)})
+    config = cfg(write_config, redis_url, f"""  walk: {{kind: cache_cleanup, target: cache,
+                   pattern: "{name}:*", batch_size: 100}}""")
+    checkpoint = RunContext.checkpoint
+
+    def shut_down_after_three(self: RunContext, *args: Any, **kwargs: Any) -> None:
+        if self.attempt == 1 and len(seen) == 2:
+            self.request_stop("the coordinator is shutting down")
+        seen.append(1)
+        checkpoint(self, *args, **kwargs)
+
+    seen: list[int] = []
+    monkeypatch.setattr(RunContext, "checkpoint", shut_down_after_three)
+    engine = Engine(load_config(config))
+    record = engine.run_one(engine.resolve(["walk"])[0])
+    gone = 3000 - sum(1 for _ in client.scan_iter(match=f"{name}:*", count=1000))
+    assert str(record.status) == "partial_failure", record.message
+    assert "then stopped at a checkpoint (the coordinator is shutting down)" in record.message
+    assert 0 < record.metrics["keys_deleted"] == gone < 3000
+    assert record.details["stopped_by"] == "stop" and record.details["incomplete"] is True

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from wellkept.connector import KeyCleanable, KeyFacts
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
+from wellkept.errors import StopRequested
 from wellkept.records import Metrics, TaskResult, stopped_early
 from wellkept.task import Task, TaskParams
 from wellkept.units import human_bytes
@@ -117,7 +118,7 @@ class CacheCleanup(Task):
         memory_before = conn.memory_used()
         ctx.issued(f"SCAN {cursor} MATCH {p.pattern} COUNT {p.batch_size}"
                    + (f" TYPE {p.effective_type}" if p.effective_type else ""))
-        first_batch, stopped = counts["batches"], False
+        first_batch, stopped, shutdown = counts["batches"], False, False
         while True:
             if ctx.cancelled:  # a time limit, Ctrl-C, SIGTERM: between batches
                 if counts["batches"] == first_batch:
@@ -146,7 +147,11 @@ class CacheCleanup(Task):
             counts["batches"] += 1
             done = cursor == 0 or (p.max_keys is not None and counts["keys_matched"] >= p.max_keys)
             if not ctx.dry_run:
-                ctx.checkpoint("scan", 100.0 if done else 0.0, {"cursor": cursor, **counts})
+                try:
+                    ctx.checkpoint("scan", 100.0 if done else 0.0, {"cursor": cursor, **counts})
+                except StopRequested:  # a shutdown: report what was done, then stop here
+                    shutdown = True
+                    break
             ctx.progress(None, "scan", f"{counts['keys_scanned']:,} keys scanned, "
                                        f"{counts['keys_matched']:,} matched")
             if done:
@@ -159,6 +164,8 @@ class CacheCleanup(Task):
                             else max(memory_before - memory_after, 0)}
         message = self._message(ctx, counts, memory_before, memory_after)
         details: dict[str, Any] = {"sample": sample, "pattern": p.pattern}
+        if shutdown:
+            return stopped_early(message, metrics, details, at_checkpoint=ctx.stop_reason)
         if stopped:
             return stopped_early(f"{message}; stopped before the end of the walk, the rest is "
                                  "left for the next run", metrics, details)

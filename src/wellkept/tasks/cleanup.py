@@ -437,11 +437,7 @@ class Cleanup(Task):
                 f"{plural(batches, 'batch')} before it was stopped; the rest is left for the "
                 "next run", metrics, details)
         elif stopped_by == "stop":
-            return TaskResult(status=RunStatus.PARTIAL_FAILURE, incomplete=True,
-                              message=f"{message}, then stopped at a checkpoint "
-                                      f"({ctx.stop_reason}); recovery resumes from it",
-                              metrics=metrics, details=details,
-                              errors=[f"stopped: {ctx.stop_reason}"])
+            return stopped_early(message, metrics, details, at_checkpoint=ctx.stop_reason)
         if stopped_by == "cancelled":  # before any batch committed
             return TaskResult(status=RunStatus.FAILED, message=message, metrics=metrics,
                               details=details, errors=["stopped before any batch committed"])

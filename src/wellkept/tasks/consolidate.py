@@ -16,7 +16,7 @@ from wellkept.connector import FileTree
 from wellkept.consolidation import naming
 from wellkept.consolidation.merge import Merger, file_format
 from wellkept.context import RunContext
-from wellkept.errors import TaskFailed
+from wellkept.errors import StopRequested, TaskFailed
 from wellkept.fs.busy import BusyFiles
 from wellkept.records import Metrics, TaskResult, stopped_early, utcnow
 from wellkept.task import Task, TaskParams
@@ -123,7 +123,7 @@ class Consolidate(Task):
                   "bytes_freed": 0}
         rows: list[dict[str, Any]] = []
         errors: list[str] = []
-        stopped = False
+        stopped = shutdown = False
         try:
             for month, files in sorted(months.items()):
                 if ctx.cancelled:  # a time limit, Ctrl-C, SIGTERM: between months
@@ -151,13 +151,19 @@ class Consolidate(Task):
                     continue
                 if not ctx.dry_run:
                     done[key] = {k: row[k] for k in ("rows_read", "duplicates", "rows_written")}
-                    ctx.checkpoint("month", 100.0 * len(done) / max(len(months), 1),
-                                   {"months": done})
+                    try:
+                        ctx.checkpoint("month", 100.0 * len(done) / max(len(months), 1),
+                                       {"months": done})
+                    except StopRequested:  # a shutdown: report the months merged, then stop
+                        shutdown = True
+                        break
         finally:
             merger.close()
         metrics: Metrics = dict(counts)
         details = {"path": str(folder), "months": rows, "ignored": ignored[:50]}
         message = self._message(ctx, counts, rows)
+        if shutdown:
+            return stopped_early(message, metrics, details, at_checkpoint=ctx.stop_reason)
         if stopped:
             return stopped_early(f"{message}; stopped before the last month, the rest is left "
                                  "for the next run", metrics, details)
