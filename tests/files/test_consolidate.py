@@ -324,26 +324,34 @@ def test_a_run_stopped_between_months_reports_the_months_it_merged(
     assert len(rows_of(folder / "monthly" / "prices-2026-11.parquet")) == 3
 
 
-def test_a_run_cancelled_from_elsewhere_is_a_partial_failure_too(
-        tmp_path: Path, write_config: Callable[[str], Path], monkeypatch: Any) -> None:
-    """A cancellation that no time limit made (the target lock lost to another process) ends
-    the same way: a partial failure, incomplete, never `completed` with months left."""
+def _stopped_after_the_first_month(tmp_path: Path, write_config: Callable[[str], Path],
+                                   monkeypatch: Any, stop: Callable[[Any], None]) -> Any:
+    """Run `monthly` in this process, calling ``stop(ctx)`` once the first month is merged;
+    the run's record."""
     from wellkept.config import load_config
     from wellkept.engine import Engine
     from wellkept.tasks.consolidate import Consolidate
 
-    folder = tmp_path / "data" / "prices"
-    month_data(folder)
+    month_data(tmp_path / "data" / "prices")
     cfg = config(write_config)
     merge_month = Consolidate._month
 
-    def then_lose_the_lock(self: Consolidate, ctx: Any, *args: Any) -> None:
+    def then_stop(self: Consolidate, ctx: Any, *args: Any) -> None:
         merge_month(self, ctx, *args)
-        ctx.cancel("target lock lost: taken by another process")
+        stop(ctx)
 
-    monkeypatch.setattr(Consolidate, "_month", then_lose_the_lock)
+    monkeypatch.setattr(Consolidate, "_month", then_stop)
     engine = Engine(load_config(cfg))
-    record = engine.run_one(engine.resolve(["monthly"])[0])
+    return engine.run_one(engine.resolve(["monthly"])[0])
+
+
+def test_a_run_cancelled_from_elsewhere_is_a_partial_failure_too(
+        tmp_path: Path, write_config: Callable[[str], Path], monkeypatch: Any) -> None:
+    """A cancellation that no time limit made (the target lock lost to another process) ends
+    the same way: a partial failure, incomplete, never `completed` with months left."""
+    record = _stopped_after_the_first_month(
+        tmp_path, write_config, monkeypatch,
+        lambda ctx: ctx.cancel("target lock lost: taken by another process"))
     assert str(record.status) == "partial_failure", record.message
     assert record.details["incomplete"] is True and record.metrics["months"] == 1
     assert record.details["stopped_by"] == "cancelled"
@@ -353,22 +361,9 @@ def test_a_shutdown_stops_it_at_a_checkpoint_with_the_months_merged(
         tmp_path: Path, write_config: Callable[[str], Path], monkeypatch: Any) -> None:
     """The coordinator shutting down asks the run to stop at its next checkpoint: the record
     keeps the months merged, where it had no figures at all."""
-    from wellkept.config import load_config
-    from wellkept.engine import Engine
-    from wellkept.tasks.consolidate import Consolidate
-
-    folder = tmp_path / "data" / "prices"
-    month_data(folder)
-    cfg = config(write_config)
-    merge_month = Consolidate._month
-
-    def then_shut_down(self: Consolidate, ctx: Any, *args: Any) -> None:
-        merge_month(self, ctx, *args)
-        ctx.request_stop("the coordinator is shutting down")
-
-    monkeypatch.setattr(Consolidate, "_month", then_shut_down)
-    engine = Engine(load_config(cfg))
-    record = engine.run_one(engine.resolve(["monthly"])[0])
+    record = _stopped_after_the_first_month(
+        tmp_path, write_config, monkeypatch,
+        lambda ctx: ctx.request_stop("the coordinator is shutting down"))
     assert str(record.status) == "partial_failure", record.message
     assert record.message.endswith("then stopped at a checkpoint (the coordinator is shutting "
                                    "down); recovery resumes from it"), record.message
