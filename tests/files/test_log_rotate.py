@@ -219,3 +219,36 @@ def test_a_log_whose_name_is_not_utf8(tmp_path: Path,
     assert wk(cfg, "daily")["status"] == "completed"
     proc = run_cli("-c", str(cfg), "run", "rot")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_rotation_whose_compression_fails_still_counts_and_is_not_repeated(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    """The log was moved aside, then its compression ran out of disk: that log has rotated.
+    The run says so (and names the error), and a daily log is not rotated again that day."""
+    data = os.urandom(1_500_000)  # incompressible: the .gz needs as much room again
+    cfg = write_config("""
+        tasks:
+          rot: {kind: log_rotate, paths: [mnt/app.log], interval: daily, compress: gzip,
+                rotate: 3}
+        """)
+    with tmpfs(tmp_path / "mnt", "size=2m") as mnt:
+        (mnt / "app.log").write_bytes(b"seen")
+        assert wk(cfg, "rot")["metrics"]["files_processed"] == 0  # first seen: recorded
+        # a day later (the state is moved back), the log is due
+        from datetime import timedelta
+
+        from wellkept.records import utcnow
+
+        store = HistoryStore(f"sqlite:///{tmp_path / '.wellkept' / 'state.db'}")
+        state.record(store, os.path.realpath(mnt / "app.log"), "rot",
+                     utcnow() - timedelta(days=2))
+        (mnt / "app.log").write_bytes(data)
+        result = wk(cfg, "rot")
+        assert result["status"] == "partial_failure", result
+        assert result["message"].startswith("rotated 1 of 1 log"), result["message"]
+        assert "No space left on device" in result["errors"][0]
+        assert (mnt / "app.log.1").read_bytes() == data  # kept whole, uncompressed
+        assert (mnt / "app.log").stat().st_size == 0
+        again = wk(cfg, "rot")
+        assert again["metrics"]["files_processed"] == 0, again  # not due again today
+        assert (mnt / "app.log.1").read_bytes() == data

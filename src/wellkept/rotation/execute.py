@@ -44,8 +44,10 @@ class Outcome:
 
 
 def execute(dir_fd: int, plan: Plan, method: str | None, level: int | None,
-            copytruncate: bool, create: Create | None) -> Outcome:
-    out = Outcome()
+            copytruncate: bool, create: Create | None, out: Outcome | None = None) -> Outcome:
+    """Carry out ``plan``'s steps in order; ``out`` (given by the caller) says how far it got
+    when a step fails."""
+    out = out if out is not None else Outcome()
     for step in plan.steps:
         if step.op == "delete":
             with contextlib.suppress(FileNotFoundError):

@@ -280,12 +280,19 @@ class LogRotate(Task):
                 would["files_deleted"] += sum(1 for s in plan.steps if s.op == "delete")
                 would["files_compressed"] += sum(1 for s in plan.steps if s.op == "compress")
                 return
-            outcome = execute(fd, plan, p.compress, p.compresslevel, p.copytruncate, create)
-            state.record(ctx.store, real, ctx.task_name, now)
-            row["action"] = "rotated"
-            _count(outcome, counts)
-            if outcome.copytruncate_window_ms is not None:
-                row["copytruncate_window_ms"] = round(outcome.copytruncate_window_ms, 3)
+            outcome = Outcome()
+            try:
+                execute(fd, plan, p.compress, p.compresslevel, p.copytruncate, create, outcome)
+            finally:
+                # moved aside, the log has rotated, even when a later step (its compression,
+                # on a full disk) fails: recorded, or a log on an interval rotates twice
+                if any(step.op == "rotate" for step in outcome.done):
+                    state.record(ctx.store, real, ctx.task_name, now)
+                    row["action"] = "rotated"
+                    _count(outcome, counts)
+                    if outcome.copytruncate_window_ms is not None:
+                        row["copytruncate_window_ms"] = round(
+                            outcome.copytruncate_window_ms, 3)
         finally:
             os.close(fd)
 
