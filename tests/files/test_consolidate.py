@@ -369,3 +369,27 @@ def test_a_shutdown_stops_it_at_a_checkpoint_with_the_months_merged(
                                    "down); recovery resumes from it"), record.message
     assert record.metrics["months"] == 1 and record.metrics["rows_written"] == 37
     assert record.details["stopped_by"] == "stop" and record.details["incomplete"] is True
+
+
+def test_a_daily_file_removed_after_the_listing_does_not_fail_the_run(
+        tmp_path: Path, write_config: Callable[[str], Path], monkeypatch: Any) -> None:
+    """Another cleanup may remove a daily file between the folder's listing and its lstat:
+    that file is simply not there; the run merges the rest (it crashed before)."""
+    import os
+
+    from wellkept.config import load_config
+    from wellkept.engine import Engine
+
+    folder = tmp_path / "data" / "prices"
+    month_data(folder)
+    listdir = os.listdir
+
+    def listed_then_gone(path: Any = ".") -> list[str]:
+        names = listdir(path)
+        return [*names, "prices-20261005.parquet"] if str(path) == str(folder) else names
+
+    monkeypatch.setattr(os, "listdir", listed_then_gone)
+    engine = Engine(load_config(config(write_config)))
+    record = engine.run_one(engine.resolve(["monthly"])[0])
+    assert str(record.status) == "completed", record.message
+    assert record.metrics["months"] == 2

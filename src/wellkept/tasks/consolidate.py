@@ -186,7 +186,10 @@ class Consolidate(Task):
             day = naming.date_of(name, regex, p.date_format)
             if day is None:
                 continue
-            st = os.lstat(folder / name)
+            try:
+                st = os.lstat(folder / name)
+            except FileNotFoundError:  # removed since the listing (another cleanup)
+                continue
             if not stat.S_ISREG(st.st_mode):
                 ignored.append(f"{name}: not a regular file (symlinks are not followed)")
                 continue
