@@ -252,3 +252,66 @@ def test_a_rotation_whose_compression_fails_still_counts_and_is_not_repeated(
         again = wk(cfg, "rot")
         assert again["metrics"]["files_processed"] == 0, again  # not due again today
         assert (mnt / "app.log.1").read_bytes() == data
+
+
+def test_a_run_killed_before_removing_a_compressed_source_keeps_the_rotation_once(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    """Killed after putting app.log.1.gz in place, before removing app.log.1: the next run
+    removes the source once the copy is checked, and keeps that rotation once."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app.log").write_text("new\n" * 500)
+    (logs / "app.log.1").write_text("old\n" * 500)
+    (logs / "app.log.1.gz").write_bytes(gzip.compress(b"old\n" * 500))
+    cfg = write_config("""
+        tasks:
+          rot: {kind: log_rotate, paths: [logs/app.log], size: 1k, rotate: 3, compress: gzip}
+        """)
+    dry = wk(cfg, "rot", "--dry-run")
+    assert dry["details"]["would"]["files_deleted"] == 1
+    result = wk(cfg, "rot")
+    assert result["status"] == "completed", result
+    assert layout(logs) == {"app.log": "", "app.log.1.gz": "new\n" * 500,
+                            "app.log.2.gz": "old\n" * 500}
+    steps = result["details"]["logs"][0]["steps"]
+    assert steps[0] == {"op": "discard", "name": "app.log.1", "to": "app.log.1.gz",
+                        "bytes": 2000, "reason": "compressed by an interrupted run"}
+
+
+def test_a_rotation_beside_a_different_compressed_copy_is_left_alone(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app.log").write_text("new\n" * 500)
+    (logs / "app.log.1").write_text("old\n" * 500)
+    (logs / "app.log.1.gz").write_bytes(gzip.compress(b"old\n" * 499))  # one line short
+    cfg = write_config("""
+        tasks:
+          rot: {kind: log_rotate, paths: [logs/app.log], size: 1k, rotate: 3, compress: gzip}
+        """)
+    before = layout(logs)
+    result = wk(cfg, "rot")
+    assert result["status"] == "failed"
+    assert "'app.log.1' and 'app.log.1.gz' both exist and differ" in result["errors"][0]
+    assert layout(logs) == before
+
+
+def test_holds_same_reads_both_formats_and_rejects_a_damaged_copy(tmp_path: Path) -> None:
+    from wellkept.fs.compress import compress_at, holds_same
+
+    data = os.urandom(3 * 1024 * 1024 + 17)  # more than one chunk, and not a whole one
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for method, ext in (("gzip", ".gz"), ("zstd", ".zst")):
+            (tmp_path / "a.log").write_bytes(data)
+            compress_at(fd, "a.log", method, keep_source=True)  # type: ignore[arg-type]
+            assert holds_same(fd, "a.log", method)  # type: ignore[arg-type]
+            packed = (tmp_path / f"a.log{ext}").read_bytes()
+            (tmp_path / f"a.log{ext}").write_bytes(packed[:-40])  # cut short
+            assert not holds_same(fd, "a.log", method)  # type: ignore[arg-type]
+            (tmp_path / f"a.log{ext}").write_bytes(packed)
+            (tmp_path / "a.log").write_bytes(data + b"x")  # the source grew since
+            assert not holds_same(fd, "a.log", method)  # type: ignore[arg-type]
+            (tmp_path / f"a.log{ext}").unlink()
+    finally:
+        os.close(fd)

@@ -40,6 +40,44 @@ def writer(raw: BinaryIO, method: Method, level: int | None) -> Any:
                                     threads=-1).stream_writer(raw, closefd=False)
 
 
+def reader(raw: BinaryIO, method: Method) -> Any:
+    """A streaming decompressor reading from ``raw``."""
+    if method == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(raw, closefd=False)
+
+
+def holds_same(dir_fd: int, name: str, method: Method) -> bool:
+    """Whether ``name`` + extension decompresses to exactly the bytes of ``name``: the
+    compressed copy of a run killed after putting it in place but before removing its
+    source. A copy that is damaged, shorter or different is not the same."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        with os.fdopen(os.open(name, flags, dir_fd=dir_fd), "rb") as src, \
+                os.fdopen(os.open(name + EXTENSIONS[method], flags, dir_fd=dir_fd),
+                          "rb") as packed:
+            stream = reader(packed, method)
+            while True:
+                chunk = src.read(CHUNK)
+                if _read_exactly(stream, len(chunk) or 1) != chunk:
+                    return False
+                if not chunk:
+                    return True
+    except Exception:  # a damaged copy (EOF, CRC, a zstd frame) is not the same
+        return False
+
+
+def _read_exactly(stream: Any, size: int) -> bytes:
+    """``size`` bytes, fewer only at the end (a decompressor may hand back less per read)."""
+    parts, got = [], 0
+    while got < size and (part := stream.read(size - got)):
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
 def fsync_folder(dir_fd: int) -> None:
     with contextlib.suppress(OSError):  # some filesystems refuse fsync on folders
         os.fsync(dir_fd)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from wellkept.errors import TaskFailed
-from wellkept.fs.compress import compress_at, fsync_folder
+from wellkept.fs.compress import compress_at, fsync_folder, holds_same
 from wellkept.rotation.plan import Plan, Step
 
 CHUNK = 1024 * 1024
@@ -58,6 +58,14 @@ def execute(dir_fd: int, plan: Plan, method: str | None, level: int | None,
             assert step.to is not None
             _no_clobber(dir_fd, step.to)
             os.rename(step.name, step.to, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        elif step.op == "discard":
+            assert method is not None and step.to is not None
+            if not holds_same(dir_fd, step.name, method):  # type: ignore[arg-type]
+                raise TaskFailed(f"{step.name!r} and {step.to!r} both exist and differ; "
+                                 "move one of them away (wellkept will not choose)")
+            os.unlink(step.name, dir_fd=dir_fd)
+            out.files_deleted += 1
+            out.bytes_deleted += step.bytes
         elif step.op == "compress":
             assert method is not None
             done = compress_at(dir_fd, step.name, method, level)  # type: ignore[arg-type]

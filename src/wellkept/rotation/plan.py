@@ -1,5 +1,6 @@
 """What rotating one log does, step by step, in logrotate's order: compress the previous
-rotation (delaycompress, or one an interrupted run left uncompressed), remove rotations past
+rotation (delaycompress, or one an interrupted run left uncompressed, or whose compressed copy
+it left beside it), remove rotations past
 ``maxage``, shift ``log.1 … log.N`` up and drop the one that falls off (or, with ``dateext``,
 drop the oldest dated ones past ``rotate``), move the log aside (rename and create a new one,
 or copy and truncate it), then compress it.
@@ -37,7 +38,8 @@ class Options:
 @dataclass(frozen=True)
 class Step:
     """One file operation: ``delete`` ``name``; ``rename``/``compress`` ``name`` -> ``to``;
-    ``rotate`` the log itself to ``to`` (rename + create, or copytruncate)."""
+    ``rotate`` the log itself to ``to`` (rename + create, or copytruncate); ``discard``
+    ``name`` once its compressed copy ``to`` is checked to hold the same bytes."""
 
     op: str
     name: str
@@ -112,8 +114,13 @@ def build(log: str, size: int, sizes: dict[str, tuple[int, float]], opts: Option
         why = ("delaycompress: the previous rotation" if opts.delaycompress
                else "left uncompressed by an interrupted run")
         for name in rotations():
-            if not pattern.fullmatch(name).group("ext") and name + ext not in present:  # type: ignore[union-attr]
+            if pattern.fullmatch(name).group("ext"):  # type: ignore[union-attr]
+                continue
+            if name + ext not in present:
                 move("compress", name, name + ext, why)
+            else:  # killed between putting the copy in place and removing its source
+                plan.steps.append(Step("discard", name, name + ext, present.pop(name)[0],
+                                       "compressed by an interrupted run"))
     if opts.maxage_seconds is not None:
         limit = now.timestamp() - opts.maxage_seconds
         for name in rotations():

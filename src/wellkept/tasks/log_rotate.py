@@ -134,8 +134,11 @@ class LogRotate(Task):
     new empty log created with the old one's owner and mode (`create`, the default), or copied
     and truncated in place (`copytruncate`, which loses what is written between the copy and
     the truncate: the run warns and reports that window); then compress it (gzip or zstd),
-    unless `delaycompress`. A missing log is an error unless `missingok`. Symlinks, files that
-    are not regular files and rotated names (`app.log.1`, `.gz`, `.zst`) are never rotated.
+    unless `delaycompress`. What a killed run left half done is finished first: a rotation
+    left uncompressed is compressed, and one left beside its compressed copy is removed once
+    the copy is checked to hold the same bytes. A missing log is an error unless `missingok`.
+    Symlinks, files that are not regular files and rotated names (`app.log.1`, `.gz`, `.zst`)
+    are never rotated.
 
     Paths are relative to the config file's folder when the task runs on the implicit `host`
     target (the default), or to a `files:///` target's folder, which they may not leave.
@@ -277,7 +280,8 @@ class LogRotate(Task):
             counts["files_due"] += 1
             if ctx.dry_run:
                 row["action"] = "would rotate"
-                would["files_deleted"] += sum(1 for s in plan.steps if s.op == "delete")
+                would["files_deleted"] += sum(1 for s in plan.steps
+                                              if s.op in ("delete", "discard"))
                 would["files_compressed"] += sum(1 for s in plan.steps if s.op == "compress")
                 return
             outcome = Outcome()
