@@ -398,3 +398,25 @@ def test_a_run_stopped_midway_reports_what_it_deleted(
     assert record.message.startswith("timed out after 1s: deleted "), record.message
     assert "stopped before the end" in record.message
     assert 0 < record.metrics["files_deleted"] == 12 - left < 12
+
+
+def test_a_leftover_temporary_file_is_not_compressed(tmp_path: Path,
+                                                     write_config: Callable[[str], Path]) -> None:
+    """A compression killed midway leaves `.app.log.gz.wktmp`; if its source is gone, a
+    compress rule must not make `.app.log.gz.wktmp.gz` of it; a delete rule removes it."""
+    logs = tmp_path / "logs"
+    stale = aged(logs / ".app.log.gz.wktmp", 10, "half a gzip stream")
+    plain = aged(logs / "other.log", 10, "line\n" * 100)
+    cfg = write_config("""
+        tasks:
+          squeeze: {kind: file_cleanup, rules: [{path: logs, include: ["*"], age: 7d,
+                                                 action: compress}]}
+          sweep: {kind: file_cleanup, rules: [{path: logs, include: ["*"], age: 7d}]}
+        """)
+    result = wk(cfg, "squeeze")
+    assert result["status"] == "completed", result
+    assert result["metrics"]["files_compressed"] == 1
+    assert sorted(os.listdir(logs)) == [".app.log.gz.wktmp", "other.log.gz"]
+    assert stale.read_text() == "half a gzip stream" and not plain.exists()
+    assert wk(cfg, "sweep")["metrics"]["files_deleted"] == 2
+    assert os.listdir(logs) == []

@@ -17,6 +17,7 @@ from typing import Any
 
 from wellkept.connectors._drivers import require
 from wellkept.errors import TaskFailed
+from wellkept.fs import temp_name
 from wellkept.fs.sync import sync_folder
 
 
@@ -106,7 +107,7 @@ class Merger:
               expected: Counts) -> int:
         """Write the distinct rows to ``final`` (via a temporary file), verified; return its
         size in bytes."""
-        tmp = final.with_name(f".{final.name}.wktmp")
+        tmp = final.with_name(temp_name(final.name))
         tmp.unlink(missing_ok=True)
         source = _reader(self.fmt, files)
         order = (" ORDER BY " + ", ".join(_ident(c) for c in order_by)) if order_by else ""

@@ -5,3 +5,16 @@ The file task kinds (`log_rotate`, `file_cleanup`, `consolidate`) build on these
 touches a path by name after it has been checked: they act through the descriptor of the
 folder they found it in, so a folder swapped for a symlink in between is refused, not followed.
 """
+
+#: the suffix of the hidden files wellkept writes before renaming them into place
+TEMP_SUFFIX = ".wktmp"
+
+
+def temp_name(name: str) -> str:
+    """The hidden name a file is written under before it is renamed to ``name``."""
+    return f".{name}{TEMP_SUFFIX}"
+
+
+def is_temp_name(name: str) -> bool:
+    """A temporary file of wellkept's (in progress, or left by a run that was killed)."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)

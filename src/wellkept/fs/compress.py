@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
 from wellkept.errors import TaskFailed
+from wellkept.fs import temp_name
 
 Method = Literal["gzip", "zstd"]
 EXTENSIONS: dict[str, str] = {"gzip": ".gz", "zstd": ".zst"}
@@ -90,7 +91,7 @@ def compress_at(dir_fd: int, name: str, method: Method, level: int | None = None
     ``expect``: the ``lstat`` the caller decided on; a file that changed since is left
     alone (TaskFailed). The source is removed unless ``keep_source``."""
     final = name + EXTENSIONS[method]
-    tmp = f".{final}.wktmp"
+    tmp = temp_name(final)
     try:
         src_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
                          dir_fd=dir_fd)

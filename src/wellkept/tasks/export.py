@@ -21,6 +21,7 @@ from wellkept.errors import TaskFailed
 from wellkept.exports import naming
 from wellkept.exports.columns import ColumnSpec, Formatter
 from wellkept.exports.writers import RowWriter, format_of, parquet_from_jsonl
+from wellkept.fs import temp_name
 from wellkept.fs.compress import fsync_folder
 from wellkept.fs.sizes import check_mode
 from wellkept.records import Metrics, TaskResult, utcnow
@@ -180,7 +181,7 @@ class Export(Task):
                ) -> tuple[int, int, Path | None]:
         """Stream the rows; return (rows, bytes, the temporary file to rename)."""
         assert isinstance(ctx.connector, QueryReader)
-        tmp = None if ctx.dry_run else path.with_name(f".{path.name}.wktmp")
+        tmp = None if ctx.dry_run else path.with_name(temp_name(path.name))
         if tmp is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp.unlink(missing_ok=True)

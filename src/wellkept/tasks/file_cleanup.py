@@ -15,6 +15,7 @@ from wellkept.connector import FileTree
 from wellkept.context import RunContext
 from wellkept.durations import Duration, format_duration
 from wellkept.errors import TaskFailed
+from wellkept.fs import is_temp_name
 from wellkept.fs.busy import BusyFiles
 from wellkept.fs.compress import compress_at
 from wellkept.fs.globs import check_pattern
@@ -180,8 +181,9 @@ class FileCleanup(Task):
                 continue
             if _newest(entry.st, rule.age_by) >= cutoff:
                 continue
-            if rule.action == "compress" and entry.name.lower().endswith(COMPRESSED):
-                continue
+            if rule.action == "compress" and (entry.name.lower().endswith(COMPRESSED)
+                                              or is_temp_name(entry.name)):
+                continue  # a half-written temporary file is no one's data to compress
             counts["files_matched"] += 1
             counts["bytes_matched"] += entry.st.st_size
             reason = busy.why(entry.st)
