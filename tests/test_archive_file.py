@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
 from pathlib import Path
+
+import pytest
 
 from wellkept.archive_file import ArchiveFile
 
@@ -110,3 +113,48 @@ def test_a_damaged_index_line_before_the_last_is_refused(tmp_path: Path) -> None
     with pytest.raises(TaskFailed, match="damaged at line 1"):
         ArchiveFile(path).open(lambda k: True)
     assert path.stat().st_size == size
+
+
+def test_a_batch_whose_write_fails_is_taken_back_out_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails (a full disk: part of the member written, then ENOSPC) fails its
+    batch, which is rolled back; the file must not keep that half-written member until the
+    next run: it is cut back to the batches before it, so it stays a readable archive of
+    exactly the rows deleted."""
+    path = tmp_path / "a.jsonl.gz"
+    arc = ArchiveFile(path)
+    arc.open(lambda k: True)
+    arc.append(rows(1, 5), 1, 5)
+    arc.mark_committed()
+    good = path.stat().st_size
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        arc.append(rows(6, 5), 6, 10)
+    monkeypatch.undo()
+    assert path.stat().st_size == good
+    assert keys_in(path) == [1, 2, 3, 4, 5]
+    arc.append(rows(6, 5), 6, 10)  # the run after it appends where the good batches end
+    assert keys_in(path) == list(range(1, 11))
+    assert ArchiveFile(path).open(lambda k: k <= 5) == 5  # its DELETE did not commit
+    assert keys_in(path) == [1, 2, 3, 4, 5]
+
+
+def test_a_failed_first_batch_leaves_no_file(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.csv.gz"
+    arc = ArchiveFile(path)
+    arc.open(lambda k: True)
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        arc.append(rows(1, 5), 1, 5)
+    monkeypatch.undo()
+    assert not path.exists()
+    assert ArchiveFile(path).open(lambda k: True) == 0

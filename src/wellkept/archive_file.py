@@ -24,6 +24,7 @@ No row is archived twice, and no deleted row is missing from the archive.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import gzip
 import io
@@ -173,11 +174,24 @@ class ArchiveFile:
         payload = self._encode(rows, header=not self.entries and self._size() == 0)
         start = self._size()
         # archived rows are data: readable by the owner only, like backups
-        with os.fdopen(_private(self.path, os.O_WRONLY | os.O_APPEND), "ab") as fh:
-            fh.write(gzip.compress(payload, compresslevel=6))
-            fh.flush()
-            os.fsync(fh.fileno())
-            end = fh.tell()
+        fd = _private(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            data = memoryview(gzip.compress(payload, compresslevel=6))
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            except OSError:
+                # e.g. a full disk: the batch fails and is rolled back, so its half-written
+                # member goes now (no index line names it yet): the file stays readable
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                    if start == 0:  # not even an empty file, which no gzip reader takes
+                        self.path.unlink()
+                raise
+            end = os.lseek(fd, 0, os.SEEK_END)
+        finally:
+            os.close(fd)
         if start == 0:
             sync_folder(self.path.parent)
         self._record(Entry(start, end, encode_key(first_key), encode_key(last_key), len(rows)))

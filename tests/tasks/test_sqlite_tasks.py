@@ -724,8 +724,9 @@ def test_a_batch_left_in_another_days_file_is_taken_back_out(tmp_path: Path) -> 
 def test_a_full_archive_disk_after_some_batches_is_a_partial_failure(tmp_path: Path) -> None:
     """An I/O error writing the archive (here: no space left) fails the batch it hit, which
     is rolled back; the batches before it stay deleted and archived, and the run says so
-    (partial_failure with their counts), like any other batch failure. With room again, the
-    next run resumes and the archive holds every deleted row once."""
+    (partial_failure with their counts), like any other batch failure; the archive, cut back
+    to the batches that committed, stays readable. With room again, the next run resumes and
+    the archive holds every deleted row once."""
     db = make_app_db(tmp_path / "app.sqlite3", old=3000, fresh=10)
     sql(db, "UPDATE events SET body = hex(randomblob(200))")  # barely compressible
     with tmpfs(tmp_path / "small", "size=256k") as small:
@@ -736,6 +737,9 @@ def test_a_full_archive_disk_after_some_batches_is_a_partial_failure(tmp_path: P
         assert "No space left" in r.message and not any("Traceback" in e for e in r.errors)
         assert 0 < r.metrics["rows_deleted"] == r.metrics["rows_archived"] < 3000
         assert one(db, "SELECT count(*) FROM events") == 3010 - r.metrics["rows_deleted"]
+        # the failed batch's half-written member is gone: the archive reads back whole
+        assert sorted(archived_ids(small / "ev.jsonl.gz")) \
+            == list(range(1, r.metrics["rows_deleted"] + 1))
         subprocess.run(["mount", "-o", "remount,size=4m", str(small)], check=True)
         again = run_task(tmp_path, rule)
         assert again.status == "completed", again.message
