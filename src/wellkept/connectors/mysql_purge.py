@@ -13,6 +13,7 @@ matching keys. Times compare in UTC: the session's time_zone is +00:00.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from datetime import UTC
 from typing import Any
@@ -64,7 +65,36 @@ def _one(conn: Any, sql: str, args: tuple[Any, ...]) -> Any:
         return cur.fetchone()
 
 
-Plan = tuple[str, str, str, str, str, list[Any], list[str], str]
+Plan = tuple[str, str, str, str, str, list[Any], list[str], str, frozenset[str]]
+
+
+def _json_columns(conn: Any, table: str, types: dict[str, str]) -> frozenset[str]:
+    """The table's JSON columns: MySQL's JSON type, or MariaDB's (LONGTEXT with the column
+    check ``json_valid(`col`)``). The driver hands both over as text."""
+    import pymysql
+
+    found = {c for c, t in types.items() if t == "json"}
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE "
+                        "CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = %s", (table,))
+            clauses = {str(r[0]) for r in cur.fetchall()}
+    except pymysql.MySQLError:  # MySQL's CHECK_CONSTRAINTS has no TABLE_NAME; JSON is a type
+        clauses = set()
+    found |= {c for c in types if f"json_valid({quote(c)})" in clauses}
+    return frozenset(found)
+
+
+def _document(value: Any) -> Any:
+    """A JSON column's text as the document it holds (text that does not parse stays text)."""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def _lookup(conn: Any, rule: PurgeRule) -> Plan:
@@ -97,7 +127,7 @@ def _lookup(conn: Any, rule: PurgeRule) -> Plan:
                          "to walk in batches; refusing to clean it")
     extra, extra_args = render_conditions(rule, {c.lower(): c for c in types}, quote, "%s")
     return (quote(table), quote(column), quote(key[0]), key[0], extra, extra_args, list(types),
-            types[key[0]])
+            types[key[0]], _json_columns(conn, table, types))
 
 
 #: the plan of a run's rule, looked up once per run on each connection
@@ -111,7 +141,7 @@ def _cutoff(rule: PurgeRule) -> Any:
 def estimate(conn: Any, rule: PurgeRule, exact: bool = True) -> PurgeEstimate:
     """The matching rows: counted (with the oldest and newest) when ``exact``, else the
     optimizer's estimate (EXPLAIN's rows), which costs no scan."""
-    table, column, key, key_name, extra, extra_args, columns, _ = _plan(conn, rule)
+    table, column, key, key_name, extra, extra_args, columns, *_ = _plan(conn, rule)
     args = (_cutoff(rule), *extra_args)
     if exact:
         count_sql = (f"SELECT count(*), min({column}), max({column}) FROM {table} "
@@ -186,7 +216,7 @@ def _batch_to_sink(conn: Any, rule: PurgeRule, after: Any, limit: int,
                    sink: RowSink) -> PurgeBatch:
     """Lock the batch's rows, hand them to the sink (which makes them durable), then delete
     exactly those keys, all in one transaction."""
-    table, column, key, _, extra, extra_args, _, _ = _plan(conn, rule)
+    table, column, key, _, extra, extra_args, _, _, documents = _plan(conn, rule)
     after_sql = "" if after is None else f"{key} > %s AND "
     cutoff = _cutoff(rule)
     args = (cutoff, *extra_args, limit) if after is None else (after, cutoff, *extra_args, limit)
@@ -203,7 +233,9 @@ def _batch_to_sink(conn: Any, rule: PurgeRule, after: Any, limit: int,
                 return PurgeBatch(0, None, {"select": t1 - t0})
             names = [d[0] for d in cur.description][1:]
             keys = [r[0] for r in fetched]
-            sink([dict(zip(names, r[1:], strict=True)) for r in fetched], keys[0], keys[-1])
+            sink([{n: _document(v) if n in documents else v
+                   for n, v in zip(names, r[1:], strict=True)} for r in fetched],
+                 keys[0], keys[-1])
             t2 = time.perf_counter()
             cur.execute(f"DELETE FROM {table} WHERE {key} BETWEEN %s AND %s AND {column} < %s"
                         f"{extra}", (keys[0], keys[-1], cutoff, *extra_args))
@@ -235,7 +267,7 @@ def _span_walk(conn: Any, plan: Plan, cutoff: Any) -> dict[str, Any] | None:
     """The first span-walk cursor, when deleting key spans beats selecting keys: an integer
     key, and at least SPAN_WALK_SHARE of the rows matching. The walk ends at the key that is
     the largest now (rows added later are fresh, or are met by the next run)."""
-    table, column, key, _, extra, extra_args, _, key_type = plan
+    table, column, key, _, extra, extra_args, _, key_type, _ = plan
     if key_type not in INTEGER_TYPES:
         return None
     with conn.cursor() as cur:
@@ -258,7 +290,7 @@ def _span_batch(conn: Any, plan: Plan, cutoff: Any, cursor: dict[str, Any],
     transaction: one statement, no keys shipped either way. The span is sized by the density
     of matching keys seen so far; when it held more than ``limit``, the next batch starts at
     the first matching key left in it."""
-    table, column, key, _, extra, extra_args, _, _ = plan
+    table, column, key, _, extra, extra_args, *_ = plan
     start, end, per_key = int(cursor["key"]), int(cursor["end"]), float(cursor["per_key"])
     t0 = time.perf_counter()
     if start >= end:
@@ -301,7 +333,7 @@ def batch(conn: Any, rule: PurgeRule, after: Any, limit: int,
         return _batch_to_sink(conn, rule, None if isinstance(after, dict) else after, limit,
                               sink)
     plan = _plan(conn, rule)
-    table, column, key, _, extra, extra_args, columns, _ = plan
+    table, column, key, _, extra, extra_args, columns, *_ = plan
     cutoff = _cutoff(rule)
     if rule.archive_table is None:
         if after is None:  # the first batch chooses the walk; None still means the key's start
