@@ -762,3 +762,20 @@ def test_cleanup_refuses_text_that_is_not_an_iso_date(tmp_path: Path, render: An
         r = run_task(tmp_path, cleanup("hits", "at"), dry_run=dry_run)
         assert_clean_failure(r, "not an ISO 8601")
     assert one(db, "SELECT count(*) FROM hits") == 100
+
+
+def test_nothing_matching_the_where_conditions_is_not_called_nothing_old(
+        tmp_path: Path) -> None:
+    """With `where` (or `unsafe_where`), old rows may all be there and none meet the
+    conditions: the message must say so, not that no rows are older than the retention."""
+    db = make_app_db(tmp_path / "app.sqlite3", old=50, fresh=5)
+    for extra in ({"where": [{"column": "kind", "op": "=", "value": "archived"}]},
+                  {"unsafe_where": "kind = 'archived'"}):
+        for dry_run in (True, False):
+            r = run_task(tmp_path, cleanup(**extra), dry_run=dry_run)
+            assert r.status == "completed" and r.metrics["rows_matched"] == 0, r.message
+            assert r.message == ("nothing to delete: no rows in events older than 30d meet "
+                                 "the where conditions"), r.message
+    assert run_task(tmp_path, cleanup(retention="3000d")).message \
+        == "nothing to delete: no rows in events older than 3000d"
+    assert one(db, "SELECT count(*) FROM events") == 55

@@ -249,7 +249,7 @@ class Cleanup(Task):
                          f"{p.table} in {plural(expected, 'batch')}"
                          + (f" of {p.batch_size} at first (sizes then adapt)"
                             if p.target_batch_seconds else "") if estimate.rows else
-                         f"nothing to delete: no rows in {p.table} older than {age}"),
+                         _nothing(p, age)),
                 metrics={"rows_matched": estimate.rows, "rows_deleted": 0, "rows_archived": 0,
                          "batches": 0}, details=details)
         if not estimate.exact:
@@ -423,7 +423,7 @@ class Cleanup(Task):
         verb = f"archived to {target} and deleted" if p.mode == "archive" else "deleted"
         message = (f"{verb} {plural(deleted, 'row')} older than {age} from {p.table} in "
                    f"{plural(batches, 'batch')}" if deleted else
-                   f"nothing to delete: no rows in {p.table} older than {age}")
+                   _nothing(p, age))
         if stopped_by == "max_runtime":
             message += f" (stopped at max_runtime {format_duration(p.max_runtime)}; " \
                        "the rest is left for the next run)"
@@ -479,6 +479,12 @@ def next_batch_size(size: int, took: float, target: float) -> int:
 
 def _io_error(path: Path, exc: OSError) -> str:
     return f"writing the archive {path}: {exc.strerror or exc}"
+
+
+def _nothing(p: Any, age: str) -> str:
+    """Nothing matched: with conditions, old rows may well be there, just none that meet them."""
+    return (f"nothing to delete: no rows in {p.table} older than {age}"
+            + (" meet the where conditions" if p.where or p.unsafe_where else ""))
 
 
 def _archive_phrase(details: dict[str, Any], p: Any) -> str:
