@@ -476,6 +476,13 @@ def test_cleanup_archives_to_a_table_in_the_same_transaction(pg: Any, run: Any) 
                       ).fetchone()[0] == 1
     assert pg.execute("SELECT count(*) FROM django_admin_log").fetchone()[0] == \
         5000 - len(expected)
+    # made like the source, the archive must not draw on the source's serial sequence: the
+    # source stays droppable (a Django migration, a test teardown) without CASCADE
+    assert pg.execute("SELECT column_default FROM information_schema.columns WHERE "
+                      "table_name = 'admin_log_archive' AND column_name = 'id'"
+                      ).fetchone()[0] is None
+    pg.execute("DROP TABLE django_admin_log")
+    assert pg.execute("SELECT count(*) FROM admin_log_archive").fetchone()[0] == len(expected)
 
 
 DJANGO_SCHEMA = """

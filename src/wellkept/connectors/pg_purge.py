@@ -139,6 +139,17 @@ def _overriding(overriding: bool) -> Any:
     return sql.SQL(" OVERRIDING SYSTEM VALUE" if overriding else "")
 
 
+#: the columns of a table whose default draws on a sequence (nextval of a serial's sequence)
+_SEQUENCE_DEFAULTS = """
+SELECT a.attname FROM pg_attrdef d
+JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+WHERE d.adrelid = to_regclass(%s) AND EXISTS (
+  SELECT 1 FROM pg_depend p JOIN pg_class s ON s.oid = p.refobjid AND s.relkind = 'S'
+  WHERE p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
+    AND p.refclassid = 'pg_class'::regclass)
+"""
+
+
 def _ensure_archive(conn: Any, archive: Any, table: Any,
                     columns: list[str]) -> tuple[list[str], bool]:
     """Create the archive like the source when missing; an existing one needs every column.
@@ -152,6 +163,12 @@ def _ensure_archive(conn: Any, archive: Any, table: Any,
     if exists is None:
         conn.execute(sql.SQL("CREATE TABLE {a} (LIKE {t} INCLUDING DEFAULTS INCLUDING "
                              "CONSTRAINTS INCLUDING INDEXES)").format(a=archive, t=table))
+        # a serial column's default is the source's own sequence: kept, it would tie the
+        # archive to the source (which could no longer be dropped without CASCADE); every
+        # archived row brings its value anyway
+        for (col,) in conn.execute(_SEQUENCE_DEFAULTS, (name,)).fetchall():
+            conn.execute(sql.SQL("ALTER TABLE {a} ALTER COLUMN {c} DROP DEFAULT").format(
+                a=archive, c=sql.Identifier(col)))
         return columns, False
     have = {r[0]: (r[1], r[2]) for r in conn.execute(
         "SELECT attname, attgenerated <> '', attidentity = 'a' FROM pg_attribute "
