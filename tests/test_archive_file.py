@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from wellkept.archive_file import ArchiveFile
+from wellkept.errors import TaskFailed
 
 
 def rows(first: int, n: int) -> list[dict[str, object]]:
@@ -158,3 +159,49 @@ def test_a_failed_first_batch_leaves_no_file(tmp_path: Path,
     monkeypatch.undo()
     assert not path.exists()
     assert ArchiveFile(path).open(lambda k: True) == 0
+
+
+def test_a_csv_archive_refuses_rows_whose_columns_differ_from_its_header(
+        tmp_path: Path) -> None:
+    """A CSV file has one header, written with its first batch. When the table's columns
+    change (one added, dropped or moved) before a later run appends to the same file, its
+    rows would sit under the wrong names; the batch is refused instead (and rolled back)."""
+    path = tmp_path / "a.csv.gz"
+    arc = ArchiveFile(path)
+    arc.open(lambda k: True)
+    arc.append(rows(1, 2), 1, 2)
+    arc.mark_committed()
+    again = ArchiveFile(path)  # the next run, after an ALTER TABLE … ADD COLUMN
+    again.open(lambda k: True)
+    with pytest.raises(TaskFailed, match=r"columns id, v, extra, .* header id, v "):
+        again.append([{"id": 3, "v": "row 3", "extra": "x"}], 3, 3)
+    with pytest.raises(TaskFailed, match="header"):
+        again.append([{"v": "row 3", "id": 3}], 3, 3)
+    again.append(rows(3, 2), 3, 4)  # the same columns are fine
+    with gzip.open(path, "rt") as fh:
+        assert fh.read().splitlines() == ["id,v", *[f"{i},row {i}" for i in range(1, 5)]]
+
+
+def test_a_parquet_archive_refuses_a_part_with_other_columns(tmp_path: Path) -> None:
+    """Readers take a dataset's columns from its first part: a later part with a column
+    added would have it silently unreadable (and one with a column dropped would fill it with
+    NULLs); such a batch is refused, before anything is written."""
+    import duckdb
+
+    from wellkept.archive_file import open_archive
+
+    path = tmp_path / "a.parquet"
+    arc = open_archive(path)
+    arc.open(lambda k: True)
+    arc.append(rows(1, 2), 1, 2)
+    arc.mark_committed()
+    again = open_archive(path)
+    again.open(lambda k: True)
+    for changed in ([{"id": 3, "v": "row 3", "extra": "x"}], [{"id": 3}]):
+        with pytest.raises(TaskFailed, match="started with the columns id, v "):
+            again.append(changed, 3, 3)
+    again.append([{"v": "row 3", "id": 3}], 3, 3)  # the same columns, in another order
+    assert sorted(p.name for p in path.iterdir()) == [
+        ".wkindex", "part-000001.parquet", "part-000002.parquet"]
+    got = duckdb.sql(f"SELECT id, v FROM read_parquet('{path}/*.parquet') ORDER BY id").fetchall()
+    assert got == [(i, f"row {i}") for i in range(1, 4)]

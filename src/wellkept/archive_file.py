@@ -118,6 +118,8 @@ class ArchiveFile:
         self.format = fmt
         self.index = path.with_name(f".{path.name}.wkindex")
         self.entries: list[Entry] = []
+        #: a CSV file's header (its columns), once read
+        self.header: list[str] | None = None
 
     def open(self, committed: Callable[[Any], bool]) -> int:
         """Reconcile with the source after a possible crash; return the rows dropped.
@@ -171,8 +173,10 @@ class ArchiveFile:
 
     def append(self, rows: list[dict[str, Any]], first_key: Any, last_key: Any) -> int:
         """Append one batch durably (data, then index); return the file's new size."""
-        payload = self._encode(rows, header=not self.entries and self._size() == 0)
         start = self._size()
+        if self.format == "csv" and start:
+            self._check_header(list(rows[0]))
+        payload = self._encode(rows, header=not self.entries and start == 0)
         # archived rows are data: readable by the owner only, like backups
         fd = _private(self.path, os.O_WRONLY | os.O_APPEND)
         try:
@@ -196,6 +200,20 @@ class ArchiveFile:
             sync_folder(self.path.parent)
         self._record(Entry(start, end, encode_key(first_key), encode_key(last_key), len(rows)))
         return end
+
+    def _check_header(self, columns: list[str]) -> None:
+        """A CSV file's rows must have its header's columns, in its order: rows of a table
+        whose columns changed since the file was started would sit under the wrong names."""
+        if self.header is None:
+            with gzip.open(self.path, "rt", encoding="utf-8", newline="") as fh:
+                self.header = next(csv.reader(fh), [])
+        if columns != self.header:
+            raise TaskFailed(
+                f"the rows have the columns {', '.join(columns)}, but the archive {self.path} "
+                f"was started with the header {', '.join(self.header)} (the table changed "
+                "since): its rows would sit under the wrong names; refusing to append to it "
+                "(archive to a new file, e.g. with {date} or {time} in archive_to, or move "
+                "this one and its index away)")
 
     def mark_committed(self) -> None:
         """Record that the last batch's DELETE committed: from now on no crash, and no new
@@ -345,7 +363,15 @@ class ParquetArchive(ArchiveFile):
                 for name, kind, *_ in con.execute(
                         "DESCRIBE SELECT * FROM read_parquet(?)", [str(first)]).fetchall():
                     self.schema[name] = "VARCHAR" if kind in ("NULL", '"NULL"') else kind
-        for name in dict.fromkeys(k for r in rows for k in r):
+        names = dict.fromkeys(k for r in rows for k in r)
+        if self.entries and set(names) != set(self.schema):
+            raise TaskFailed(
+                f"the rows have the columns {', '.join(names)}, but the archive {self.path} "
+                f"was started with the columns {', '.join(self.schema)} (the table changed "
+                "since): a part with other columns does not read as one dataset with the "
+                "others; refusing to append to it (archive to a new folder, e.g. with {date} "
+                "or {time} in archive_to, or move this one away)")
+        for name in names:
             if name not in self.schema:
                 self.schema[name] = _duckdb_type([r.get(name) for r in rows])
         return self.schema
