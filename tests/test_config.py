@@ -593,11 +593,15 @@ def test_cleanup_presets_and_seed_rule_aliases(write_config: WriteConfig) -> Non
   s: {kind: cleanup, target: local, preset: django_sessions}
   a: {kind: cleanup, target: local, preset: django_admin_log}
   a-del: {kind: cleanup, target: local, preset: django_admin_log, mode: delete}
+  a-seed-del: {kind: cleanup, target: local, preset: django_admin_log, cleanup_type: delete}
   seed: {kind: cleanup, target: local, table: t, date_column: d, retention_days: 7,
          cleanup_type: archive}
 """)
     tasks = load_config(path).tasks
     s, a, a_del, seed = (tasks[n].params for n in ("s", "a", "a-del", "seed"))
+    # the seed's own key for mode overrides the preset as mode does: no archive table
+    assert (tasks["a-seed-del"].params.mode, tasks["a-seed-del"].params.archive_to) \
+        == ("delete", None)
     assert (s.table, s.date_column, s.mode) == ("django_session", "expire_date", "delete")
     assert s.retention.days == 30
     assert (a.table, a.mode, a.archive_to) == ("django_admin_log", "archive",

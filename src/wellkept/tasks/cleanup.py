@@ -99,7 +99,8 @@ class CleanupParams(TaskParams):
         preset = out.get("preset")
         if isinstance(preset, str) and preset in PRESETS:
             out = {**PRESETS[preset], **out}
-            if out.get("mode") == "delete" and "mode" in data and "archive_to" not in data:
+            asked = data.get("mode", data.get("cleanup_type"))  # cleanup_type: seed's mode
+            if asked == "delete" and "archive_to" not in data:
                 out.pop("archive_to", None)  # the preset's archive table, not asked for
         if "retention_days" in out:
             if "retention" in data:
