@@ -116,6 +116,11 @@ def test_a_damaged_index_line_before_the_last_is_refused(tmp_path: Path) -> None
     assert path.stat().st_size == size
 
 
+def full_disk(fd: int) -> None:
+    """An fsync on a full disk (the write before it went only part of the way)."""
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
 def test_a_batch_whose_write_fails_is_taken_back_out_at_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A write that fails (a full disk: part of the member written, then ENOSPC) fails its
@@ -128,10 +133,6 @@ def test_a_batch_whose_write_fails_is_taken_back_out_at_once(
     arc.append(rows(1, 5), 1, 5)
     arc.mark_committed()
     good = path.stat().st_size
-
-    def full_disk(fd: int) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(OSError):
         arc.append(rows(6, 5), 6, 10)
@@ -149,10 +150,6 @@ def test_a_failed_first_batch_leaves_no_file(tmp_path: Path,
     path = tmp_path / "a.csv.gz"
     arc = ArchiveFile(path)
     arc.open(lambda k: True)
-
-    def full_disk(fd: int) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(OSError):
         arc.append(rows(1, 5), 1, 5)
