@@ -393,3 +393,26 @@ def test_a_daily_file_removed_after_the_listing_does_not_fail_the_run(
     record = engine.run_one(engine.resolve(["monthly"])[0])
     assert str(record.status) == "completed", record.message
     assert record.metrics["months"] == 2
+
+
+def test_a_daily_file_whose_name_is_not_utf8_is_left_out_not_failing_its_month(
+        tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    """The reader takes paths as UTF-8: such a name failed its whole month on every run."""
+    import os
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    _csv(folder / "p-a-2026-09-01.csv", [("a", "1")])
+    bad = folder / os.fsdecode(b"p-\xff-2026-09-02.csv")
+    _csv(bad, [("b", "2")])
+    cfg = write_config("""
+        tasks:
+          m: {kind: consolidate, path: d, pattern: "p-*{date}.csv", output: "p-{month}.csv"}
+        """)
+    result = wk(cfg, "m")
+    assert result["status"] == "completed", result
+    assert rows_of(folder / "p-2026-09.csv") == [("a", 1)]
+    assert bad.exists() and not (folder / "p-a-2026-09-01.csv").exists()
+    assert result["details"]["ignored"] == [
+        "p-\\xff-2026-09-02.csv: its name is not UTF-8, which the reader cannot open; rename "
+        "it to merge it"]

@@ -193,6 +193,11 @@ class Consolidate(Task):
             if not stat.S_ISREG(st.st_mode):
                 ignored.append(f"{name}: not a regular file (symlinks are not followed)")
                 continue
+            if not _utf8(name):  # DuckDB takes paths as UTF-8: the month would fail forever
+                ignored.append(f"{os.fsencode(name).decode('utf-8', 'backslashreplace')}: "
+                               "its name is not UTF-8, which the reader cannot open; rename "
+                               "it to merge it")
+                continue
             month = day.replace(day=1)
             if month >= this_month and not p.include_current_month:
                 continue
@@ -270,3 +275,12 @@ class Consolidate(Task):
         if not ctx.dry_run and counts["files_deleted"]:
             text += f"; sources deleted, {human_bytes(counts['bytes_freed'])} freed"
         return text
+
+
+def _utf8(name: str) -> bool:
+    """Whether a listed name is UTF-8 (undecodable bytes come back as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
