@@ -6,6 +6,8 @@ touches a path by name after it has been checked: they act through the descripto
 folder they found it in, so a folder swapped for a symlink in between is refused, not followed.
 """
 
+import os
+
 #: the suffix of the hidden files wellkept writes before renaming them into place
 TEMP_SUFFIX = ".wktmp"
 
@@ -13,6 +15,21 @@ TEMP_SUFFIX = ".wktmp"
 def temp_name(name: str) -> str:
     """The hidden name a file is written under before it is renamed to ``name``."""
     return f".{name}{TEMP_SUFFIX}"
+
+
+def shown_name(name: str) -> str:
+    """``name`` as text that can be stored and printed: the bytes of a name that is not UTF-8
+    (which Python holds as surrogates) are written ``\\xff``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a listed name is UTF-8 (undecodable bytes come back as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def is_temp_name(name: str) -> bool:

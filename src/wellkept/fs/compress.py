@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
+from wellkept.backups.compression import decompressing_reader
 from wellkept.errors import TaskFailed
 from wellkept.fs import temp_name
 
@@ -41,15 +42,6 @@ def writer(raw: BinaryIO, method: Method, level: int | None) -> Any:
                                     threads=-1).stream_writer(raw, closefd=False)
 
 
-def reader(raw: BinaryIO, method: Method) -> Any:
-    """A streaming decompressor reading from ``raw``."""
-    if method == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    import zstandard
-
-    return zstandard.ZstdDecompressor().stream_reader(raw, closefd=False)
-
-
 def holds_same(dir_fd: int, name: str, method: Method) -> bool:
     """Whether ``name`` + extension decompresses to exactly the bytes of ``name``: the
     compressed copy of a run killed after putting it in place but before removing its
@@ -59,7 +51,7 @@ def holds_same(dir_fd: int, name: str, method: Method) -> bool:
         with os.fdopen(os.open(name, flags, dir_fd=dir_fd), "rb") as src, \
                 os.fdopen(os.open(name + EXTENSIONS[method], flags, dir_fd=dir_fd),
                           "rb") as packed:
-            stream = reader(packed, method)
+            stream = decompressing_reader(packed, method)
             while True:
                 chunk = src.read(CHUNK)
                 if _read_exactly(stream, len(chunk) or 1) != chunk:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 import sqlalchemy as sa
 
+from wellkept.fs import shown_name
 from wellkept.history.schema import log_rotations
 from wellkept.history.store import HistoryStore
 from wellkept.records import utcnow
@@ -15,7 +15,7 @@ from wellkept.records import utcnow
 def key(path: str) -> str:
     """``path`` as the store can hold it: the bytes of a name that is not UTF-8 (which
     Python holds as surrogates the database driver refuses) are written ``\\xff``."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return shown_name(path)
 
 
 def last_rotated(store: HistoryStore, paths: list[str]) -> dict[str, datetime]:

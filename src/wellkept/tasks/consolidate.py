@@ -17,6 +17,7 @@ from wellkept.consolidation import naming
 from wellkept.consolidation.merge import Merger, file_format
 from wellkept.context import RunContext
 from wellkept.errors import StopRequested, TaskFailed
+from wellkept.fs import is_utf8, shown_name
 from wellkept.fs.busy import BusyFiles
 from wellkept.records import Metrics, TaskResult, stopped_early, utcnow
 from wellkept.task import Task, TaskParams
@@ -193,8 +194,8 @@ class Consolidate(Task):
             if not stat.S_ISREG(st.st_mode):
                 ignored.append(f"{name}: not a regular file (symlinks are not followed)")
                 continue
-            if not _utf8(name):  # DuckDB takes paths as UTF-8: the month would fail forever
-                ignored.append(f"{os.fsencode(name).decode('utf-8', 'backslashreplace')}: "
+            if not is_utf8(name):  # DuckDB takes paths as UTF-8: the month would fail forever
+                ignored.append(f"{shown_name(name)}: "
                                "its name is not UTF-8, which the reader cannot open; rename "
                                "it to merge it")
                 continue
@@ -275,12 +276,3 @@ class Consolidate(Task):
         if not ctx.dry_run and counts["files_deleted"]:
             text += f"; sources deleted, {human_bytes(counts['bytes_freed'])} freed"
         return text
-
-
-def _utf8(name: str) -> bool:
-    """Whether a listed name is UTF-8 (undecodable bytes come back as lone surrogates)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
